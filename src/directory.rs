@@ -1,0 +1,170 @@
+//! Who the office's users are: the `--domain` list and the optional `address,user` CSV.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::address::{LocalAddress, localize};
+use crate::sanitize::folder_name;
+
+/// Why a directory CSV could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The file could not be read or is not CSV.
+    #[error("{path}: {source}")]
+    Csv {
+        /// The CSV file.
+        path: String,
+        /// What the CSV reader said.
+        source: csv::Error,
+    },
+    /// A row is unusable; `line` is 1-based and counts the header line.
+    #[error("{path}: line {line}: {why}")]
+    Row {
+        /// The CSV file.
+        path: String,
+        /// The line number.
+        line: u64,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+/// The office: its domains and, when a directory was given, its users.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    /// Lower-case local domains.
+    pub domains: Vec<String>,
+    /// Address → users; `None` means "no directory: every local address is a user".
+    entries: Option<BTreeMap<LocalAddress, BTreeSet<String>>>,
+}
+
+impl Directory {
+    /// An office without a directory: every local-domain address is a user.
+    pub fn open(domains: &[String]) -> Self {
+        Directory {
+            domains: domains
+                .iter()
+                .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+            entries: None,
+        }
+    }
+
+    /// An office whose users are exactly those of an `address,user` CSV.
+    pub fn from_csv(domains: &[String], path: &Path) -> Result<Self, DirectoryError> {
+        let name = path.display().to_string();
+        let csv_err = |source| DirectoryError::Csv {
+            path: name.clone(),
+            source,
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_path(path)
+            .map_err(csv_err)?;
+        let headers = reader.headers().map_err(csv_err)?.clone();
+        if headers.len() != 2
+            || !headers[0].eq_ignore_ascii_case("address")
+            || !headers[1].eq_ignore_ascii_case("user")
+        {
+            return Err(DirectoryError::Row {
+                path: name,
+                line: 1,
+                why: "the header line must be `address,user`".into(),
+            });
+        }
+        let mut dir = Directory::open(domains);
+        let mut entries: BTreeMap<LocalAddress, BTreeSet<String>> = BTreeMap::new();
+        for record in reader.records() {
+            let record = record.map_err(csv_err)?;
+            let line = record.position().map_or(0, |p| p.line());
+            let bad = |why: String| DirectoryError::Row {
+                path: name.clone(),
+                line,
+                why,
+            };
+            let (addr, user) = (&record[0], &record[1]);
+            let local = localize(addr, &dir.domains).ok_or_else(|| {
+                bad(format!(
+                    "`{addr}` is not an address at one of the --domain domains"
+                ))
+            })?;
+            let safe = folder_name(user);
+            if safe != user {
+                return Err(bad(format!(
+                    "user `{user}` is not a safe folder name; use `{safe}`"
+                )));
+            }
+            entries.entry(local).or_default().insert(safe);
+        }
+        dir.entries = Some(entries);
+        Ok(dir)
+    }
+
+    /// Whether users come from a directory rather than from the addresses found.
+    pub fn is_closed(&self) -> bool {
+        self.entries.is_some()
+    }
+
+    /// The users an address delivers to (several for a distribution list), or none.
+    pub fn users(&self, addr: &LocalAddress) -> Vec<String> {
+        match &self.entries {
+            None => vec![folder_name(&addr.local)],
+            Some(map) => map
+                .get(addr)
+                .map(|u| u.iter().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn csv(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("tmp");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    fn addr(s: &str) -> LocalAddress {
+        localize(s, &["example.com".into()]).expect("local")
+    }
+
+    #[test]
+    fn lists_aliases_and_departed() {
+        let f = csv(
+            "address,user\nalice@example.com,alice\nali@Example.com,alice\nteam@example.com,alice\nteam@example.com,bob\n",
+        );
+        let d = Directory::from_csv(&["example.com".into()], f.path()).expect("dir");
+        assert_eq!(d.users(&addr("ALI+x@example.com")), vec!["alice"]);
+        assert_eq!(d.users(&addr("team@example.com")), vec!["alice", "bob"]);
+        assert!(d.users(&addr("carol@example.com")).is_empty());
+    }
+
+    #[test]
+    fn without_directory_every_local_part_is_a_user() {
+        let d = Directory::open(&["Example.COM".into()]);
+        assert_eq!(d.users(&addr("../Carol@example.com")), vec!["u.._carol"]);
+    }
+
+    #[test]
+    fn bad_rows_name_their_line() {
+        let f = csv("address,user\nalice@example.com,alice\nbob@other.org,bob\n");
+        let e = Directory::from_csv(&["example.com".into()], f.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("bob@other.org"), "{e}");
+        let g = csv("address,user\nalice@example.com,../root\n");
+        let e = Directory::from_csv(&["example.com".into()], g.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("safe folder name"),
+            "{e}"
+        );
+        let h = csv("mail,name\n");
+        assert!(Directory::from_csv(&["example.com".into()], h.path()).is_err());
+    }
+}

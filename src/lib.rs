@@ -1,0 +1,17 @@
+//! popsplit: give every person their own mail back from a shared POP (catch-all) mailbox.
+//!
+//! The pipeline, one module per stage: [`mbox`] splits the input into messages, [`headers`]
+//! and [`evidence`] gather what each message's header fields claim, [`decide`] turns that
+//! into users and a confidence, [`deliver`] writes Maildirs, [`report`] records why.
+//! [`split`] wires the stages together.
+
+pub mod address;
+pub mod decide;
+pub mod deliver;
+pub mod directory;
+pub mod evidence;
+pub mod headers;
+pub mod mbox;
+pub mod report;
+pub mod sanitize;
+pub mod split;

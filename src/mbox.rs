@@ -1,0 +1,376 @@
+//! Stage 1 (read → split): cut an mbox file into messages, keeping every byte accounted for.
+//!
+//! A separator is a `From ` line that has the shape an mbox writer gives it (a sender and an
+//! asctime-style date) and that follows a blank line, or, where a writer forgot the blank
+//! line, is followed by a header line. Body lines that merely start with `From ` (mboxo
+//! never quoted them) therefore do not split a message.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use memchr::memmem;
+
+/// Why a file could not be read as an mbox.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MboxError {
+    /// The first non-blank line is not a `From ` separator.
+    #[error("not an mbox file: byte offset {offset} does not start a \"From \" line")]
+    NotMbox {
+        /// Where the first non-blank byte is.
+        offset: usize,
+    },
+}
+
+/// Where one message lies in the file: `from_line`, then `content`, then `trailer` (the
+/// blank line the writer put before the next separator), back to back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// 1-based position of the message in its file.
+    pub number: usize,
+    /// The `From ` line, with its line ending.
+    pub from_line: Range<usize>,
+    /// The message as stored (still `>From`-quoted).
+    pub content: Range<usize>,
+    /// The separating blank line, empty when the writer left none.
+    pub trailer: Range<usize>,
+}
+
+/// Iterator over the messages of an mbox held in memory.
+pub struct Splitter<'a> {
+    data: &'a [u8],
+    pos: usize,
+    number: usize,
+    finder: memmem::Finder<'static>,
+    /// Blank bytes before the first separator.
+    pub prefix: Range<usize>,
+}
+
+impl<'a> Splitter<'a> {
+    /// Checks that `data` looks like an mbox (or is empty) and prepares to split it.
+    pub fn new(data: &'a [u8]) -> Result<Self, MboxError> {
+        let start = data
+            .iter()
+            .position(|&b| b != b'\n' && b != b'\r')
+            .unwrap_or(data.len());
+        if start < data.len() && !data[start..].starts_with(b"From ") {
+            return Err(MboxError::NotMbox { offset: start });
+        }
+        Ok(Splitter {
+            data,
+            pos: start,
+            number: 0,
+            finder: memmem::Finder::new(b"\nFrom ").into_owned(),
+            prefix: 0..start,
+        })
+    }
+
+    /// Finds the start of the next separator line at or after `from`, or the end of data.
+    fn next_separator(&self, from: usize) -> usize {
+        let mut at = from;
+        while let Some(hit) = self.finder.find(&self.data[at..]) {
+            let line = at + hit + 1;
+            if is_separator(self.data, line) {
+                return line;
+            }
+            at = line;
+        }
+        self.data.len()
+    }
+}
+
+impl Iterator for Splitter<'_> {
+    type Item = Span;
+
+    fn next(&mut self) -> Option<Span> {
+        let data = self.data;
+        if self.pos >= data.len() {
+            return None;
+        }
+        let start = self.pos;
+        let line_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i + 1);
+        // The separator search starts one byte early so that a message with an empty body
+        // region (a `From ` line right after another) is still seen.
+        let next = self.next_separator(line_end.saturating_sub(1).max(start));
+        let region = &data[line_end..next];
+        let trailer_len =
+            if next < data.len() || region.ends_with(b"\n\n") || region.ends_with(b"\r\n\r\n") {
+                trailer_len(region)
+            } else {
+                0
+            };
+        self.number += 1;
+        self.pos = next;
+        Some(Span {
+            number: self.number,
+            from_line: start..line_end,
+            content: line_end..next - trailer_len,
+            trailer: next - trailer_len..next,
+        })
+    }
+}
+
+/// Length of the blank line that ends `region`, if it ends with one after other content.
+fn trailer_len(region: &[u8]) -> usize {
+    if region.ends_with(b"\r\n\r\n") || region == b"\r\n" {
+        2
+    } else if region.ends_with(b"\n\n") || region == b"\n" {
+        1
+    } else {
+        0
+    }
+}
+
+/// Whether the line starting at `line` (just after a `\n`) is a message separator.
+fn is_separator(data: &[u8], line: usize) -> bool {
+    let end = memchr::memchr(b'\n', &data[line..]).map_or(data.len(), |i| line + i);
+    if parse_from_line(&data[line..end]).time.is_none() {
+        return false;
+    }
+    let before = &data[..line];
+    let blank_before = before == b"\n"
+        || before == b"\r\n"
+        || before.ends_with(b"\n\n")
+        || before.ends_with(b"\n\r\n");
+    blank_before || looks_like_header(&data[(end + 1).min(data.len())..])
+}
+
+/// Whether `rest` starts with a `Name:` header line.
+fn looks_like_header(rest: &[u8]) -> bool {
+    let name_len = rest
+        .iter()
+        .take_while(|&&b| b.is_ascii_graphic() && b != b':')
+        .count();
+    name_len > 0 && rest.get(name_len) == Some(&b':')
+}
+
+/// What a `From ` separator line says: the envelope sender and the arrival time.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FromLine {
+    /// The envelope sender (`MAILER-DAEMON` for bounces), as written.
+    pub sender: String,
+    /// Arrival time in seconds since the Unix epoch, when the date could be read.
+    pub time: Option<i64>,
+}
+
+/// Reads a `From sender Www Mmm dd hh:mm:ss yyyy [zone]` line; lenient about field order,
+/// zone names and numeric offsets, because every mbox writer varies it.
+pub fn parse_from_line(line: &[u8]) -> FromLine {
+    let text = String::from_utf8_lossy(line);
+    let mut tokens = text.split_ascii_whitespace();
+    if tokens.next() != Some("From") {
+        return FromLine::default();
+    }
+    let sender = tokens.next().unwrap_or_default().to_string();
+    let rest: Vec<&str> = tokens.collect();
+    FromLine {
+        sender,
+        time: parse_loose_date(&rest),
+    }
+}
+
+/// Finds month, day, time, year and an optional `+hhmm` offset among date tokens.
+fn parse_loose_date(tokens: &[&str]) -> Option<i64> {
+    let month_at = tokens.iter().position(|t| month_number(t).is_some())?;
+    let month = month_number(tokens[month_at])?;
+    let num = |t: &str| t.trim_end_matches(',').parse::<i64>().ok();
+    let day = tokens
+        .get(month_at + 1)
+        .and_then(|t| num(t))
+        .filter(|d| (1..=31).contains(d))
+        .or_else(|| month_at.checked_sub(1).and_then(|i| num(tokens[i])))
+        .filter(|d| (1..=31).contains(d))?;
+    let after = &tokens[month_at + 1..];
+    let time = after.iter().find(|t| t.contains(':'))?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m) = (hms.next()??, hms.next()??);
+    let s = hms.next().flatten().unwrap_or(0);
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let year = after
+        .iter()
+        .filter_map(|t| t.parse::<i64>().ok())
+        .find(|y| (1970..=2200).contains(y))?;
+    let offset = after
+        .iter()
+        .find(|t| (t.starts_with('+') || t.starts_with('-')) && t.len() == 5)
+        .and_then(|t| {
+            let v: i64 = t[1..].parse().ok()?;
+            let secs = (v / 100) * 3600 + (v % 100) * 60;
+            Some(if t.starts_with('-') { -secs } else { secs })
+        })
+        .unwrap_or(0);
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s - offset)
+}
+
+/// Month number (1–12) of an English month abbreviation.
+fn month_number(token: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let t = token.trim_end_matches(',');
+    if t.len() != 3 {
+        return None;
+    }
+    let lower = t.to_ascii_lowercase();
+    MONTHS
+        .iter()
+        .position(|m| *m == lower)
+        .map(|i| i as i64 + 1)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Undoes mboxrd quoting: one `>` is removed from every line matching `^>+From `.
+/// Borrows when the message has no quoted line, which is nearly always.
+pub fn unquote(content: &[u8]) -> Cow<'_, [u8]> {
+    let quoted_line = |line: &[u8]| {
+        let gts = line.iter().take_while(|&&b| b == b'>').count();
+        gts > 0 && line[gts..].starts_with(b"From ")
+    };
+    let has_quoted = memmem::find_iter(content, b">From ").any(|i| {
+        let line_start = content[..i]
+            .iter()
+            .rposition(|&b| b != b'>')
+            .map_or(0, |p| p + 1);
+        line_start == 0 || content[line_start - 1] == b'\n'
+    });
+    if !has_quoted {
+        return Cow::Borrowed(content);
+    }
+    let mut out = Vec::with_capacity(content.len());
+    for line in content.split_inclusive(|&b| b == b'\n') {
+        if quoted_line(line) {
+            out.extend_from_slice(&line[1..]);
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(data: &[u8]) -> Vec<Span> {
+        Splitter::new(data).expect("mbox").collect()
+    }
+
+    fn contents(data: &[u8]) -> Vec<&[u8]> {
+        split(data).into_iter().map(|s| &data[s.content]).collect()
+    }
+
+    /// Spans plus prefix must tile the file exactly.
+    fn assert_tiles(data: &[u8]) {
+        let sp = Splitter::new(data).expect("mbox");
+        let mut at = sp.prefix.end;
+        for s in sp {
+            assert_eq!(s.from_line.start, at);
+            assert_eq!(s.from_line.end, s.content.start);
+            assert_eq!(s.content.end, s.trailer.start);
+            at = s.trailer.end;
+        }
+        assert_eq!(at, data.len());
+    }
+
+    const A: &str = "From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nbody a\n\n";
+    const B: &str = "From b@x Tue Jan  2 00:00:00 2001\nSubject: b\n\nbody b\n\n";
+
+    #[test]
+    fn splits_plain_mbox_and_strips_separator_blank_line() {
+        let data = format!("{A}{B}");
+        assert_eq!(
+            contents(data.as_bytes()),
+            vec![&b"Subject: a\n\nbody a\n"[..], b"Subject: b\n\nbody b\n"]
+        );
+        assert_tiles(data.as_bytes());
+    }
+
+    #[test]
+    fn keeps_last_message_without_trailing_newline() {
+        let data = format!("{A}From c@x Wed Jan  3 00:00:00 2001\nSubject: c\n\nno newline");
+        let c = contents(data.as_bytes());
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1], b"Subject: c\n\nno newline");
+        assert_tiles(data.as_bytes());
+    }
+
+    #[test]
+    fn crlf_and_leading_blank_line() {
+        let data = format!("\r\n{}{}", A.replace('\n', "\r\n"), B.replace('\n', "\r\n"));
+        let c = contents(data.as_bytes());
+        assert_eq!(c[0], b"Subject: a\r\n\r\nbody a\r\n");
+        assert_eq!(c[1], b"Subject: b\r\n\r\nbody b\r\n");
+        assert_tiles(data.as_bytes());
+    }
+
+    #[test]
+    fn unquoted_body_from_lines_do_not_split() {
+        let data = format!(
+            "From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nhi\n\nFrom here on we talk.\nFrom me\n\n{B}"
+        );
+        assert_eq!(split(data.as_bytes()).len(), 2);
+        assert_tiles(data.as_bytes());
+    }
+
+    #[test]
+    fn separator_without_blank_line_needs_a_header_after_it() {
+        let data = "From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nhi\nFrom b@x Tue Jan  2 00:00:00 2001\nSubject: b\n\nyo\n";
+        assert_eq!(split(data.as_bytes()).len(), 2);
+        assert_tiles(data.as_bytes());
+    }
+
+    #[test]
+    fn rejects_non_mbox_with_offset() {
+        assert_eq!(
+            Splitter::new(b"\n%PDF-1.4").err(),
+            Some(MboxError::NotMbox { offset: 1 })
+        );
+        assert_eq!(split(b"").len(), 0);
+        assert_eq!(split(b"\n\n").len(), 0);
+    }
+
+    #[test]
+    fn empty_message_between_separators() {
+        let data = format!("From a@x Mon Jan  1 00:00:00 2001\n\n{B}");
+        let s = split(data.as_bytes());
+        assert_eq!(s.len(), 2);
+        assert_tiles(data.as_bytes());
+    }
+
+    #[test]
+    fn from_line_dates() {
+        let f = parse_from_line(b"From alice@example.com Mon Jan  1 00:00:00 2001");
+        assert_eq!(f.sender, "alice@example.com");
+        assert_eq!(f.time, Some(978_307_200));
+        let z = parse_from_line(b"From x Sat Jan  3 01:05:34 1996 +0100");
+        assert_eq!(z.time, Some(820_631_134 - 3600));
+        let named = parse_from_line(b"From x Sat Jan  3 01:05:34 MET 1996");
+        assert_eq!(named.time, Some(820_631_134));
+        assert_eq!(parse_from_line(b"From here on we talk").time, None);
+        assert_eq!(
+            parse_from_line(b"From x Mon Jan 1 99:00:00 2001").time,
+            None
+        );
+    }
+
+    #[test]
+    fn unquote_mboxrd() {
+        assert_eq!(
+            unquote(b"a\n>From x\n>>From y\n> From z\nb>From c\n").as_ref(),
+            b"a\nFrom x\n>From y\n> From z\nb>From c\n"
+        );
+        assert!(matches!(unquote(b"plain\nb>From c\n"), Cow::Borrowed(_)));
+        assert_eq!(unquote(b">From start").as_ref(), b"From start");
+    }
+}

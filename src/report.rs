@@ -1,0 +1,187 @@
+//! Stage 5 (report): the JSON Lines audit trail and the end-of-run summary table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::decide::{Confidence, Decision, Verdict};
+use crate::evidence::{Evidence, Kind};
+use crate::sanitize::one_line;
+
+/// One piece of evidence and what the decision made of it.
+#[derive(Debug, Serialize)]
+pub struct EvidenceRow<'a> {
+    /// Field name.
+    pub header: &'a str,
+    /// Address as found.
+    pub address: Option<&'a str>,
+    /// Canonical local address, when at a local domain.
+    pub canonical: Option<&'a str>,
+    /// Kind of claim.
+    pub kind: Kind,
+    /// Received fields above it.
+    pub depth: usize,
+    /// Picked out of a field the address parser rejected.
+    pub salvaged: bool,
+    /// What the decision made of it.
+    pub verdict: Verdict,
+}
+
+/// Where a duplicate was first seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct FirstSeen {
+    /// Input file of the first copy.
+    pub source: String,
+    /// Its 1-based index in that file.
+    pub index: usize,
+}
+
+/// One line of the `--report` file: everything known about one input message.
+#[derive(Debug, Serialize)]
+pub struct Row<'a> {
+    /// Input file.
+    pub source: &'a str,
+    /// Byte offset of the message's `From ` line.
+    pub offset: usize,
+    /// 1-based index of the message in its file.
+    pub index: usize,
+    /// Message-ID field.
+    pub message_id: Option<&'a str>,
+    /// From field.
+    pub from: &'a str,
+    /// Subject field.
+    pub subject: &'a str,
+    /// Arrival time used as the files' mtime (seconds since the epoch).
+    pub arrival: Option<i64>,
+    /// Users the evidence names (before duplicates are set aside).
+    pub decided: &'a [String],
+    /// Folders that received a copy in this run (the unassigned folder included).
+    pub delivered_to: Vec<&'a str>,
+    /// Folders that already had this message from an earlier copy in the input.
+    pub duplicate_of: Option<FirstSeen>,
+    /// Confidence level.
+    pub confidence: Confidence,
+    /// The decisive evidence, as in the X-Popsplit-Evidence header.
+    pub decisive: &'a str,
+    /// Every piece of evidence considered.
+    pub evidence: Vec<EvidenceRow<'a>>,
+    /// Files written, relative to `--out` (empty in a dry run).
+    pub files: Vec<String>,
+}
+
+/// Pairs each piece of evidence with its verdict.
+pub fn evidence_rows<'a>(evidence: &'a [Evidence], decision: &'a Decision) -> Vec<EvidenceRow<'a>> {
+    evidence
+        .iter()
+        .enumerate()
+        .map(|(i, e)| EvidenceRow {
+            header: &e.header,
+            address: e.address.as_deref(),
+            canonical: decision.canonical[i].as_deref(),
+            kind: e.kind,
+            depth: e.depth,
+            salvaged: e.salvaged,
+            verdict: decision.verdicts[i],
+        })
+        .collect()
+}
+
+/// Counts for the summary, kept as the run goes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Messages read from the inputs.
+    pub read: u64,
+    /// Messages that reached at least one user.
+    pub delivered: u64,
+    /// Messages that went to the unassigned folder.
+    pub unassigned: u64,
+    /// Messages whose every destination already had an identical earlier copy.
+    pub duplicates: u64,
+    /// Copies written (or, in a dry run, that would have been).
+    pub copies: u64,
+    /// Copies per user, by confidence in [`Confidence::ALL`] order.
+    pub per_user: BTreeMap<String, [u64; 4]>,
+}
+
+impl Summary {
+    /// Whether every message read is accounted for exactly once.
+    pub fn conserved(&self) -> bool {
+        self.read == self.delivered + self.unassigned + self.duplicates
+            && self.copies == self.per_user.values().flat_map(|c| c.iter()).sum::<u64>()
+    }
+
+    /// The table printed at the end of a run.
+    pub fn table(&self, dry_run: bool) -> String {
+        let mut t = String::new();
+        let width = self
+            .per_user
+            .keys()
+            .map(|k| k.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            t,
+            "{:<width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
+            "user", "high", "medium", "low", "none", "total"
+        );
+        for (user, c) in &self.per_user {
+            let _ = writeln!(
+                t,
+                "{:<width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
+                one_line(user),
+                c[0],
+                c[1],
+                c[2],
+                c[3],
+                c.iter().sum::<u64>()
+            );
+        }
+        let verb = if dry_run {
+            "would be written"
+        } else {
+            "written"
+        };
+        let _ = writeln!(
+            t,
+            "messages read: {} = {} delivered to users + {} unassigned + {} duplicate copies already delivered{}; {} copies {verb}",
+            self.read,
+            self.delivered,
+            self.unassigned,
+            self.duplicates,
+            if self.conserved() { "" } else { "  MISMATCH" },
+            self.copies,
+        );
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conservation_holds_only_when_counts_add_up() {
+        let mut s = Summary {
+            read: 3,
+            delivered: 1,
+            unassigned: 1,
+            duplicates: 1,
+            copies: 3,
+            ..Summary::default()
+        };
+        s.per_user.insert("alice".into(), [2, 0, 0, 0]);
+        s.per_user.insert("_unassigned".into(), [0, 0, 0, 1]);
+        assert!(s.conserved());
+        let table = s.table(false);
+        assert!(
+            table.contains("messages read: 3 = 1 delivered to users + 1 unassigned + 1 duplicate"),
+            "{table}"
+        );
+        assert!(!table.contains("MISMATCH"));
+        s.read = 4;
+        assert!(!s.conserved());
+        assert!(s.table(false).contains("MISMATCH"));
+    }
+}
