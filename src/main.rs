@@ -90,6 +90,9 @@ fn run_split(args: SplitArgs) -> Result<()> {
             "--unassigned `{u}` must start with `_` and hold only letters, digits, `.`, `_` and `-` (user folders never start with `_`)"
         );
     }
+    if u == split::DUPLICATES {
+        bail!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
+    }
     let directory = match &args.directory {
         Some(path) => Directory::from_csv(&domains, path)?,
         None => Directory::open(&domains),

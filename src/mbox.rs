@@ -123,15 +123,16 @@ fn trailer_len(region: &[u8]) -> usize {
 /// Whether the line starting at `line` (just after a `\n`) is a message separator.
 fn is_separator(data: &[u8], line: usize) -> bool {
     let end = memchr::memchr(b'\n', &data[line..]).map_or(data.len(), |i| line + i);
-    if parse_from_line(&data[line..end]).time.is_none() {
-        return false;
-    }
+    let dated = parse_from_line(&data[line..end]).time.is_some();
     let before = &data[..line];
     let blank_before = before == b"\n"
         || before == b"\r\n"
         || before.ends_with(b"\n\n")
         || before.ends_with(b"\n\r\n");
-    blank_before || looks_like_header(&data[(end + 1).min(data.len())..])
+    let header_after = looks_like_header(&data[(end + 1).min(data.len())..]);
+    // Two of the three signs: a writer's date, the blank line writers put before a
+    // separator, a header line after it.
+    (dated && (blank_before || header_after)) || (blank_before && header_after)
 }
 
 /// Whether `rest` starts with a `Name:` header line.
@@ -168,8 +169,12 @@ pub fn parse_from_line(line: &[u8]) -> FromLine {
     }
 }
 
-/// Finds month, day, time, year and an optional `+hhmm` offset among date tokens.
+/// Finds month, day, time, year and an optional `+hhmm` offset among date tokens, or an
+/// ISO `yyyy-mm-dd hh:mm:ss` date as some exporters write it.
 fn parse_loose_date(tokens: &[&str]) -> Option<i64> {
+    if let Some(t) = parse_iso_date(tokens) {
+        return Some(t);
+    }
     let month_at = tokens.iter().position(|t| month_number(t).is_some())?;
     let month = month_number(tokens[month_at])?;
     let num = |t: &str| t.trim_end_matches(',').parse::<i64>().ok();
@@ -180,18 +185,40 @@ fn parse_loose_date(tokens: &[&str]) -> Option<i64> {
         .or_else(|| month_at.checked_sub(1).and_then(|i| num(tokens[i])))
         .filter(|d| (1..=31).contains(d))?;
     let after = &tokens[month_at + 1..];
-    let time = after.iter().find(|t| t.contains(':'))?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m) = (hms.next()??, hms.next()??);
-    let s = hms.next().flatten().unwrap_or(0);
-    if h > 23 || m > 59 || s > 60 {
-        return None;
-    }
+    let secs = time_of_day(after)?;
     let year = after
         .iter()
         .filter_map(|t| t.parse::<i64>().ok())
         .find(|y| (1970..=2200).contains(y))?;
-    let offset = after
+    Some(days_from_civil(year, month, day) * 86_400 + secs - zone_offset(after))
+}
+
+/// `yyyy-mm-dd` followed by a time and an optional offset.
+fn parse_iso_date(tokens: &[&str]) -> Option<i64> {
+    let at = tokens
+        .iter()
+        .position(|t| t.len() == 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-')?;
+    let mut ymd = tokens[at].split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    if !(1970..=2200).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let after = &tokens[at + 1..];
+    Some(days_from_civil(y, m, d) * 86_400 + time_of_day(after)? - zone_offset(after))
+}
+
+/// Seconds since midnight of the first `hh:mm[:ss]` token.
+fn time_of_day(tokens: &[&str]) -> Option<i64> {
+    let time = tokens.iter().find(|t| t.contains(':'))?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m) = (hms.next()??, hms.next()??);
+    let s = hms.next().flatten().unwrap_or(0);
+    (h <= 23 && m <= 59 && s <= 60).then_some(h * 3600 + m * 60 + s)
+}
+
+/// The first `+hhmm`/`-hhmm` token as seconds east of UTC (0 when absent).
+fn zone_offset(tokens: &[&str]) -> i64 {
+    tokens
         .iter()
         .find(|t| (t.starts_with('+') || t.starts_with('-')) && t.len() == 5)
         .and_then(|t| {
@@ -199,8 +226,7 @@ fn parse_loose_date(tokens: &[&str]) -> Option<i64> {
             let secs = (v / 100) * 3600 + (v % 100) * 60;
             Some(if t.starts_with('-') { -secs } else { secs })
         })
-        .unwrap_or(0);
-    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s - offset)
+        .unwrap_or(0)
 }
 
 /// Month number (1–12) of an English month abbreviation.
@@ -331,6 +357,13 @@ mod tests {
     }
 
     #[test]
+    fn undated_separator_needs_blank_line_and_header() {
+        let data = "From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nhi\n\nFrom ()\nSubject: b\n\nyo\n\nFrom me, see you\n";
+        assert_eq!(split(data).len(), 2);
+        assert_tiles(data);
+    }
+
+    #[test]
     fn rejects_non_mbox_with_offset() {
         assert_eq!(
             Splitter::new(b"\n%PDF-1.4").err(),
@@ -358,6 +391,8 @@ mod tests {
         let named = parse_from_line(b"From x Sat Jan  3 01:05:34 MET 1996");
         assert_eq!(named.time, Some(820_631_134));
         assert_eq!(parse_from_line(b"From here on we talk").time, None);
+        let iso = parse_from_line(b"From () 2001-01-01 01:00:00 +0100");
+        assert_eq!(iso.time, Some(978_307_200));
         assert_eq!(
             parse_from_line(b"From x Mon Jan 1 99:00:00 2001").time,
             None

@@ -58,7 +58,7 @@ pub struct Row<'a> {
     pub decided: &'a [String],
     /// Folders that received a copy in this run (the unassigned folder included).
     pub delivered_to: Vec<&'a str>,
-    /// Folders that already had this message from an earlier copy in the input.
+    /// First copy of this message in the input, when some destination already had it.
     pub duplicate_of: Option<FirstSeen>,
     /// Confidence level.
     pub confidence: Confidence,
@@ -96,7 +96,7 @@ pub struct Summary {
     pub delivered: u64,
     /// Messages that went to the unassigned folder.
     pub unassigned: u64,
-    /// Messages whose every destination already had an identical earlier copy.
+    /// Messages whose every destination already had the message (kept in `_duplicates`).
     pub duplicates: u64,
     /// Copies written (or, in a dry run, that would have been).
     pub copies: u64,
@@ -145,7 +145,7 @@ impl Summary {
         };
         let _ = writeln!(
             t,
-            "messages read: {} = {} delivered to users + {} unassigned + {} duplicate copies already delivered{}; {} copies {verb}",
+            "messages read: {} = {} delivered to users + {} unassigned + {} duplicates set aside{}; {} copies {verb}",
             self.read,
             self.delivered,
             self.unassigned,

@@ -153,10 +153,16 @@ impl Work<'_> {
     }
 }
 
+/// Folder for copies whose every destination already holds the same message: they are
+/// kept, byte for byte, rather than dropped, so that no input message is ever lost.
+pub const DUPLICATES: &str = "_duplicates";
+
 /// Where one message's copies go after duplicates are set aside.
 struct Plan {
     folders: Vec<String>,
     duplicate_of: Option<FirstSeen>,
+    /// Every destination had the message already: the copy goes to [`DUPLICATES`].
+    set_aside: bool,
 }
 
 /// A message already delivered in this run, by identity.
@@ -356,15 +362,23 @@ fn plan(w: &Work<'_>, source: &str, unassigned: &str, seen: &mut HashMap<[u8; 16
         .collect();
     let duplicate_of = (folders.len() < wanted.len()).then(|| entry.first.clone());
     entry.folders.extend(folders.iter().cloned());
-    Plan {
-        folders,
-        duplicate_of,
+    match folders.is_empty() {
+        true => Plan {
+            folders: vec![DUPLICATES.to_string()],
+            duplicate_of,
+            set_aside: true,
+        },
+        false => Plan {
+            folders,
+            duplicate_of,
+            set_aside: false,
+        },
     }
 }
 
 /// Writes one message's copies.
 fn deliver(outbox: &Outbox, w: &Work<'_>, p: &Plan) -> Result<Vec<PathBuf>, DeliverError> {
-    let added = added_headers(w);
+    let added = added_headers(w, p);
     p.folders
         .iter()
         .map(|folder| {
@@ -387,13 +401,17 @@ fn deliver(outbox: &Outbox, w: &Work<'_>, p: &Plan) -> Result<Vec<PathBuf>, Deli
 
 /// The fields popsplit puts on top of a delivered copy, in the message's own line ending.
 /// Every value is made one safe line, so no header can be injected through them.
-fn added_headers(w: &Work<'_>) -> Vec<u8> {
+fn added_headers(w: &Work<'_>, p: &Plan) -> Vec<u8> {
     let eol = if w.facts.crlf { "\r\n" } else { "\n" };
     let mut out = format!(
         "X-Popsplit-Confidence: {}{eol}X-Popsplit-Evidence: {}{eol}",
         w.decision.confidence.name(),
         one_line(&w.decision.decisive_summary(&w.facts.evidence)),
     );
+    if let (true, Some(first)) = (p.set_aside, &p.duplicate_of) {
+        let first = one_line(&format!("{} message {}", first.source, first.index));
+        out.push_str(&format!("X-Popsplit-Duplicate-Of: {first}{eol}"));
+    }
     if !w.facts.has_return_path && !w.from_line.sender.is_empty() {
         let sender = one_line(&w.from_line.sender).replace(['<', '>', ' '], "");
         let sender = if sender.eq_ignore_ascii_case("MAILER-DAEMON") {
@@ -408,7 +426,7 @@ fn added_headers(w: &Work<'_>) -> Vec<u8> {
 
 fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan) {
     summary.read += 1;
-    if p.folders.is_empty() {
+    if p.set_aside {
         summary.duplicates += 1;
     } else if w.decision.users.is_empty() {
         summary.unassigned += 1;
