@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn undated_separator_needs_blank_line_and_header() {
-        let data = "From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nhi\n\nFrom ()\nSubject: b\n\nyo\n\nFrom me, see you\n";
+        let data = b"From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nhi\n\nFrom ()\nSubject: b\n\nyo\n\nFrom me, see you\n";
         assert_eq!(split(data).len(), 2);
         assert_tiles(data);
     }
