@@ -1,0 +1,190 @@
+//! Helpers shared by the end-to-end tests: run the real binary, read back a Maildir tree.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A path inside the repository's samples/ folder.
+pub fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
+}
+
+/// Runs `popsplit` with `args` and returns its output.
+pub fn popsplit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_popsplit"))
+        .args(args)
+        .output()
+        .expect("run popsplit")
+}
+
+/// Runs `popsplit`, failing the test with its stderr if it does not exit 0.
+pub fn popsplit_ok(args: &[&str]) -> String {
+    let out = popsplit(args);
+    assert!(
+        out.status.success(),
+        "popsplit {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One delivered file.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// File name in cur/ or new/.
+    pub name: String,
+    /// `cur` or `new`.
+    pub sub: String,
+    /// Whole file.
+    pub bytes: Vec<u8>,
+    /// mtime, seconds since the epoch.
+    pub mtime: i64,
+}
+
+impl Delivered {
+    /// The Maildir info part after `:2,`.
+    pub fn info(&self) -> &str {
+        self.name.split_once(":2,").map_or("", |(_, i)| i)
+    }
+
+    /// Value of the first header `name` (case-insensitive) in the file.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.bytes);
+        text.lines()
+            .take_while(|l| !l.trim_end_matches('\r').is_empty())
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name)
+                    .then(|| v.trim().trim_end_matches('\r').to_string())
+            })
+    }
+
+    /// How many header lines start with `prefix`.
+    pub fn count_headers(&self, prefix: &str) -> usize {
+        String::from_utf8_lossy(&self.bytes)
+            .lines()
+            .take_while(|l| !l.trim_end_matches('\r').is_empty())
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    }
+}
+
+/// Every Maildir under `out`: folder name → its files (cur/ and new/), sorted by name.
+pub fn read_tree(out: &Path) -> BTreeMap<String, Vec<Delivered>> {
+    let mut tree = BTreeMap::new();
+    let Ok(entries) = fs::read_dir(out) else {
+        return tree;
+    };
+    for user in entries {
+        let user = user.expect("entry");
+        if !user.file_type().expect("type").is_dir() {
+            continue;
+        }
+        let mut files = Vec::new();
+        for sub in ["cur", "new"] {
+            let Ok(dir) = fs::read_dir(user.path().join(sub)) else {
+                continue;
+            };
+            for f in dir {
+                let f = f.expect("file");
+                let meta = f.metadata().expect("meta");
+                files.push(Delivered {
+                    name: f.file_name().to_string_lossy().into_owned(),
+                    sub: sub.to_string(),
+                    bytes: fs::read(f.path()).expect("read"),
+                    mtime: filetime::FileTime::from_last_modification_time(&meta).unix_seconds(),
+                });
+            }
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        tree.insert(user.file_name().to_string_lossy().into_owned(), files);
+    }
+    tree
+}
+
+/// Dovecot keyword name → letter, from a Maildir's dovecot-keywords file.
+pub fn keyword_letters(maildir: &Path) -> BTreeMap<String, char> {
+    let text = fs::read_to_string(maildir.join("dovecot-keywords")).expect("dovecot-keywords");
+    text.lines()
+        .filter_map(|l| {
+            let (n, k) = l.split_once(' ')?;
+            Some((k.to_string(), (b'a' + n.parse::<u8>().ok()?) as char))
+        })
+        .collect()
+}
+
+/// A simple line-based mbox reader written independently of popsplit's splitter, for
+/// inputs whose separators all carry a year of `year`: returns (From line, unquoted message).
+pub fn naive_messages(mbox: &[u8], year: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for line in mbox.split_inclusive(|&b| b == b'\n') {
+        let text = String::from_utf8_lossy(line);
+        if text.starts_with("From ") && text.trim_end().ends_with(year) {
+            out.push((text.trim_end().to_string(), Vec::new()));
+            continue;
+        }
+        let Some((_, body)) = out.last_mut() else {
+            continue;
+        };
+        let gts = line.iter().take_while(|&&b| b == b'>').count();
+        if gts > 0 && line[gts..].starts_with(b"From ") {
+            body.extend_from_slice(&line[1..]);
+        } else {
+            body.extend_from_slice(line);
+        }
+    }
+    for (_, body) in &mut out {
+        // The writer's blank line before the next separator is not part of the message.
+        if body.ends_with(b"\r\n\r\n") || body.ends_with(b"\n\r\n") {
+            body.truncate(body.len() - 2);
+        } else if body.ends_with(b"\n\n") {
+            body.pop();
+        }
+    }
+    out
+}
+
+/// Expected destinations of the shipped sample, from samples/expected.csv.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub index: usize,
+    pub message_id: String,
+    pub folders: Vec<String>,
+    pub confidence: String,
+    pub flags: String,
+    pub arrival: String,
+}
+
+pub fn expected() -> Vec<Expected> {
+    let text = fs::read_to_string(sample("expected.csv")).expect("expected.csv");
+    let rows: Vec<Expected> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            Expected {
+                index: c[0].parse().expect("index"),
+                message_id: c[1].to_string(),
+                folders: c[2].split(' ').map(String::from).collect(),
+                confidence: c[3].to_string(),
+                flags: c[4].to_string(),
+                arrival: c[5].to_string(),
+            }
+        })
+        .collect();
+    assert!(rows.len() >= 30, "expected.csv lists too few messages");
+    rows
+}
+
+/// Seconds since the epoch of a `YYYY-MM-DDTHH:MM:SSZ` time.
+pub fn epoch(iso: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| iso[r].parse::<i64>().expect("digits");
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    let (y2, m2) = if m <= 2 { (y - 1, m + 12) } else { (y, m) };
+    let days = 365 * y2 + y2 / 4 - y2 / 100 + y2 / 400 + (153 * (m2 - 3) + 2) / 5 + d - 719_469;
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}

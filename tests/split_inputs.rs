@@ -1,0 +1,320 @@
+//! End-to-end: input variants, reruns, and the errors an admin can run into.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+
+/// Folder → sorted Message-IDs of the files in it.
+fn ids_by_folder(out: &Path) -> Vec<(String, Vec<String>)> {
+    read_tree(out)
+        .into_iter()
+        .map(|(folder, files)| {
+            let mut ids: Vec<String> = files
+                .iter()
+                .map(|d| d.header("Message-ID").unwrap_or_default())
+                .collect();
+            ids.sort();
+            (folder, ids)
+        })
+        .collect()
+}
+
+fn split_into(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let dir = sample("directory.csv");
+    let mut args = vec![
+        "split",
+        input.to_str().expect("utf8"),
+        "--domain",
+        "Example.COM",
+        "--directory",
+        dir.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    popsplit(&args)
+}
+
+#[test]
+fn crlf_file_with_leading_blank_line_and_no_final_newline_splits_alike() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let lf = fs::read(sample("shared-pop.mbox")).expect("mbox");
+    let text = String::from_utf8(lf).expect("utf8").replace("\r\n", "\n");
+    let mut crlf = format!("\r\n{}", text.replace('\n', "\r\n")).into_bytes();
+    while crlf.ends_with(b"\r\n") {
+        crlf.truncate(crlf.len() - 2);
+    }
+    let input = tmp.path().join("crlf.mbox");
+    fs::write(&input, &crlf).expect("write");
+    assert!(
+        split_into(&sample("shared-pop.mbox"), &tmp.path().join("a"), &[])
+            .status
+            .success()
+    );
+    assert!(
+        split_into(&input, &tmp.path().join("b"), &[])
+            .status
+            .success()
+    );
+    assert_eq!(
+        ids_by_folder(&tmp.path().join("a")),
+        ids_by_folder(&tmp.path().join("b"))
+    );
+    // The last message kept its last line although the file has no final newline.
+    let tree = read_tree(&tmp.path().join("b"));
+    let last = tree["dave"]
+        .iter()
+        .find(|d| d.header("Message-ID").as_deref() == Some("<s32@mx1.isp.example.net>"))
+        .expect("s32");
+    assert!(last.bytes.ends_with(b"could not be delivered."));
+}
+
+#[test]
+fn without_directory_every_local_part_is_a_user() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let mbox = sample("shared-pop.mbox");
+    popsplit_ok(&[
+        "split",
+        mbox.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    let tree = read_tree(&out);
+    let folders: Vec<&str> = tree.keys().map(String::as_str).collect();
+    // erin (departed) is a user now; the alias and list addresses are users of their own.
+    for f in ["a.smith", "erin", "info", "sales", "_unassigned"] {
+        assert!(folders.contains(&f), "{f} missing from {folders:?}");
+    }
+    assert!(
+        tree["erin"]
+            .iter()
+            .any(|d| d.header("Message-ID").as_deref() == Some("<s14@else.example.org>"))
+    );
+}
+
+#[test]
+fn not_an_mbox_is_refused_with_file_and_offset_and_nothing_written() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pdf = tmp.path().join("scan.pdf");
+    fs::write(&pdf, b"\n%PDF-1.4\n%\xe2\xe3\xcf\xd3\n").expect("write");
+    let out = tmp.path().join("out");
+    // The good input comes first: nothing may be written before every input is checked.
+    let good = sample("shared-pop.mbox");
+    let dir = sample("directory.csv");
+    let res = popsplit(&[
+        "split",
+        good.to_str().expect("utf8"),
+        pdf.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--directory",
+        dir.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("scan.pdf") && err.contains("byte offset 1") && err.contains("not an mbox"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn source_is_never_modified_even_when_read_only() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("box.mbox");
+    fs::copy(sample("shared-pop.mbox"), &input).expect("copy");
+    let mut perms = fs::metadata(&input).expect("meta").permissions();
+    perms.set_readonly(true);
+    fs::set_permissions(&input, perms).expect("chmod");
+    let before = fs::read(&input).expect("read");
+    let mtime_before = fs::metadata(&input)
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+    assert!(
+        split_into(&input, &tmp.path().join("out"), &[])
+            .status
+            .success()
+    );
+    assert_eq!(fs::read(&input).expect("read"), before);
+    assert_eq!(
+        fs::metadata(&input)
+            .expect("meta")
+            .modified()
+            .expect("mtime"),
+        mtime_before
+    );
+    // A report path that is the input itself is refused before anything is opened for writing.
+    let res = split_into(
+        &input,
+        &tmp.path().join("out2"),
+        &["--report", input.to_str().expect("utf8")],
+    );
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("never writes to its input"));
+    assert_eq!(fs::read(&input).expect("read"), before);
+}
+
+#[test]
+fn existing_output_is_never_overwritten() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    assert!(
+        split_into(&sample("shared-pop.mbox"), &out, &[])
+            .status
+            .success()
+    );
+    let first: Vec<(String, Vec<u8>)> = read_tree(&out)
+        .into_iter()
+        .flat_map(|(f, files)| {
+            files
+                .into_iter()
+                .map(move |d| (format!("{f}/{}", d.name), d.bytes))
+        })
+        .collect();
+    assert!(
+        split_into(&sample("shared-pop.mbox"), &out, &[])
+            .status
+            .success()
+    );
+    for (path, bytes) in &first {
+        let (folder, name) = path.split_once('/').expect("path");
+        assert_eq!(
+            &fs::read(out.join(folder).join("cur").join(name)).expect("still there"),
+            bytes,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn a_second_input_with_the_same_messages_gives_nobody_a_second_copy() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let copy = tmp.path().join("second.mbox");
+    fs::copy(sample("shared-pop.mbox"), &copy).expect("copy");
+    let out = tmp.path().join("out");
+    let mbox = sample("shared-pop.mbox");
+    let dir = sample("directory.csv");
+    let stdout = popsplit_ok(&[
+        "split",
+        mbox.to_str().expect("utf8"),
+        copy.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--directory",
+        dir.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert!(
+        stdout.contains(
+            "messages read: 64 = 25 delivered to users + 6 unassigned + 33 duplicates set aside"
+        ),
+        "{stdout}"
+    );
+    let tree = read_tree(&out);
+    for (folder, files) in &tree {
+        if folder == "_duplicates" {
+            assert_eq!(files.len(), 33);
+            assert!(
+                files
+                    .iter()
+                    .all(|d| d.header("X-Popsplit-Duplicate-Of").is_some())
+            );
+            continue;
+        }
+        let mut ids: Vec<String> = files
+            .iter()
+            .map(|d| d.header("Message-ID").expect("id"))
+            .collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "{folder} got a message twice");
+    }
+}
+
+#[test]
+fn bad_directory_row_is_named_by_line() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let csv = tmp.path().join("dir.csv");
+    fs::write(
+        &csv,
+        "address,user\nalice@example.com,alice\nbob@example.com,../../etc\n",
+    )
+    .expect("write");
+    let mbox = sample("shared-pop.mbox");
+    let out = tmp.path().join("out");
+    let res = popsplit(&[
+        "split",
+        mbox.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--directory",
+        csv.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("dir.csv: line 3") && err.contains("safe folder name"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_inside_out_is_not_followed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let elsewhere = tmp.path().join("elsewhere");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::create_dir_all(&elsewhere).expect("mkdir");
+    std::os::unix::fs::symlink(&elsewhere, out.join("carol")).expect("symlink");
+    let res = split_into(&sample("shared-pop.mbox"), &out, &[]);
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("carol") && err.contains("symbolic link") && err.contains("were written"),
+        "{err}"
+    );
+    assert_eq!(fs::read_dir(&elsewhere).expect("list").count(), 0);
+}
+
+#[test]
+fn output_failure_stops_with_what_was_written() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::write(out.join("bob"), b"not a maildir").expect("write");
+    let res = split_into(&sample("shared-pop.mbox"), &out, &[]);
+    assert_eq!(res.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("bob: exists and is not a directory"), "{err}");
+    assert!(
+        err.contains("copies of") && err.contains("were written"),
+        "{err}"
+    );
+    assert_eq!(fs::read(out.join("bob")).expect("read"), b"not a maildir");
+}
+
+#[test]
+fn empty_input_reads_zero_messages() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let empty = tmp.path().join("empty.mbox");
+    fs::write(&empty, b"").expect("write");
+    let res = split_into(&empty, &tmp.path().join("out"), &[]);
+    assert!(res.status.success());
+    assert!(String::from_utf8_lossy(&res.stdout).contains("messages read: 0 = 0 delivered"));
+}

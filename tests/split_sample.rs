@@ -1,0 +1,277 @@
+//! End-to-end: the real binary on the shipped sample, checked message by message.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use common::*;
+
+fn run_sample(out: &std::path::Path, report: &std::path::Path, extra: &[&str]) -> String {
+    let mbox = sample("shared-pop.mbox");
+    let dir = sample("directory.csv");
+    let mut args = vec![
+        "split",
+        mbox.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--directory",
+        dir.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--report",
+        report.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    popsplit_ok(&args)
+}
+
+fn report_rows(path: &std::path::Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(path)
+        .expect("report")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+#[test]
+fn every_sample_message_lands_where_expected_with_its_confidence() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    run_sample(&out, &report, &[]);
+    let tree = read_tree(&out);
+    let expected = expected();
+    // Every expected copy is a file whose Message-ID and confidence header match.
+    let mut want: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for e in &expected {
+        for f in &e.folders {
+            want.entry(f.clone())
+                .or_default()
+                .push((e.message_id.clone(), e.confidence.clone()));
+        }
+    }
+    let mut got: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (folder, files) in &tree {
+        for d in files {
+            let id = d.header("Message-ID").expect("message id");
+            let conf = d.header("X-Popsplit-Confidence").expect("confidence");
+            got.entry(folder.clone()).or_default().push((id, conf));
+        }
+    }
+    for v in want.values_mut().chain(got.values_mut()) {
+        v.sort();
+    }
+    assert_eq!(got, want);
+    // The report agrees, message by message.
+    let rows = report_rows(&report);
+    assert_eq!(rows.len(), expected.len());
+    for (row, e) in rows.iter().zip(&expected) {
+        assert_eq!(row["index"], e.index as u64);
+        let to: Vec<String> = serde_json::from_value(row["delivered_to"].clone()).expect("list");
+        assert_eq!(to, e.folders, "message {}", e.index);
+        assert_eq!(
+            row["confidence"],
+            e.confidence.as_str(),
+            "message {}",
+            e.index
+        );
+    }
+}
+
+#[test]
+fn delivered_bytes_are_the_original_after_added_headers_only() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    run_sample(&out, &report, &[]);
+    let mbox = fs::read(sample("shared-pop.mbox")).expect("mbox");
+    let originals = naive_messages(&mbox, "2019");
+    assert_eq!(originals.len(), expected().len());
+    let tree = read_tree(&out);
+    let mut checked = 0;
+    for files in tree.values() {
+        for d in files {
+            let id = d.header("Message-ID").expect("id");
+            let sender_of = |from: &str| from.split_whitespace().nth(1).unwrap_or("").to_string();
+            let candidates: Vec<&(String, Vec<u8>)> = originals
+                .iter()
+                .filter(|(_, m)| d.bytes.ends_with(m) && String::from_utf8_lossy(m).contains(&id))
+                .collect();
+            assert!(
+                !candidates.is_empty(),
+                "{} is not an original message plus a prefix",
+                d.name
+            );
+            let (from_line, original) = candidates[0];
+            let prefix =
+                String::from_utf8_lossy(&d.bytes[..d.bytes.len() - original.len()]).into_owned();
+            for line in prefix.lines() {
+                let ok = line.starts_with("X-Popsplit-Confidence: ")
+                    || line.starts_with("X-Popsplit-Evidence: ")
+                    || line.starts_with("X-Popsplit-Duplicate-Of: ")
+                    || line.starts_with("Return-Path: <");
+                assert!(ok, "unexpected added line {line:?} in {}", d.name);
+            }
+            if !String::from_utf8_lossy(original).starts_with("Return-Path:") {
+                let sender = sender_of(from_line);
+                let want = if sender == "MAILER-DAEMON" {
+                    String::new()
+                } else {
+                    sender
+                };
+                assert_eq!(
+                    d.header("Return-Path"),
+                    Some(format!("<{want}>")),
+                    "{}",
+                    d.name
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 36);
+    // mboxrd quoting undone once; an unquoted mboxo body line kept inside its message.
+    let alice = &tree["alice"];
+    let quoted = alice
+        .iter()
+        .find(|d| d.header("Message-ID").as_deref() == Some("<s24@press.example.org>"))
+        .expect("s24");
+    let text = String::from_utf8_lossy(&quoted.bytes);
+    assert!(
+        text.contains(
+            "\nFrom the desk of the editor.\n>From a line that was already quoted once.\n"
+        )
+    );
+    let bob = &tree["bob"];
+    let damaged = bob
+        .iter()
+        .find(|d| d.header("Message-ID").as_deref() == Some("<s25@partner.example.org>"))
+        .expect("s25");
+    assert!(
+        String::from_utf8_lossy(&damaged.bytes).ends_with(
+            "From what I hear, the project is on time.\nIt must stay in this message.\n"
+        )
+    );
+    // The CRLF message got CRLF added headers.
+    let crlf = tree["dave"]
+        .iter()
+        .find(|d| d.header("Message-ID").as_deref() == Some("<s31@crlf.example.org>"))
+        .expect("s31");
+    assert!(crlf.bytes.starts_with(
+        b"X-Popsplit-Confidence: medium\r\nX-Popsplit-Evidence: To: dave@example.com\r\n"
+    ));
+}
+
+#[test]
+fn mtimes_flags_and_confidence_keywords() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    run_sample(&out, &report, &[]);
+    let tree = read_tree(&out);
+    let expected = expected();
+    let mut seen = 0;
+    for (folder, files) in &tree {
+        let letters = keyword_letters(&out.join(folder));
+        for d in files {
+            let id = d.header("Message-ID").expect("id");
+            let conf = d.header("X-Popsplit-Confidence").expect("conf");
+            let e = expected
+                .iter()
+                .find(|e| e.message_id == id && e.folders.contains(folder))
+                .expect("expected row");
+            assert_eq!(d.mtime, epoch(&e.arrival), "mtime of {id} in {folder}");
+            assert_eq!(d.sub, "cur");
+            let letter = letters[&format!("popsplit-{conf}")];
+            assert_eq!(
+                d.info(),
+                format!("{}{letter}", e.flags),
+                "flags of {id} in {folder}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 36);
+    // Unassigned mail carries the `none` keyword.
+    let un = &tree["_unassigned"];
+    let none = keyword_letters(&out.join("_unassigned"))["popsplit-none"];
+    assert!(un.iter().all(|d| d.info().ends_with(none)));
+}
+
+#[test]
+fn hostile_display_name_cannot_inject_headers() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    run_sample(&out, &report, &[]);
+    for files in read_tree(&out).values() {
+        for d in files {
+            assert_eq!(d.count_headers("X-Popsplit-Confidence:"), 1, "{}", d.name);
+            assert_eq!(d.count_headers("X-Popsplit-Evidence:"), 1, "{}", d.name);
+        }
+    }
+}
+
+#[test]
+fn summary_proves_conservation_and_dry_run_writes_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    let stdout = run_sample(&out, &report, &["--dry-run"]);
+    assert!(!out.exists(), "a dry run created the output folder");
+    assert_eq!(report_rows(&report).len(), 32);
+    assert!(
+        stdout.contains("messages read: 32 = 25 delivered to users + 6 unassigned + 1 duplicates set aside; 36 copies would be written"),
+        "{stdout}"
+    );
+    let alice_row = stdout
+        .lines()
+        .find(|l| l.starts_with("alice "))
+        .expect("alice row");
+    let nums: Vec<&str> = alice_row.split_whitespace().collect();
+    assert_eq!(nums, vec!["alice", "3", "4", "0", "0", "7"]);
+}
+
+#[test]
+fn one_thread_and_many_decide_alike() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (r1, r2) = (tmp.path().join("r1"), tmp.path().join("r2"));
+    run_sample(&tmp.path().join("o1"), &r1, &["--jobs", "1", "--dry-run"]);
+    run_sample(&tmp.path().join("o2"), &r2, &["--jobs", "4", "--dry-run"]);
+    assert_eq!(fs::read(&r1).expect("r1"), fs::read(&r2).expect("r2"));
+}
+
+#[test]
+fn report_rows_point_at_their_messages_with_all_evidence() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    run_sample(&out, &report, &[]);
+    let mbox = fs::read(sample("shared-pop.mbox")).expect("mbox");
+    for row in report_rows(&report) {
+        let offset = row["offset"].as_u64().expect("offset") as usize;
+        assert!(
+            mbox[offset..].starts_with(b"From "),
+            "offset of message {}",
+            row["index"]
+        );
+        assert!(
+            row["source"]
+                .as_str()
+                .expect("source")
+                .ends_with("shared-pop.mbox")
+        );
+        for f in row["files"].as_array().expect("files") {
+            assert!(out.join(f.as_str().expect("path")).is_file());
+        }
+    }
+    let rows = report_rows(&report);
+    // Message 8: the forged Received `for` is reported as untrusted.
+    let spam = &rows[7];
+    assert_eq!(spam["evidence"][0]["verdict"], "untrusted");
+    // Message 14: the departed user is reported as not a user.
+    assert!(
+        rows[13]["evidence"]
+            .as_array()
+            .expect("ev")
+            .iter()
+            .any(|e| e["verdict"] == "not-a-user")
+    );
+    // Message 18 points back at its first copy.
+    assert_eq!(rows[17]["duplicate_of"]["index"], 17);
+}
