@@ -318,3 +318,11 @@ fn empty_input_reads_zero_messages() {
     assert!(res.status.success());
     assert!(String::from_utf8_lossy(&res.stdout).contains("messages read: 0 = 0 delivered"));
 }
+
+#[test]
+fn progress_bar_stays_off_when_stderr_is_not_a_terminal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let res = split_into(&sample("shared-pop.mbox"), &tmp.path().join("out"), &[]);
+    assert!(res.status.success());
+    assert!(res.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&res.stderr));
+}
