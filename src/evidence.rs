@@ -47,6 +47,9 @@ pub enum Kind {
     ReceivedFor,
     /// A To/Cc/Resent-style field.
     Content,
+    /// Another `X-` field holding an address: envelope evidence only where the mailbox
+    /// profile learned that this ISP writes it.
+    Other,
 }
 
 /// One address claim found in the header block.
@@ -87,7 +90,50 @@ pub struct Facts {
     pub identity: [u8; 16],
     /// Header lines that were not fields (a sign of damage, reported).
     pub junk_lines: usize,
+    /// The Received fields, top first: who wrote each and whom it got the message from.
+    pub hops: Vec<Hop>,
+    /// The From field's address.
+    pub from_address: Option<String>,
+    /// List-Id (lower case, without angle brackets) when the message came through a list.
+    pub list_id: Option<String>,
+    /// The message carries mailing-list fields (List-Id, List-Post, Precedence: list, ...).
+    pub is_list: bool,
+    /// The list's posting address, from List-Post.
+    pub list_post: Option<String>,
+    /// Hash of the Message-ID (0 when there is none), for thread look-ups.
+    pub id_hash: u64,
+    /// Hashes of the In-Reply-To and the last References ids.
+    pub parents: Vec<u64>,
 }
+
+/// One Received field: the host that wrote it (`by`) and the host it came from (`from`),
+/// lower case, `-` where the field does not say.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hop {
+    /// The host that added the field.
+    pub by: String,
+    /// The host it received the message from.
+    pub from: String,
+}
+
+/// 64-bit hash of a Message-ID as found in Message-ID, In-Reply-To and References.
+pub fn id_hash(id: &str) -> u64 {
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+    let h = blake3::hash(id.as_bytes());
+    u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or_default())
+}
+
+/// Fields that hold a sender's or a list's address, never a recipient's.
+const NOT_RECIPIENT: [&str; 8] = [
+    "x-sender",
+    "x-original-from",
+    "x-beenthere",
+    "x-original-sender",
+    "x-google-original-from",
+    "x-ms-exchange-organization-authas",
+    "x-failed-recipients",
+    "x-forwarded-for",
+];
 
 /// Reads the facts of one (unquoted) message.
 pub fn gather(msg: &[u8]) -> Facts {
@@ -105,6 +151,7 @@ pub fn gather(msg: &[u8]) -> Facts {
             if let Some(e) = received_for(field, depth) {
                 facts.evidence.push(e);
             }
+            facts.hops.push(hop(field));
             depth += 1;
         } else if let Some(rank) = ENVELOPE
             .iter()
@@ -126,15 +173,54 @@ pub fn gather(msg: &[u8]) -> Facts {
                 "date" if facts.date.is_none() => {
                     facts.date = mailparse::dateparse(&field.value()).ok()
                 }
-                "from" if facts.from.is_empty() => facts.from = one_line(&field.value()),
+                "from" if facts.from.is_empty() => {
+                    facts.from = one_line(&field.value());
+                    facts.from_address = field
+                        .parsed()
+                        .and_then(|h| parse_list(&h).addrs.into_iter().next());
+                }
+                "list-id" => {
+                    let v = field.value();
+                    let id = v.rsplit_once('<').map_or(v.as_str(), |(_, r)| r);
+                    facts.list_id = Some(one_line(id.trim_end_matches(['>', ' '])).to_lowercase());
+                    facts.is_list = true;
+                }
+                "list-post" => {
+                    let v = field.value();
+                    facts.list_post = v
+                        .split(['<', '>'])
+                        .find_map(|p| p.strip_prefix("mailto:"))
+                        .and_then(|a| bare_address(a.split('?').next().unwrap_or(a)));
+                    facts.is_list = true;
+                }
+                "mailing-list" | "x-mailing-list" => facts.is_list = true,
+                "precedence" if field.value().trim().eq_ignore_ascii_case("list") => {
+                    facts.is_list = true
+                }
+                "in-reply-to" => facts.parents.extend(message_ids(&field.value()).take(1)),
+                "references" => {
+                    let ids: Vec<u64> = message_ids(&field.value()).collect();
+                    facts.parents.extend(ids.iter().rev().take(3));
+                }
                 "subject" if facts.subject.is_empty() => facts.subject = one_line(&field.value()),
                 "return-path" => facts.has_return_path = true,
                 "status" | "x-status" | "x-mozilla-status" => flags.read(&lower, &field.value()),
+                _ if lower.starts_with("x-")
+                    && !NOT_RECIPIENT.contains(&lower.as_str())
+                    && !lower.starts_with("x-popsplit-")
+                    && field.raw.len() < 300
+                    && memchr::memchr(b'@', field.raw).is_some() =>
+                {
+                    facts.evidence.extend(addresses(field, Kind::Other, depth));
+                }
                 _ => {}
             }
         }
     }
     facts.flags = flags.to_maildir();
+    facts.id_hash = facts.message_id.as_deref().map_or(0, id_hash);
+    facts.parents.sort_unstable();
+    facts.parents.dedup();
     facts.identity = identity(
         &block.fields,
         facts.message_id.as_deref(),
@@ -187,6 +273,46 @@ fn received_for(field: &Field<'_>, depth: usize) -> Option<Evidence> {
         depth,
         salvaged: false,
     })
+}
+
+/// The `<...>` message ids in a field, hashed.
+fn message_ids(value: &str) -> impl Iterator<Item = u64> + '_ {
+    value
+        .split('<')
+        .skip(1)
+        .filter_map(|p| p.split_once('>').map(|(id, _)| id))
+        .filter(|id| id.contains('@'))
+        .map(id_hash)
+}
+
+/// The `by` and `from` hosts of a Received field. A `by` word that is not a host name
+/// (qmail's `invoked by uid 89`) counts as none.
+fn hop(field: &Field<'_>) -> Hop {
+    let text = String::from_utf8_lossy(field.raw);
+    let head = text.split_once(';').map_or(&*text, |(h, _)| h);
+    let words: Vec<&str> = head.split_ascii_whitespace().skip(1).collect();
+    let host = |w: Option<&&str>| {
+        w.map(|h| {
+            h.trim_matches(['(', ')', '[', ']', ';'])
+                .trim_end_matches('.')
+                .to_ascii_lowercase()
+        })
+        .filter(|h| h.contains('.') || h == "localhost")
+        .unwrap_or_else(|| "-".to_string())
+    };
+    let from = if words
+        .first()
+        .is_some_and(|w| w.eq_ignore_ascii_case("from"))
+    {
+        host(words.get(1))
+    } else {
+        "-".to_string()
+    };
+    let by = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("by"))
+        .map_or_else(|| "-".to_string(), |i| host(words.get(i + 1)));
+    Hop { by, from }
 }
 
 /// Read/answered/flagged state that mail clients wrote into the mbox.
@@ -297,6 +423,40 @@ mod tests {
         assert_eq!(a.identity, b.identity);
         assert_ne!(a.identity, c.identity);
         assert_ne!(a.identity, d.identity);
+    }
+
+    #[test]
+    fn hops_lists_threads_and_other_fields() {
+        let f = gather(
+            b"Received: (qmail 1 invoked by uid 89); 1 Jan 2001\nReceived: from a.example.org (a [1.2.3.4]) by MX1.isp.net. with SMTP; x\nReceived: from localhost by localhost; x\nList-Id: Rust Users <Rust.lists.example.org>\nList-Post: <mailto:rust@lists.example.org?subject=x>\nIn-Reply-To: <p@x>\nReferences: <a@x> <b@x>\n <p@x>\nX-Rcpt-Info: alice@example.com\nX-Sender: bob@example.com\nFrom: \"Bob\" <Bob@Example.org>\n\n",
+        );
+        let hops: Vec<(&str, &str)> = f
+            .hops
+            .iter()
+            .map(|h| (h.by.as_str(), h.from.as_str()))
+            .collect();
+        assert_eq!(
+            hops,
+            vec![
+                ("-", "-"),
+                ("mx1.isp.net", "a.example.org"),
+                ("localhost", "localhost")
+            ]
+        );
+        assert_eq!(f.list_id.as_deref(), Some("rust.lists.example.org"));
+        assert_eq!(f.list_post.as_deref(), Some("rust@lists.example.org"));
+        assert!(f.is_list);
+        let mut want = vec![id_hash("<p@x>"), id_hash("a@x"), id_hash("<b@x>")];
+        want.sort_unstable();
+        assert_eq!(f.parents, want);
+        assert_eq!(f.from_address.as_deref(), Some("Bob@Example.org"));
+        let other: Vec<_> = f
+            .evidence
+            .iter()
+            .filter(|e| e.kind == Kind::Other)
+            .map(|e| e.header.as_str())
+            .collect();
+        assert_eq!(other, vec!["X-Rcpt-Info"]);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use popsplit::decide::Policy;
 use popsplit::directory::Directory;
-use popsplit::split::{self, Config};
+use popsplit::profile::Overrides;
+use popsplit::split::{self, Config, Which};
 
 /// Give every person their own mail back from a shared POP (catch-all) mailbox.
 #[derive(Parser)]
@@ -23,40 +24,62 @@ struct Cli {
 enum Command {
     /// Split exported shared mailboxes into one Maildir per user.
     Split(SplitArgs),
+    /// Show what popsplit learns from the mailboxes before deciding anything.
+    Profile(MailboxArgs),
 }
 
+/// What every command needs to know about the mailbox and the office.
 #[derive(clap::Args)]
-struct SplitArgs {
+struct MailboxArgs {
     /// mbox files exported from the shared POP mailbox (opened read-only).
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
-    /// Folder that receives one Maildir per user (created if missing; existing mail is kept).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
     /// The office's own mail domain; repeat for each (case-insensitive).
     #[arg(long = "domain", required = true, value_name = "DOMAIN")]
     domains: Vec<String>,
     /// CSV with the header `address,user`: only these users get mail.
     #[arg(long, value_name = "CSV")]
     directory: Option<PathBuf>,
+    /// Only this field is envelope evidence (repeatable), instead of the learned ones.
+    #[arg(long = "envelope-header", value_name = "FIELD")]
+    envelope_headers: Vec<String>,
+    /// A host whose Received fields are the ISP's own (repeatable), instead of the learned ones.
+    #[arg(long = "trusted-relay", value_name = "HOST")]
+    trusted_relays: Vec<String>,
+    /// Strip this prefix from envelope addresses (`PREFIX` or `PREFIX@DOMAIN`; repeatable).
+    #[arg(long = "strip-prefix", value_name = "PREFIX")]
+    strip_prefixes: Vec<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct SplitArgs {
+    #[command(flatten)]
+    mailbox: MailboxArgs,
+    /// Folder that receives one Maildir per user (created if missing; existing mail is kept).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
     /// Folder for messages whose evidence names no user (must start with `_`).
     #[arg(long, value_name = "NAME", default_value = "_unassigned")]
     unassigned: String,
     /// Write a JSON Lines report: one object per input message, with all its evidence.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N")]
-    jobs: Option<usize>,
     /// Decide and report, but write no Maildir.
     #[arg(long)]
     dry_run: bool,
+    /// Print everything considered for message N of the first input (or FILE:N) and stop.
+    #[arg(long, value_name = "N")]
+    explain: Option<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Split(args) => run_split(args),
+        Command::Profile(args) => run_profile(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,7 +90,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_split(args: SplitArgs) -> Result<()> {
+/// The office's directory and the admin's overrides, from the flags.
+fn office(args: &MailboxArgs) -> Result<(Directory, Overrides)> {
     let domains: Vec<String> = args
         .domains
         .iter()
@@ -79,6 +103,66 @@ fn run_split(args: SplitArgs) -> Result<()> {
     {
         bail!("--domain `{bad}` is not a domain name");
     }
+    let directory = match &args.directory {
+        Some(path) => Directory::from_csv(&domains, path)?,
+        None => Directory::open(&domains),
+    };
+    let overrides = Overrides {
+        envelope_headers: args.envelope_headers.clone(),
+        trusted_relays: args.trusted_relays.clone(),
+        strip_prefixes: args.strip_prefixes.clone(),
+    };
+    Ok((directory, overrides))
+}
+
+fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = jobs {
+        if n == 0 {
+            bail!("--jobs must be at least 1");
+        }
+        pool = pool.num_threads(n);
+    }
+    pool.build().context("starting worker threads")
+}
+
+/// A progress bar over `passes` reads of the inputs; draws only when stderr is a terminal.
+fn progress_bar(inputs: &[PathBuf], passes: u64) -> Result<ProgressBar> {
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(ProgressBar::new(total * passes).with_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:>10} [{bar:40}] {percent:>3}% {binary_bytes_per_sec} eta {eta}",
+        )
+        .context("progress template")?
+        .progress_chars("=> "),
+    ))
+}
+
+fn run_profile(args: MailboxArgs) -> Result<()> {
+    let (directory, overrides) = office(&args)?;
+    let bar = progress_bar(&args.inputs, 1)?;
+    let profile = pool(args.jobs)?.install(|| -> Result<_> {
+        let inputs = split::open_inputs(&args.inputs)?;
+        Ok(split::learn(
+            &inputs,
+            &directory,
+            &overrides,
+            &|phase, n| {
+                bar.set_message(phase);
+                bar.inc(n)
+            },
+        ))
+    });
+    bar.finish_and_clear();
+    print!("{}", profile?.describe(&directory));
+    Ok(())
+}
+
+fn run_split(args: SplitArgs) -> Result<()> {
     let u = &args.unassigned;
     if u.len() < 2
         || !u.starts_with('_')
@@ -93,44 +177,55 @@ fn run_split(args: SplitArgs) -> Result<()> {
     if u == split::DUPLICATES {
         bail!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
     }
-    let directory = match &args.directory {
-        Some(path) => Directory::from_csv(&domains, path)?,
-        None => Directory::open(&domains),
-    };
+    let (directory, overrides) = office(&args.mailbox)?;
     let config = Config {
-        inputs: args.inputs,
+        inputs: args.mailbox.inputs.clone(),
         out: args.out,
         directory,
         unassigned: args.unassigned,
         report: args.report,
         dry_run: args.dry_run,
         policy: Policy::default(),
+        overrides,
     };
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = args.jobs {
-        if n == 0 {
-            bail!("--jobs must be at least 1");
-        }
-        pool = pool.num_threads(n);
+    let pool = pool(args.mailbox.jobs)?;
+    if let Some(spec) = &args.explain {
+        let which = parse_which(spec, &config.inputs)?;
+        print!("{}", pool.install(|| split::explain(&config, which))?);
+        return Ok(());
     }
-    let pool = pool.build().context("starting worker threads")?;
-    let total: u64 = config
-        .inputs
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    // Draws only when stderr is a terminal.
-    let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template(
-            "{spinner} {bytes}/{total_bytes} [{bar:40}] {binary_bytes_per_sec} eta {eta}",
-        )
-        .context("progress template")?
-        .progress_chars("=> "),
-    );
-    let summary = pool.install(|| split::run(&config, &|n| bar.inc(n)));
+    let bar = progress_bar(&config.inputs, 3)?;
+    let outcome = pool.install(|| {
+        split::run(&config, &|phase, n| {
+            bar.set_message(phase);
+            bar.inc(n)
+        })
+    });
     bar.finish_and_clear();
-    let summary = summary?;
-    print!("{}", summary.table(config.dry_run));
+    let outcome = outcome?;
+    print!("{}", outcome.profile.describe(&config.directory));
+    println!();
+    print!("{}", outcome.summary.table(config.dry_run));
     Ok(())
+}
+
+/// `N` (message N of the first input) or `FILE:N`.
+fn parse_which(spec: &str, inputs: &[PathBuf]) -> Result<Which> {
+    let (file, n) = match spec.rsplit_once(':') {
+        Some((f, n)) => (Some(f), n),
+        None => (None, spec),
+    };
+    let index: usize = n
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .with_context(|| format!("--explain `{spec}`: N must be a message number from 1"))?;
+    let input = match file {
+        None => 0,
+        Some(f) => inputs
+            .iter()
+            .position(|p| p.to_str() == Some(f))
+            .with_context(|| format!("--explain `{spec}`: {f} is not one of the inputs"))?,
+    };
+    Ok(Which { input, index })
 }

@@ -180,6 +180,19 @@ pub fn expected() -> Vec<Expected> {
     rows
 }
 
+/// (delivered to users, unassigned, set aside as duplicates, copies) that expected.csv implies.
+pub fn expected_counts(rows: &[Expected]) -> (usize, usize, usize, usize) {
+    let only = |name: &str| rows.iter().filter(|e| e.folders == [name]).count();
+    let (unassigned, duplicates) = (only("_unassigned"), only("_duplicates"));
+    let copies = rows.iter().map(|e| e.folders.len()).sum();
+    (
+        rows.len() - unassigned - duplicates,
+        unassigned,
+        duplicates,
+        copies,
+    )
+}
+
 /// Seconds since the epoch of a `YYYY-MM-DDTHH:MM:SSZ` time.
 pub fn epoch(iso: &str) -> i64 {
     let n = |r: std::ops::Range<usize>| iso[r].parse::<i64>().expect("digits");

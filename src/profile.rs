@@ -1,0 +1,668 @@
+//! Learn the mailbox (a first pass over every message): which envelope fields this ISP
+//! wrote, which address is the shared box itself, what prefix the ISP put on envelope
+//! addresses, and which hosts are its own relays. Other multidrop tools need the admin to
+//! know all this in advance; here it is read off the mailbox and shown.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::address::localize;
+use crate::directory::Directory;
+use crate::evidence::{Facts, Hop, Kind};
+
+/// A learned pattern must hold on at least this share of messages.
+const ENVELOPE_SHARE: f64 = 0.2;
+/// An envelope address on at least this share of messages, rarely named in To/Cc, is the box.
+const BOX_SHARE: f64 = 0.5;
+/// Received lines looked at, from the top, when learning relays.
+const TOP_HOPS: usize = 4;
+/// Patterns are learned only from at least this many messages.
+const MIN_MESSAGES: u64 = 5;
+
+/// What the admin says instead of what was learned.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Only these fields (lower case) are envelope evidence (`--envelope-header`).
+    pub envelope_headers: Vec<String>,
+    /// The ISP's relays (`--trusted-relay`), replacing the learned ones.
+    pub trusted_relays: Vec<String>,
+    /// Envelope-address prefixes to strip (`--strip-prefix`), replacing the learned ones.
+    pub strip_prefixes: Vec<String>,
+}
+
+/// A constant part the ISP put around the user's local part on envelope addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Affix {
+    /// `officepop-alice@…`: the prefix is `officepop-`.
+    Prefix(String),
+    /// `alice-officepop@…`: the suffix is `-officepop`.
+    Suffix(String),
+}
+
+/// Rewrites `<affix>user@domain` to `user@target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rewrite {
+    /// What to strip.
+    pub affix: Affix,
+    /// The domain it appears at (`None`: any).
+    pub domain: Option<String>,
+    /// The local domain the stripped address belongs to.
+    pub target: String,
+}
+
+impl Rewrite {
+    /// The rewritten address, if this rule applies to `addr`.
+    pub fn apply(&self, addr: &str) -> Option<String> {
+        let (local, domain) = addr.rsplit_once('@')?;
+        let (local, domain) = (local.to_lowercase(), domain.to_ascii_lowercase());
+        if self.domain.as_ref().is_some_and(|d| *d != domain) {
+            return None;
+        }
+        let rest = match &self.affix {
+            Affix::Prefix(p) => local.strip_prefix(p.as_str())?,
+            Affix::Suffix(s) => local.strip_suffix(s.as_str())?,
+        };
+        (!rest.is_empty()).then(|| format!("{rest}@{}", self.target))
+    }
+}
+
+/// A name or address and on how many messages it was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Share {
+    /// Field name, address or host.
+    pub name: String,
+    /// Messages it was seen on.
+    pub messages: u64,
+}
+
+/// A local address seen in the evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalSeen {
+    /// Canonical address.
+    pub address: String,
+    /// Messages naming it.
+    pub messages: u64,
+    /// Whether it maps to a user.
+    pub user: bool,
+}
+
+/// What popsplit knows about this mailbox before deciding anything.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Profile {
+    /// Messages looked at.
+    pub messages: u64,
+    /// Envelope fields seen, most frequent first.
+    pub envelope_headers: Vec<Share>,
+    /// `X-` fields of no standard meaning that hold a local address on most messages:
+    /// this ISP's own envelope field.
+    pub learned_headers: Vec<String>,
+    /// When set, only these fields are envelope evidence.
+    pub only_headers: Option<Vec<String>>,
+    /// Addresses that are the shared box itself: never a recipient.
+    pub boxes: Vec<Share>,
+    /// Prefixes or suffixes to strip from envelope addresses.
+    pub rewrites: Vec<Rewrite>,
+    /// Hosts whose Received fields are the ISP's own (empty: fall back to a fixed depth).
+    pub relays: Vec<String>,
+    /// Whether the relays were given on the command line.
+    pub relays_given: bool,
+    /// Local addresses seen, most frequent first.
+    pub local_addresses: Vec<LocalSeen>,
+}
+
+impl Profile {
+    /// The address after stripping a learned prefix or suffix.
+    pub fn rewrite(&self, addr: &str) -> Option<String> {
+        self.rewrites.iter().find_map(|r| r.apply(addr))
+    }
+
+    /// Whether `addr` is the shared box itself.
+    pub fn is_box(&self, addr: &str) -> bool {
+        self.boxes.iter().any(|b| b.name.eq_ignore_ascii_case(addr))
+    }
+
+    /// Whether an address-holding field of `kind` named `header` is envelope evidence.
+    pub fn is_envelope(&self, kind: Kind, header: &str) -> bool {
+        let lower = header.to_ascii_lowercase();
+        match (&self.only_headers, kind) {
+            (_, Kind::Content | Kind::ReceivedFor) => false,
+            (Some(only), _) => only.contains(&lower),
+            (None, Kind::Envelope(_)) => true,
+            (None, Kind::Other) => self.learned_headers.contains(&lower),
+        }
+    }
+
+    /// How many Received fields from the top the ISP wrote: the run of fields whose `by`
+    /// host is a relay (or in a relay domain), and at least the topmost, which only the
+    /// receiving side can write. Without learned relays, `default`.
+    pub fn trusted_hops(&self, hops: &[Hop], default: usize) -> usize {
+        if self.relays.is_empty() {
+            return default;
+        }
+        let is_relay = |h: &Hop| {
+            self.relays
+                .iter()
+                .any(|r| *r == h.by || r == org_domain(&h.by))
+        };
+        hops.iter().take_while(|h| is_relay(h)).count().max(1)
+    }
+
+    /// A human-readable account of what was learned.
+    pub fn describe(&self, dir: &Directory) -> String {
+        let mut t = String::new();
+        let pct = |n: u64| {
+            if self.messages == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / self.messages as f64
+            }
+        };
+        let _ = writeln!(t, "mailbox profile ({} messages)", self.messages);
+        let _ = writeln!(t, "  envelope fields:");
+        if self.envelope_headers.is_empty() {
+            let _ = writeln!(
+                t,
+                "    none: only Received `for` clauses and To/Cc can say whom mail was for"
+            );
+        }
+        for h in &self.envelope_headers {
+            let learned = if self.learned_headers.contains(&h.name) {
+                " (learned)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                t,
+                "    {:<40} {:>8} messages ({:.1}%){learned}",
+                h.name,
+                h.messages,
+                pct(h.messages)
+            );
+        }
+        if let Some(only) = &self.only_headers {
+            let _ = writeln!(
+                t,
+                "    only these count (--envelope-header): {}",
+                only.join(", ")
+            );
+        }
+        let _ = writeln!(t, "  the shared box itself (never a recipient):");
+        if self.boxes.is_empty() {
+            let _ = writeln!(t, "    none found");
+        }
+        for b in &self.boxes {
+            let _ = writeln!(
+                t,
+                "    {:<40} {:>8} messages ({:.1}%)",
+                b.name,
+                b.messages,
+                pct(b.messages)
+            );
+        }
+        let _ = writeln!(t, "  envelope address rewrites:");
+        if self.rewrites.is_empty() {
+            let _ = writeln!(t, "    none");
+        }
+        for r in &self.rewrites {
+            let at = r
+                .domain
+                .as_deref()
+                .map_or("any domain".to_string(), |d| format!("@{d}"));
+            let what = match &r.affix {
+                Affix::Prefix(p) => format!("strip prefix `{p}`"),
+                Affix::Suffix(s) => format!("strip suffix `{s}`"),
+            };
+            let _ = writeln!(t, "    {what} at {at}, deliver as @{}", r.target);
+        }
+        let source = if self.relays_given {
+            "given"
+        } else {
+            "learned"
+        };
+        let _ = writeln!(
+            t,
+            "  trusted relays ({source}; hosts or domains): only Received `for` clauses and envelope fields they wrote count"
+        );
+        if self.relays.is_empty() {
+            let _ = writeln!(t, "    none learned: the top 3 Received fields are trusted");
+        }
+        for r in &self.relays {
+            let _ = writeln!(t, "    {r}");
+        }
+        let _ = writeln!(t, "  local addresses seen:");
+        for l in self.local_addresses.iter().take(50) {
+            let status = match (l.user, dir.is_closed()) {
+                (true, _) => "",
+                (false, true) => "  NOT IN DIRECTORY",
+                (false, false) => "  not a user",
+            };
+            let _ = writeln!(
+                t,
+                "    {:<40} {:>8} messages{status}",
+                l.address, l.messages
+            );
+        }
+        if self.local_addresses.len() > 50 {
+            let _ = writeln!(t, "    … {} more", self.local_addresses.len() - 50);
+        }
+        t
+    }
+}
+
+/// Counts gathered over the messages; merged across worker threads.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    messages: u64,
+    envelope: HashMap<String, u64>,
+    /// Other `X-` fields: (messages, messages where it held a local address).
+    other: HashMap<String, (u64, u64)>,
+    /// Envelope addresses: (messages, messages that also name it in To/Cc).
+    envelope_addrs: HashMap<String, (u64, u64)>,
+    /// (domain, affix) → (messages, distinct remainders, capped).
+    affixes: HashMap<(String, Affix), (u64, BTreeSet<String>)>,
+    top_hosts: HashMap<String, u64>,
+    local: HashMap<String, u64>,
+}
+
+/// Distinct remainders kept per affix candidate; three are enough to learn one.
+const MAX_RESTS: usize = 16;
+
+impl Stats {
+    /// Adds one message.
+    pub fn add(&mut self, facts: &Facts, domains: &[String]) {
+        self.messages += 1;
+        let mut once: HashSet<(u8, String)> = HashSet::new();
+        let content: HashSet<String> = facts
+            .evidence
+            .iter()
+            .filter(|e| e.kind == Kind::Content)
+            .filter_map(|e| e.address.as_ref().map(|a| a.to_lowercase()))
+            .collect();
+        for e in &facts.evidence {
+            let name = e.header.to_ascii_lowercase();
+            let addr = e.address.as_ref().map(|a| a.to_lowercase());
+            if let Some(l) = addr.as_deref().and_then(|a| localize(a, domains))
+                && once.insert((0, l.to_address()))
+            {
+                *self.local.entry(l.to_address()).or_default() += 1;
+            }
+            let envelope_like = matches!(e.kind, Kind::Envelope(_) | Kind::Other);
+            if !envelope_like {
+                continue;
+            }
+            if once.insert((1, name.clone())) {
+                match e.kind {
+                    Kind::Other => self.other.entry(name.clone()).or_default().0 += 1,
+                    _ => *self.envelope.entry(name.clone()).or_default() += 1,
+                }
+            }
+            let Some(a) = addr else { continue };
+            if e.kind == Kind::Other {
+                if localize(&a, domains).is_some() && once.insert((2, name.clone())) {
+                    self.other.entry(name).or_default().1 += 1;
+                }
+                continue;
+            }
+            if once.insert((3, a.clone())) {
+                let entry = self.envelope_addrs.entry(a.clone()).or_default();
+                entry.0 += 1;
+                entry.1 += u64::from(content.contains(&a));
+                self.add_affixes(&a, &mut once);
+            }
+        }
+        let hosts: BTreeSet<&str> = facts
+            .hops
+            .iter()
+            .take(TOP_HOPS)
+            .map(|h| org_domain(&h.by))
+            .collect();
+        for h in hosts {
+            *self.top_hosts.entry(h.to_string()).or_default() += 1;
+        }
+    }
+
+    fn add_affixes(&mut self, addr: &str, once: &mut HashSet<(u8, String)>) {
+        let Some((local, domain)) = addr.rsplit_once('@') else {
+            return;
+        };
+        let mut candidates = Vec::new();
+        if let Some((p, rest)) = local.split_once('-') {
+            candidates.push((Affix::Prefix(format!("{p}-")), rest));
+        }
+        if let Some((rest, s)) = local.rsplit_once('-') {
+            candidates.push((Affix::Suffix(format!("-{s}")), rest));
+        }
+        for (affix, rest) in candidates {
+            if rest.is_empty() || !once.insert((4, format!("{affix:?}@{domain}"))) {
+                continue;
+            }
+            let entry = self.affixes.entry((domain.to_string(), affix)).or_default();
+            entry.0 += 1;
+            if entry.1.len() < MAX_RESTS {
+                entry.1.insert(rest.to_string());
+            }
+        }
+    }
+
+    /// Combines the counts of two workers.
+    pub fn merge(mut self, other: Stats) -> Stats {
+        self.messages += other.messages;
+        for (k, v) in other.envelope {
+            *self.envelope.entry(k).or_default() += v;
+        }
+        for (k, (a, b)) in other.other {
+            let e = self.other.entry(k).or_default();
+            e.0 += a;
+            e.1 += b;
+        }
+        for (k, (a, b)) in other.envelope_addrs {
+            let e = self.envelope_addrs.entry(k).or_default();
+            e.0 += a;
+            e.1 += b;
+        }
+        for (k, (n, rests)) in other.affixes {
+            let e = self.affixes.entry(k).or_default();
+            e.0 += n;
+            for r in rests {
+                if e.1.len() < MAX_RESTS {
+                    e.1.insert(r);
+                }
+            }
+        }
+        for (k, v) in other.top_hosts {
+            *self.top_hosts.entry(k).or_default() += v;
+        }
+        for (k, v) in other.local {
+            *self.local.entry(k).or_default() += v;
+        }
+        self
+    }
+
+    /// Turns the counts into a profile, letting the admin's overrides win.
+    pub fn learn(self, dir: &Directory, over: &Overrides) -> Profile {
+        let n = self.messages;
+        let enough =
+            |count: u64, share: f64| count >= MIN_MESSAGES && count as f64 >= share * n as f64;
+        let learned_headers: BTreeSet<String> = self
+            .other
+            .iter()
+            .filter(|(_, (seen, local))| {
+                enough(*seen, ENVELOPE_SHARE) && *local as f64 >= 0.8 * *seen as f64
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut envelope_headers: Vec<Share> = self
+            .envelope
+            .iter()
+            .map(|(k, v)| Share {
+                name: k.clone(),
+                messages: *v,
+            })
+            .chain(learned_headers.iter().map(|k| Share {
+                name: k.clone(),
+                messages: self.other[k].0,
+            }))
+            .collect();
+        sort_shares(&mut envelope_headers);
+        let mut boxes: Vec<Share> = self
+            .envelope_addrs
+            .iter()
+            .filter(|(_, (seen, in_content))| {
+                enough(*seen, BOX_SHARE) && (*in_content as f64) < 0.2 * *seen as f64
+            })
+            .map(|(k, (seen, _))| Share {
+                name: k.clone(),
+                messages: *seen,
+            })
+            .collect();
+        sort_shares(&mut boxes);
+        let rewrites = match over.strip_prefixes.is_empty() {
+            false => over
+                .strip_prefixes
+                .iter()
+                .map(|p| given_rewrite(p, &dir.domains))
+                .collect(),
+            true => self.learn_rewrites(dir, &enough),
+        };
+        let (relays, relays_given) = match over.trusted_relays.is_empty() {
+            false => (
+                over.trusted_relays
+                    .iter()
+                    .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+                    .collect(),
+                true,
+            ),
+            true => {
+                let mut r: Vec<String> = self
+                    .top_hosts
+                    .iter()
+                    .filter(|(_, c)| enough(**c, ENVELOPE_SHARE))
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                r.sort();
+                (r, false)
+            }
+        };
+        let mut local_addresses: Vec<LocalSeen> = self
+            .local
+            .iter()
+            .map(|(a, c)| LocalSeen {
+                address: a.clone(),
+                messages: *c,
+                user: localize(a, &dir.domains).is_some_and(|l| !dir.users(&l).is_empty()),
+            })
+            .collect();
+        local_addresses.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.address.cmp(&b.address)));
+        Profile {
+            messages: n,
+            envelope_headers,
+            learned_headers: learned_headers.into_iter().collect(),
+            only_headers: (!over.envelope_headers.is_empty()).then(|| {
+                over.envelope_headers
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect()
+            }),
+            boxes,
+            rewrites,
+            relays,
+            relays_given,
+            local_addresses,
+        }
+    }
+
+    /// An affix is learned when it stands on many envelope addresses with at least three
+    /// different remainders, two of which are local addresses seen elsewhere.
+    fn learn_rewrites(&self, dir: &Directory, enough: &dyn Fn(u64, f64) -> bool) -> Vec<Rewrite> {
+        let mut out = Vec::new();
+        for ((domain, affix), (count, rests)) in &self.affixes {
+            if !enough(*count, ENVELOPE_SHARE) || rests.len() < 3 {
+                continue;
+            }
+            if matches!(affix, Affix::Prefix(p) if dir.domains.iter().any(|d| *p == format!("{d}-")))
+            {
+                continue; // qmail's `domain-` prefix is always stripped
+            }
+            let mut targets: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in rests {
+                for d in &dir.domains {
+                    if self.local.contains_key(&format!("{r}@{d}")) {
+                        *targets.entry(d).or_default() += 1;
+                    }
+                }
+            }
+            if let Some((target, _)) = targets
+                .into_iter()
+                .filter(|(_, h)| *h >= 2)
+                .max_by_key(|(_, h)| *h)
+            {
+                out.push(Rewrite {
+                    affix: affix.clone(),
+                    domain: Some(domain.clone()),
+                    target: target.to_string(),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.domain, &a.affix).cmp(&(&b.domain, &b.affix)));
+        out
+    }
+}
+
+/// The organisation's domain of a host: its last two labels, or three when the second
+/// last is a registry label under a country (`mail.example.co.uk` → `example.co.uk`).
+pub fn org_domain(host: &str) -> &str {
+    let dots: Vec<usize> = host.match_indices('.').map(|(i, _)| i).collect();
+    let keep = match dots.len() {
+        0 | 1 => return host,
+        n => {
+            let second_last = &host[dots[n - 2] + 1..dots[n - 1]];
+            let country = host.len() - dots[n - 1] == 3;
+            let registry = [
+                "co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go",
+            ];
+            if country && registry.contains(&second_last) {
+                3
+            } else {
+                2
+            }
+        }
+    };
+    match dots.len().checked_sub(keep) {
+        Some(i) => &host[dots[i] + 1..],
+        None => host,
+    }
+}
+
+fn sort_shares(v: &mut [Share]) {
+    v.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.name.cmp(&b.name)));
+}
+
+/// `--strip-prefix P` or `P@domain`: the stripped address belongs to the first `--domain`.
+fn given_rewrite(spec: &str, domains: &[String]) -> Rewrite {
+    let (prefix, domain) = match spec.rsplit_once('@') {
+        Some((p, d)) => (p, Some(d.to_ascii_lowercase())),
+        None => (spec, None),
+    };
+    Rewrite {
+        affix: Affix::Prefix(prefix.to_lowercase()),
+        domain,
+        target: domains.first().cloned().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::gather;
+
+    fn learn(messages: &[String], over: &Overrides) -> Profile {
+        let dir = Directory::open(&["example.com".to_string()]);
+        let mut stats = Stats::default();
+        for m in messages {
+            stats.add(&gather(m.as_bytes()), &dir.domains);
+        }
+        stats.learn(&dir, over)
+    }
+
+    fn postfix(user: &str, i: usize) -> String {
+        format!(
+            "Delivered-To: office@example.com\nX-Original-To: {user}@example.com\nReceived: from s.org{i}.example by mx1.isp.net; x\nReceived: from c by s.org{i}.example; x\nTo: {user}@example.com\nMessage-ID: <{i}@x>\n\nbody\n"
+        )
+    }
+
+    #[test]
+    fn learns_envelope_field_box_and_relays() {
+        let users = ["alice", "bob", "carol", "dave"];
+        let msgs: Vec<String> = (0..40).map(|i| postfix(users[i % 4], i)).collect();
+        let p = learn(&msgs, &Overrides::default());
+        assert_eq!(
+            p.envelope_headers[0],
+            Share {
+                name: "delivered-to".into(),
+                messages: 40
+            }
+        );
+        assert_eq!(
+            p.envelope_headers[1],
+            Share {
+                name: "x-original-to".into(),
+                messages: 40
+            }
+        );
+        assert_eq!(
+            p.boxes.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
+            vec!["office@example.com"]
+        );
+        assert_eq!(p.relays, vec!["isp.net"]);
+        let hops = gather(msgs[0].as_bytes()).hops;
+        assert_eq!(p.trusted_hops(&hops, 3), 1);
+        let renamed = gather(b"Received: from a by mx9.isp.net; x\nReceived: from b by box.isp.net; x\nReceived: from c by evil.example.biz; x\n\n").hops;
+        assert_eq!(p.trusted_hops(&renamed, 3), 2);
+        let unknown = gather(b"Received: (qmail 1 invoked from network); x\nReceived: from c by evil.example.biz; x\n\n").hops;
+        assert_eq!(p.trusted_hops(&unknown, 3), 1);
+        assert!(
+            p.describe(&Directory::open(&["example.com".into()]))
+                .contains("office@example.com")
+        );
+    }
+
+    #[test]
+    fn a_one_person_box_is_not_mistaken_for_the_shared_box() {
+        let msgs: Vec<String> = (0..40).map(|i| postfix("alice", i)).collect();
+        let p = learn(&msgs, &Overrides::default());
+        let boxes: Vec<&str> = p.boxes.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(boxes, vec!["office@example.com"]);
+    }
+
+    #[test]
+    fn learns_an_isp_prefix_and_an_unknown_envelope_field() {
+        let users = ["alice", "bob", "carol", "dave"];
+        let msgs: Vec<String> = (0..40)
+            .map(|i| {
+                let u = users[i % 4];
+                format!("Delivered-To: acmepop-{u}@isp.example.net\nX-Rcpt-Info: {u}@example.com\nReceived: from a by pop.isp.example.net; x\nTo: {u}@example.com\n\n")
+            })
+            .collect();
+        let p = learn(&msgs, &Overrides::default());
+        assert_eq!(p.rewrites.len(), 1, "{:?}", p.rewrites);
+        assert_eq!(
+            p.rewrite("acmepop-bob@isp.example.net").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(p.rewrite("bob@isp.example.net"), None);
+        assert_eq!(p.learned_headers, vec!["x-rcpt-info"]);
+        assert!(p.is_envelope(Kind::Other, "X-Rcpt-Info"));
+        assert!(!p.is_envelope(Kind::Other, "X-Something-Else"));
+    }
+
+    #[test]
+    fn org_domains() {
+        assert_eq!(org_domain("mx1.isp.example.net"), "example.net");
+        assert_eq!(org_domain("mail.example.co.uk"), "example.co.uk");
+        assert_eq!(org_domain("localhost"), "localhost");
+        assert_eq!(org_domain("-"), "-");
+        assert_eq!(org_domain("example.net"), "example.net");
+    }
+
+    #[test]
+    fn overrides_win() {
+        let msgs: Vec<String> = (0..10).map(|i| postfix("alice", i)).collect();
+        let over = Overrides {
+            envelope_headers: vec!["X-Original-To".into()],
+            trusted_relays: vec!["Gate.ISP.net.".into()],
+            strip_prefixes: vec!["pop-".into()],
+        };
+        let p = learn(&msgs, &over);
+        assert_eq!(p.relays, vec!["gate.isp.net"]);
+        assert!(p.relays_given);
+        assert!(!p.is_envelope(Kind::Envelope(2), "Delivered-To"));
+        assert!(p.is_envelope(Kind::Envelope(0), "x-original-to"));
+        assert_eq!(
+            p.rewrite("pop-zed@anything.org").as_deref(),
+            Some("zed@example.com")
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! End-to-end: `popsplit profile`, `split --explain`, and the options that override what
+//! the profile learned.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+fn mailbox_args<'a>(mbox: &'a str, dir: &'a str) -> Vec<&'a str> {
+    vec![mbox, "--domain", "example.com", "--directory", dir]
+}
+
+#[test]
+fn profile_shows_envelope_fields_relays_and_strangers() {
+    let (mbox, dir) = (sample("shared-pop.mbox"), sample("directory.csv"));
+    let mut args = vec!["profile"];
+    args.extend(mailbox_args(
+        mbox.to_str().expect("utf8"),
+        dir.to_str().expect("utf8"),
+    ));
+    let out = popsplit_ok(&args);
+    assert!(out.contains("mailbox profile (34 messages)"), "{out}");
+    let xot = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("x-original-to"))
+        .expect("x-original-to line");
+    assert!(xot.contains("10 messages"), "{xot}");
+    assert!(
+        out.lines().any(|l| l.trim() == "example.net"),
+        "relay domain missing:\n{out}"
+    );
+    let erin = out
+        .lines()
+        .find(|l| l.contains("erin@example.com"))
+        .expect("erin");
+    assert!(erin.contains("NOT IN DIRECTORY"));
+    let alice = out
+        .lines()
+        .find(|l| l.contains("alice@example.com"))
+        .expect("alice");
+    assert!(!alice.contains("NOT IN DIRECTORY"));
+}
+
+/// A qmail-style box whose ISP prefixes every envelope address and names the box itself.
+fn prefixed_box(n: usize) -> String {
+    let users = ["alice", "bob", "carol", "dave"];
+    (0..n)
+        .map(|i| {
+            let u = users[i % users.len()];
+            format!(
+                "From s@org{i}.example Mon Jan  7 10:{:02}:00 2019\nDelivered-To: acmepop@isp.example.net\nDelivered-To: acmepop-{u}@isp.example.net\nReceived: (qmail {i} invoked from network); 7 Jan 2019 10:00:00 -0000\nReceived: from mail.org{i}.example by mail.isp.example.net; 7 Jan 2019 10:00:00 -0000\nFrom: s@org{i}.example\nTo: {u}@example.com\nMessage-ID: <{i}@org{i}.example>\n\nhello {u}\n\n",
+                i % 60
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn learned_prefix_and_box_deliver_at_high() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mbox = tmp.path().join("q.mbox");
+    fs::write(&mbox, prefixed_box(40)).expect("write");
+    let m = mbox.to_str().expect("utf8");
+    let profile = popsplit_ok(&["profile", m, "--domain", "example.com"]);
+    assert!(
+        profile.contains("strip prefix `acmepop-` at @isp.example.net, deliver as @example.com"),
+        "{profile}"
+    );
+    let the_box = profile
+        .lines()
+        .skip_while(|l| !l.contains("shared box"))
+        .nth(1)
+        .expect("box line");
+    assert!(the_box.contains("acmepop@isp.example.net"), "{profile}");
+    let out = tmp.path().join("out");
+    let report = tmp.path().join("r.jsonl");
+    popsplit_ok(&[
+        "split",
+        m,
+        "--domain",
+        "example.com",
+        "--out",
+        out.to_str().expect("utf8"),
+        "--report",
+        report.to_str().expect("utf8"),
+    ]);
+    let tree = read_tree(&out);
+    assert_eq!(
+        tree.keys().collect::<Vec<_>>(),
+        vec!["alice", "bob", "carol", "dave"]
+    );
+    for (user, files) in &tree {
+        assert_eq!(files.len(), 10);
+        for d in files {
+            assert_eq!(d.header("X-Popsplit-Confidence").as_deref(), Some("high"));
+            assert_eq!(
+                d.header("X-Popsplit-Evidence"),
+                Some(format!("Delivered-To: acmepop-{user}@isp.example.net"))
+            );
+        }
+    }
+    let row: serde_json::Value = serde_json::from_str(
+        fs::read_to_string(&report)
+            .expect("report")
+            .lines()
+            .next()
+            .expect("row"),
+    )
+    .expect("json");
+    assert_eq!(row["evidence"][0]["verdict"], "shared-box");
+}
+
+#[test]
+fn strip_prefix_option_applies_where_there_is_too_little_to_learn() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mbox = tmp.path().join("q.mbox");
+    fs::write(&mbox, prefixed_box(2)).expect("write");
+    let m = mbox.to_str().expect("utf8");
+    let (without, with) = (tmp.path().join("a"), tmp.path().join("b"));
+    popsplit_ok(&[
+        "split",
+        m,
+        "--domain",
+        "example.com",
+        "--out",
+        without.to_str().expect("utf8"),
+    ]);
+    popsplit_ok(&[
+        "split",
+        m,
+        "--domain",
+        "example.com",
+        "--strip-prefix",
+        "acmepop-@isp.example.net",
+        "--out",
+        with.to_str().expect("utf8"),
+    ]);
+    let conf = |out: &std::path::Path| {
+        read_tree(out)["alice"][0]
+            .header("X-Popsplit-Confidence")
+            .unwrap_or_default()
+    };
+    assert_eq!(conf(&without), "medium");
+    assert_eq!(conf(&with), "high");
+}
+
+#[test]
+fn envelope_header_option_restricts_envelope_evidence() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (mbox, dir) = (sample("shared-pop.mbox"), sample("directory.csv"));
+    let report = tmp.path().join("r.jsonl");
+    let mut args = vec!["split"];
+    args.extend(mailbox_args(
+        mbox.to_str().expect("utf8"),
+        dir.to_str().expect("utf8"),
+    ));
+    let out = tmp.path().join("out");
+    args.extend([
+        "--out",
+        out.to_str().expect("utf8"),
+        "--dry-run",
+        "--report",
+        report.to_str().expect("utf8"),
+        "--envelope-header",
+        "X-Original-To",
+    ]);
+    popsplit_ok(&args);
+    let rows: Vec<serde_json::Value> = fs::read_to_string(&report)
+        .expect("report")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    // Message 6 (qmail Delivered-To) falls back to its To field.
+    assert_eq!(rows[5]["confidence"], "medium");
+    assert_eq!(rows[5]["evidence"][0]["verdict"], "ignored");
+    // Message 1 (X-Original-To) is unchanged.
+    assert_eq!(rows[0]["confidence"], "high");
+}
+
+#[test]
+fn explain_says_why_for_each_piece_of_evidence() {
+    let (mbox, dir) = (sample("shared-pop.mbox"), sample("directory.csv"));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let run = |which: &str| {
+        let mut args = vec!["split"];
+        args.extend(mailbox_args(
+            mbox.to_str().expect("utf8"),
+            dir.to_str().expect("utf8"),
+        ));
+        args.extend(["--out", out.to_str().expect("utf8"), "--explain", which]);
+        popsplit_ok(&args)
+    };
+    let spam = run("8");
+    assert!(spam.contains("message 8 of"), "{spam}");
+    assert!(spam.contains("Received: alice@example.com"), "{spam}");
+    assert!(
+        spam.contains("untrusted: below the ISP's own Received fields"),
+        "{spam}"
+    );
+    assert!(
+        spam.contains("decision: _unassigned (confidence none)"),
+        "{spam}"
+    );
+    let reply = run(&format!("{}:34", mbox.to_str().expect("utf8")));
+    assert!(reply.contains("decision: bob (confidence low)"), "{reply}");
+    assert!(
+        reply.contains("because: inferred: reply in a thread of bob's mail"),
+        "{reply}"
+    );
+    assert!(!out.exists(), "--explain wrote output");
+    let bad = popsplit(&[
+        "split",
+        mbox.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--out",
+        "x",
+        "--explain",
+        "99",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("has no message 99"));
+}
