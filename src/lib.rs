@@ -16,3 +16,4 @@ pub mod profile;
 pub mod report;
 pub mod sanitize;
 pub mod split;
+pub mod synth;

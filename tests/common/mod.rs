@@ -201,3 +201,72 @@ pub fn epoch(iso: &str) -> i64 {
     let days = 365 * y2 + y2 / 4 - y2 / 100 + y2 / 400 + (153 * (m2 - 3) + 2) / 5 + d - 719_469;
     days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
 }
+
+/// Generates one mailbox per ISP style (`messages` logical messages each), runs the real
+/// binary on each with a directory, and scores the reports against the truth.
+pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> popsplit::synth::Scores {
+    use popsplit::synth::{Outcome, Scores, Spec, Style, directory_csv, generate};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("directory.csv");
+    fs::write(&dir, directory_csv()).expect("directory");
+    let mut scores = Scores::default();
+    for (i, style) in Style::ALL.into_iter().enumerate() {
+        let spec = Spec {
+            style,
+            messages,
+            seed: seed + i as u64,
+            per_recipient_copies: true,
+            body_bytes: 400,
+        };
+        let mbox = tmp.path().join(format!("{}.mbox", style.name()));
+        let mut file = std::io::BufWriter::new(fs::File::create(&mbox).expect("create"));
+        let truth = generate(&spec, &mut file).expect("generate");
+        std::io::Write::flush(&mut file).expect("flush");
+        drop(file);
+        let (out, report) = (
+            tmp.path().join(style.name()),
+            tmp.path().join(format!("{}.jsonl", style.name())),
+        );
+        let mut args = vec![
+            "split",
+            mbox.to_str().expect("utf8"),
+            "--domain",
+            popsplit::synth::DOMAIN,
+            "--directory",
+            dir.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+            "--report",
+            report.to_str().expect("utf8"),
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        popsplit_ok(&args);
+        let rows: Vec<serde_json::Value> = fs::read_to_string(&report)
+            .expect("report")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        let outcomes: Vec<Outcome> = rows
+            .iter()
+            .map(|r| Outcome {
+                delivered_to: serde_json::from_value(r["delivered_to"].clone()).expect("list"),
+                confidence: r["confidence"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect();
+        if !dry_run {
+            let files: usize = read_tree(&out).values().map(Vec::len).sum();
+            let written: usize = rows
+                .iter()
+                .map(|r| r["files"].as_array().map_or(0, Vec::len))
+                .sum();
+            assert_eq!(
+                files, written,
+                "{style:?}: files on disk differ from the report"
+            );
+        }
+        scores.add(&truth, &outcomes);
+    }
+    scores
+}
