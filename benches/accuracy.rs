@@ -14,7 +14,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4000);
     println!(
-        "accuracy on generated mailboxes: {messages} logical messages per ISP style, 5 styles, seed 2026\n"
+        "accuracy on generated mailboxes: {messages} logical messages per ISP style, 5 styles (bare twice: one copy per recipient, one copy for all), seed 2026\n"
     );
     let scores = common::score_generated(messages, 2026, false);
     print!("{}", scores.table());

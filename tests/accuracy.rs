@@ -8,7 +8,7 @@ fn confidence_is_calibrated_on_every_isp_style() {
     let scores = common::score_generated(600, 11, true);
     println!("{}", scores.table());
     assert_eq!(scores.by_style.len(), 5);
-    assert_eq!(scores.overall.messages, 3000);
+    assert_eq!(scores.overall.messages, 3600);
     let failures = scores.failures();
     assert!(failures.is_empty(), "{failures:?}\n{}", scores.table());
 }

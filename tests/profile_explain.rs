@@ -223,3 +223,40 @@ fn explain_says_why_for_each_piece_of_evidence() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("has no message 99"));
 }
+
+#[test]
+fn a_box_at_the_office_domain_is_never_a_user_without_directory() {
+    use popsplit::synth::{Spec, Style, generate};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mbox = tmp.path().join("bare.mbox");
+    let mut bytes = Vec::new();
+    generate(
+        &Spec {
+            style: Style::Bare,
+            messages: 300,
+            seed: 3,
+            per_recipient_copies: true,
+            body_bytes: 200,
+        },
+        &mut bytes,
+    )
+    .expect("generate");
+    assert!(String::from_utf8_lossy(&bytes).contains("Delivered-To: office@example.com"));
+    fs::write(&mbox, &bytes).expect("write");
+    let out = tmp.path().join("out");
+    popsplit_ok(&[
+        "split",
+        mbox.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    let tree = read_tree(&out);
+    assert!(
+        !tree.contains_key("office"),
+        "the shared box became a user: {:?}",
+        tree.keys().collect::<Vec<_>>()
+    );
+    assert!(tree.contains_key("alice"));
+}

@@ -210,22 +210,28 @@ pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> popsplit::s
     let dir = tmp.path().join("directory.csv");
     fs::write(&dir, directory_csv()).expect("directory");
     let mut scores = Scores::default();
-    for (i, style) in Style::ALL.into_iter().enumerate() {
+    // Every style with one copy per envelope recipient, and a bare box with one copy for all.
+    let boxes = Style::ALL
+        .into_iter()
+        .map(|s| (s, true))
+        .chain([(Style::Bare, false)]);
+    for (i, (style, per_recipient_copies)) in boxes.enumerate() {
         let spec = Spec {
             style,
             messages,
             seed: seed + i as u64,
-            per_recipient_copies: true,
+            per_recipient_copies,
             body_bytes: 400,
         };
-        let mbox = tmp.path().join(format!("{}.mbox", style.name()));
+        let name = format!("{}-{i}", style.name());
+        let mbox = tmp.path().join(format!("{name}.mbox"));
         let mut file = std::io::BufWriter::new(fs::File::create(&mbox).expect("create"));
         let truth = generate(&spec, &mut file).expect("generate");
         std::io::Write::flush(&mut file).expect("flush");
         drop(file);
         let (out, report) = (
-            tmp.path().join(style.name()),
-            tmp.path().join(format!("{}.jsonl", style.name())),
+            tmp.path().join(&name),
+            tmp.path().join(format!("{name}.jsonl")),
         );
         let mut args = vec![
             "split",
