@@ -1,15 +1,16 @@
-//! Stage 4 (deliver): write copies into per-user Maildirs, never outside `--out`.
+//! Stage 4 (deliver): write copies into per-user Maildirs, exactly once, never outside
+//! `--out`.
 //!
-//! Each copy is written to `tmp/`, fsynced, given the message's arrival time as mtime and
-//! renamed into `cur/` by the maildir crate; the crate does not fsync directories, so
-//! [`Outbox::sync`] does that once per Maildir before the run reports success.
+//! A copy's file name holds a hash of its folder and content, so a rerun recognises what
+//! an earlier run delivered by listing `cur/` and `new/` (IMAP servers keep the part
+//! before `:`). A copy is written in `tmp/`, made durable, and only then renamed into
+//! `cur/`: the rename is the commit point, so a killed run leaves no partial file in
+//! `cur/`, and what it left in `tmp/` is removed and written again by the next run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-
-use maildir::Maildir;
 
 use crate::decide::Confidence;
 
@@ -41,60 +42,109 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> DeliverError + '_ {
     }
 }
 
+/// How written copies are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncPolicy {
+    /// One file-system sync before a batch's renames and one after (the default).
+    Batch,
+    /// An fsync per file and per directory, as a delivery agent does.
+    File,
+    /// No sync: fastest, but a power cut can lose or truncate copies.
+    None,
+}
+
 /// Dovecot keyword names of the confidence levels, searchable as IMAP keywords.
 pub fn keyword(c: Confidence) -> String {
     format!("popsplit-{}", c.name())
 }
 
+/// Suffix of popsplit's own file names, in `cur/` and `tmp/`.
+const TAG: &str = ".popsplit";
+
+/// One copy to deliver.
+#[derive(Debug, Clone, Copy)]
+pub struct Copy<'a> {
+    /// Hex key that names the copy; the same copy always has the same key.
+    pub key: &'a str,
+    /// popsplit's added header fields.
+    pub added: &'a [u8],
+    /// The original message.
+    pub content: &'a [u8],
+    /// Maildir flags (sorted upper-case letters).
+    pub flags: &'a str,
+    /// Confidence, shown as a keyword.
+    pub confidence: Confidence,
+    /// Arrival time for the file's mtime.
+    pub mtime: Option<i64>,
+}
+
+/// A copy written in `tmp/`, waiting for its rename into `cur/`.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    /// Where it will be once committed.
+    pub path: PathBuf,
+}
+
 /// One user's Maildir, ready to take copies.
 #[derive(Debug)]
 pub struct Mailbox {
-    maildir: Maildir,
+    base: PathBuf,
     /// Keyword letter of each confidence level, in [`Confidence::ALL`] order.
     letters: [char; 4],
+    /// Keys of the copies already in `cur/` or `new/`.
+    present: HashSet<String>,
 }
 
 impl Mailbox {
-    /// Writes `added` then `content` as one new message in `cur/`, with Maildir `flags`
-    /// plus the confidence keyword, and `mtime` as its modification time.
-    pub fn deliver(
-        &self,
-        added: &[u8],
-        content: &[u8],
-        flags: &str,
-        confidence: Confidence,
-        mtime: Option<i64>,
-    ) -> Result<PathBuf, DeliverError> {
-        let base = self.maildir.path();
-        let maildir_err = |e: maildir::MaildirError| match e {
-            maildir::MaildirError::Io(source) => DeliverError::Io {
-                path: base.join("tmp"),
-                source,
-            },
-            other => DeliverError::Io {
-                path: base.join("tmp"),
-                source: io::Error::other(other.to_string()),
-            },
-        };
-        let mut tmp = self.maildir.open_file_in_tmp().map_err(maildir_err)?;
-        let tmp_path = tmp.path().to_path_buf();
-        tmp.write_all(added).map_err(io_at(&tmp_path))?;
-        tmp.write_all(content).map_err(io_at(&tmp_path))?;
-        if let Some(t) = mtime {
-            let ft = filetime::FileTime::from_unix_time(t, 0);
-            filetime::set_file_times(&tmp_path, ft, ft).map_err(io_at(&tmp_path))?;
-        }
-        let letter = self.letters[Confidence::ALL
-            .iter()
-            .position(|c| *c == confidence)
-            .unwrap_or(3)];
-        let info = format!("{flags}{letter}");
-        let id = self
-            .maildir
-            .move_tmp_to_cur_with_flags(tmp, &info)
-            .map_err(maildir_err)?;
-        Ok(base.join("cur").join(format!("{id}:2,{info}")))
+    /// Whether a copy with this key is already in the Maildir.
+    pub fn has(&self, key: &str) -> bool {
+        self.present.contains(key)
     }
+
+    /// Writes a copy into `tmp/` with its mtime (and an fsync under [`SyncPolicy::File`]).
+    pub fn stage(&self, copy: &Copy<'_>, sync: SyncPolicy) -> Result<Staged, DeliverError> {
+        let size = copy.added.len() + copy.content.len();
+        let base = format!(
+            "{}.{}{TAG},S={size}",
+            copy.mtime.unwrap_or(0).max(0),
+            copy.key
+        );
+        let tmp = self.base.join("tmp").join(&base);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_at(&tmp))?;
+        file.write_all(copy.added).map_err(io_at(&tmp))?;
+        file.write_all(copy.content).map_err(io_at(&tmp))?;
+        if let Some(t) = copy.mtime {
+            let ft = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+            file.set_times(fs::FileTimes::new().set_modified(ft).set_accessed(ft))
+                .map_err(io_at(&tmp))?;
+        }
+        if sync == SyncPolicy::File {
+            file.sync_all().map_err(io_at(&tmp))?;
+        }
+        let level = Confidence::ALL
+            .iter()
+            .position(|c| *c == copy.confidence)
+            .unwrap_or(3);
+        let path = self
+            .base
+            .join("cur")
+            .join(format!("{base}:2,{}{}", copy.flags, self.letters[level]));
+        Ok(Staged { tmp, path })
+    }
+}
+
+/// Moves staged copies into `cur/`. The caller has made their data durable first.
+pub fn commit(staged: &[Staged]) -> Result<(), DeliverError> {
+    for s in staged {
+        fs::rename(&s.tmp, &s.path).map_err(io_at(&s.path))?;
+    }
+    Ok(())
 }
 
 /// The output tree: one Maildir per user under one root.
@@ -130,11 +180,13 @@ impl Outbox {
             real_dir(&dir)?;
         }
         let letters = keyword_letters(&base)?;
+        let present = scan(&base)?;
         self.boxes.insert(
             name.to_string(),
             Mailbox {
-                maildir: Maildir::from(base),
+                base,
                 letters,
+                present,
             },
         );
         Ok(())
@@ -145,15 +197,63 @@ impl Outbox {
         self.boxes.get(name)
     }
 
-    /// Makes every rename so far durable: fsync of each `cur/` and of the root.
-    pub fn sync(&self) -> Result<(), DeliverError> {
-        for b in self.boxes.values() {
-            let cur = b.maildir.path().join("cur");
-            sync_dir(&cur)?;
-            sync_dir(b.maildir.path())?;
+    /// Makes the data of files written so far durable, before they are renamed.
+    pub fn sync_data(&self, policy: SyncPolicy) -> Result<(), DeliverError> {
+        match policy {
+            SyncPolicy::Batch => syncfs(&self.root),
+            SyncPolicy::File | SyncPolicy::None => Ok(()),
         }
-        sync_dir(&self.root)
     }
+
+    /// Makes every rename so far durable.
+    pub fn sync_names(&self, policy: SyncPolicy) -> Result<(), DeliverError> {
+        match policy {
+            SyncPolicy::Batch => syncfs(&self.root),
+            SyncPolicy::File => {
+                for b in self.boxes.values() {
+                    sync_dir(&b.base.join("cur"))?;
+                    sync_dir(&b.base)?;
+                }
+                sync_dir(&self.root)
+            }
+            SyncPolicy::None => Ok(()),
+        }
+    }
+}
+
+/// One syncfs(2) flushes the whole output file system: far cheaper than an fsync per file.
+fn syncfs(root: &Path) -> Result<(), DeliverError> {
+    let dir = fs::File::open(root).map_err(io_at(root))?;
+    rustix::fs::syncfs(&dir).map_err(|e| io_at(root)(e.into()))
+}
+
+/// Keys of popsplit's copies in `cur/` and `new/`; removes popsplit's leftovers in `tmp/`.
+fn scan(base: &Path) -> Result<HashSet<String>, DeliverError> {
+    let mut present = HashSet::new();
+    for sub in ["cur", "new"] {
+        let dir = base.join(sub);
+        for entry in fs::read_dir(&dir).map_err(io_at(&dir))? {
+            let name = entry.map_err(io_at(&dir))?.file_name();
+            let name = name.to_string_lossy();
+            let stem = name.split(':').next().unwrap_or_default();
+            if let Some((_, key)) = stem
+                .split_once(TAG)
+                .and_then(|(head, _)| head.split_once('.'))
+            {
+                present.insert(key.to_string());
+            }
+        }
+    }
+    let tmp = base.join("tmp");
+    for entry in fs::read_dir(&tmp).map_err(io_at(&tmp))? {
+        let entry = entry.map_err(io_at(&tmp))?;
+        if entry.file_name().to_string_lossy().contains(TAG)
+            && entry.file_type().map_err(io_at(&tmp))?.is_file()
+        {
+            fs::remove_file(entry.path()).map_err(io_at(&entry.path()))?;
+        }
+    }
+    Ok(present)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), DeliverError> {
@@ -229,7 +329,7 @@ fn keyword_letters(base: &Path) -> Result<[char; 4], DeliverError> {
     if changed {
         table.sort();
         let text: String = table.iter().map(|(n, k)| format!("{n} {k}\n")).collect();
-        let tmp = base.join("tmp").join("dovecot-keywords.popsplit");
+        let tmp = base.join("tmp").join("dovecot-keywords.new");
         fs::write(&tmp, text).map_err(io_at(&tmp))?;
         fs::rename(&tmp, &path).map_err(io_at(&path))?;
     }
@@ -275,25 +375,40 @@ mod tests {
         assert_eq!(fs::read_dir(elsewhere.path()).expect("list").count(), 0);
     }
 
+    fn copy<'a>(key: &'a str) -> Copy<'a> {
+        Copy {
+            key,
+            added: b"X-A: 1\n",
+            content: b"Subject: s\n\nbody\n",
+            flags: "RS",
+            confidence: Confidence::Low,
+            mtime: Some(1_000_000_000),
+        }
+    }
+
     #[test]
     fn delivered_file_has_flags_keyword_mtime_and_bytes() {
         let out = tempfile::tempdir().expect("tmp");
         let mut o = Outbox::open(out.path()).expect("open");
         o.prepare("carol").expect("prepare");
-        let p = o
+        let staged = o
             .mailbox("carol")
             .expect("box")
-            .deliver(
-                b"X-A: 1\n",
-                b"Subject: s\n\nbody\n",
-                "RS",
-                Confidence::Low,
-                Some(1_000_000_000),
-            )
-            .expect("deliver");
-        assert!(p.to_string_lossy().ends_with(":2,RSc"), "{}", p.display());
-        assert_eq!(fs::read(&p).expect("read"), b"X-A: 1\nSubject: s\n\nbody\n");
-        let m = fs::metadata(&p).expect("meta");
+            .stage(&copy("abc"), SyncPolicy::Batch)
+            .expect("stage");
+        assert!(!staged.path.exists(), "visible in cur/ before the commit");
+        o.sync_data(SyncPolicy::Batch).expect("sync");
+        commit(std::slice::from_ref(&staged)).expect("commit");
+        o.sync_names(SyncPolicy::Batch).expect("sync");
+        let p = &staged.path;
+        assert!(
+            p.to_string_lossy()
+                .ends_with("1000000000.abc.popsplit,S=24:2,RSc"),
+            "{}",
+            p.display()
+        );
+        assert_eq!(fs::read(p).expect("read"), b"X-A: 1\nSubject: s\n\nbody\n");
+        let m = fs::metadata(p).expect("meta");
         assert_eq!(
             filetime::FileTime::from_last_modification_time(&m).unix_seconds(),
             1_000_000_000
@@ -304,6 +419,44 @@ mod tests {
                 .count(),
             0
         );
-        o.sync().expect("sync");
+    }
+
+    #[test]
+    fn a_reopened_maildir_knows_its_copies_and_drops_leftovers() {
+        let out = tempfile::tempdir().expect("tmp");
+        let mut o = Outbox::open(out.path()).expect("open");
+        o.prepare("dave").expect("prepare");
+        let done = o
+            .mailbox("dave")
+            .expect("box")
+            .stage(&copy("k1"), SyncPolicy::File)
+            .expect("stage");
+        commit(std::slice::from_ref(&done)).expect("commit");
+        // A run killed after writing in tmp/ but before the rename.
+        let _left = o
+            .mailbox("dave")
+            .expect("box")
+            .stage(&copy("k2"), SyncPolicy::None)
+            .expect("stage");
+        // An IMAP server renamed the first copy's flags.
+        let renamed = done.path.with_file_name(
+            done.path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .replace(":2,RSc", ":2,FRSc"),
+        );
+        fs::rename(&done.path, &renamed).expect("rename");
+        let mut again = Outbox::open(out.path()).expect("open");
+        again.prepare("dave").expect("prepare");
+        let b = again.mailbox("dave").expect("box");
+        assert!(b.has("k1"));
+        assert!(!b.has("k2"));
+        assert_eq!(
+            fs::read_dir(out.path().join("dave/tmp"))
+                .expect("tmp")
+                .count(),
+            0
+        );
     }
 }

@@ -15,5 +15,6 @@ pub mod mbox;
 pub mod profile;
 pub mod report;
 pub mod sanitize;
+pub mod source;
 pub mod split;
 pub mod synth;

@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use popsplit::decide::Policy;
+use popsplit::deliver::SyncPolicy;
 use popsplit::directory::Directory;
 use popsplit::profile::Overrides;
+use popsplit::source::Format;
 use popsplit::split::{self, Config, Which};
 
 /// Give every person their own mail back from a shared POP (catch-all) mailbox.
@@ -52,6 +54,9 @@ struct MailboxArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// How to read the inputs (default: detected from the path and the bytes).
+    #[arg(long, value_enum, default_value = "auto")]
+    format: Format,
 }
 
 #[derive(clap::Args)]
@@ -73,6 +78,10 @@ struct SplitArgs {
     /// Print everything considered for message N of the first input (or FILE:N) and stop.
     #[arg(long, value_name = "N")]
     explain: Option<String>,
+    /// How copies are made durable: `batch` (one file-system sync before and one after
+    /// each batch's renames), `file` (fsync per file and folder) or `none`.
+    #[arg(long, value_enum, default_value = "batch")]
+    sync: SyncPolicy,
 }
 
 fn main() -> ExitCode {
@@ -146,7 +155,10 @@ fn run_profile(args: MailboxArgs) -> Result<()> {
     let (directory, overrides) = office(&args)?;
     let bar = progress_bar(&args.inputs, 1)?;
     let profile = pool(args.jobs)?.install(|| -> Result<_> {
-        let inputs = split::open_inputs(&args.inputs)?;
+        let (inputs, skipped) = split::open_inputs(&args.inputs, args.format)?;
+        for s in &skipped {
+            eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
+        }
         Ok(split::learn(
             &inputs,
             &directory,
@@ -158,7 +170,7 @@ fn run_profile(args: MailboxArgs) -> Result<()> {
         ))
     });
     bar.finish_and_clear();
-    print!("{}", profile?.describe(&directory));
+    print!("{}", profile??.describe(&directory));
     Ok(())
 }
 
@@ -187,10 +199,12 @@ fn run_split(args: SplitArgs) -> Result<()> {
         dry_run: args.dry_run,
         policy: Policy::default(),
         overrides,
+        format: args.mailbox.format,
+        sync: args.sync,
     };
     let pool = pool(args.mailbox.jobs)?;
     if let Some(spec) = &args.explain {
-        let which = parse_which(spec, &config.inputs)?;
+        let which = parse_which(spec)?;
         print!("{}", pool.install(|| split::explain(&config, which))?);
         return Ok(());
     }
@@ -203,6 +217,9 @@ fn run_split(args: SplitArgs) -> Result<()> {
     });
     bar.finish_and_clear();
     let outcome = outcome?;
+    for s in &outcome.skipped {
+        eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
+    }
     print!("{}", outcome.profile.describe(&config.directory));
     println!();
     print!("{}", outcome.summary.table(config.dry_run));
@@ -210,9 +227,9 @@ fn run_split(args: SplitArgs) -> Result<()> {
 }
 
 /// `N` (message N of the first input) or `FILE:N`.
-fn parse_which(spec: &str, inputs: &[PathBuf]) -> Result<Which> {
-    let (file, n) = match spec.rsplit_once(':') {
-        Some((f, n)) => (Some(f), n),
+fn parse_which(spec: &str) -> Result<Which> {
+    let (source, n) = match spec.rsplit_once(':') {
+        Some((f, n)) => (Some(f.to_string()), n),
         None => (None, spec),
     };
     let index: usize = n
@@ -220,12 +237,5 @@ fn parse_which(spec: &str, inputs: &[PathBuf]) -> Result<Which> {
         .ok()
         .filter(|n| *n > 0)
         .with_context(|| format!("--explain `{spec}`: N must be a message number from 1"))?;
-    let input = match file {
-        None => 0,
-        Some(f) => inputs
-            .iter()
-            .position(|p| p.to_str() == Some(f))
-            .with_context(|| format!("--explain `{spec}`: {f} is not one of the inputs"))?,
-    };
-    Ok(Which { input, index })
+    Ok(Which { source, index })
 }

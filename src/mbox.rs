@@ -33,6 +33,18 @@ pub struct Span {
     pub content: Range<usize>,
     /// The separating blank line, empty when the writer left none.
     pub trailer: Range<usize>,
+    /// Why the split before or inside this message is uncertain, when it is.
+    pub note: Option<&'static str>,
+}
+
+/// How sure the splitter is that a `From ` line starts a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strength {
+    /// Dated, after a blank line: what every mbox writer produces.
+    Sure,
+    /// Dated but without the blank line before it, or undated: a writer's quirk, or an
+    /// unquoted body line that happens to look like a separator.
+    Doubtful,
 }
 
 /// Iterator over the messages of an mbox held in memory.
@@ -43,6 +55,8 @@ pub struct Splitter<'a> {
     finder: memmem::Finder<'static>,
     /// Blank bytes before the first separator.
     pub prefix: Range<usize>,
+    /// Note for the message that starts at `pos`.
+    pending: Option<&'static str>,
 }
 
 impl<'a> Splitter<'a> {
@@ -61,6 +75,7 @@ impl<'a> Splitter<'a> {
             number: 0,
             finder: memmem::Finder::new(b"\nFrom ").into_owned(),
             prefix: 0..start,
+            pending: None,
         })
     }
 
@@ -72,20 +87,51 @@ impl<'a> Splitter<'a> {
             number: 0,
             finder: memmem::Finder::new(b"\nFrom ").into_owned(),
             prefix: 0..0,
+            pending: None,
         }
     }
 
     /// Finds the start of the next separator line at or after `from`, or the end of data.
-    fn next_separator(&self, from: usize) -> usize {
+    fn next_separator(&self, from: usize) -> (usize, Strength) {
         let mut at = from;
         while let Some(hit) = self.finder.find(&self.data[at..]) {
             let line = at + hit + 1;
-            if is_separator(self.data, line) {
-                return line;
+            if let Some(strength) = separator(self.data, line) {
+                return (line, strength);
             }
             at = line;
         }
-        self.data.len()
+        (self.data.len(), Strength::Sure)
+    }
+
+    /// mboxcl/mboxcl2: where the message ends by its Content-Length field, if the field is
+    /// there and lands exactly on the next separator or the end of the file. Otherwise the
+    /// field lies (or the file is cut short) and separators decide.
+    fn content_length_end(
+        &self,
+        content_start: usize,
+    ) -> Result<Option<(usize, usize)>, &'static str> {
+        let data = self.data;
+        let Some((length, body_start)) = content_length(&data[content_start..]) else {
+            return Ok(None);
+        };
+        let end = match (content_start + body_start).checked_add(length) {
+            Some(e) if e <= data.len() => e,
+            _ => return Err("truncated: its Content-Length says more than the file holds"),
+        };
+        let rest = &data[end..];
+        for (blank, skip) in [(&b""[..], 0), (b"\n", 1), (b"\r\n", 2)] {
+            if rest == blank {
+                return Ok(Some((end, end + skip)));
+            }
+            if rest.starts_with(blank)
+                && rest[skip..].starts_with(b"From ")
+                && separator_line_dated(data, end + skip)
+            {
+                return Ok(Some((end, end + skip)));
+            }
+        }
+        Err("its Content-Length does not end at a separator and was not used")
     }
 }
 
@@ -99,9 +145,30 @@ impl Iterator for Splitter<'_> {
         }
         let start = self.pos;
         let line_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i + 1);
+        let mut note = self.pending.take();
+        let by_length = self.content_length_end(line_end);
+        if let Ok(Some((end, next))) = by_length {
+            self.number += 1;
+            self.pos = next;
+            return Some(Span {
+                number: self.number,
+                from_line: start..line_end,
+                content: line_end..end,
+                trailer: end..next,
+                note,
+            });
+        }
+        if let Err(why) = by_length {
+            note = note.or(Some(why));
+        }
         // The separator search starts one byte early so that a message with an empty body
         // region (a `From ` line right after another) is still seen.
-        let next = self.next_separator(line_end.saturating_sub(1).max(start));
+        let (next, strength) = self.next_separator(line_end.saturating_sub(1).max(start));
+        if strength == Strength::Doubtful {
+            self.pending = Some(
+                "starts at a `From ` line that is undated or not after a blank line: check that the message before it was not split in two",
+            );
+        }
         let region = &data[line_end..next];
         let trailer_len =
             if next < data.len() || region.ends_with(b"\n\n") || region.ends_with(b"\r\n\r\n") {
@@ -116,6 +183,7 @@ impl Iterator for Splitter<'_> {
             from_line: start..line_end,
             content: line_end..next - trailer_len,
             trailer: next - trailer_len..next,
+            note,
         })
     }
 }
@@ -131,8 +199,36 @@ fn trailer_len(region: &[u8]) -> usize {
     }
 }
 
-/// Whether the line starting at `line` (just after a `\n`) is a message separator.
-fn is_separator(data: &[u8], line: usize) -> bool {
+/// The value of a Content-Length field in the header block at the start of `msg`, and
+/// where the body starts.
+fn content_length(msg: &[u8]) -> Option<(usize, usize)> {
+    let mut pos = 0;
+    let mut length = None;
+    while pos < msg.len() {
+        let end = memchr::memchr(b'\n', &msg[pos..]).map_or(msg.len(), |i| pos + i + 1);
+        let line = &msg[pos..end];
+        if line == b"\n" || line == b"\r\n" {
+            return length.map(|l| (l, end));
+        }
+        if line.len() > 15 && line[..15].eq_ignore_ascii_case(b"content-length:") {
+            length = std::str::from_utf8(&line[15..])
+                .ok()
+                .and_then(|v| v.trim().parse().ok());
+        }
+        pos = end;
+    }
+    None
+}
+
+/// Whether the `From ` line at `line` carries a date.
+fn separator_line_dated(data: &[u8], line: usize) -> bool {
+    let end = memchr::memchr(b'\n', &data[line..]).map_or(data.len(), |i| line + i);
+    parse_from_line(&data[line..end]).time.is_some()
+}
+
+/// Whether the line starting at `line` (just after a `\n`) is a message separator, and
+/// how sure that is.
+fn separator(data: &[u8], line: usize) -> Option<Strength> {
     let end = memchr::memchr(b'\n', &data[line..]).map_or(data.len(), |i| line + i);
     let dated = parse_from_line(&data[line..end]).time.is_some();
     let before = &data[..line];
@@ -143,7 +239,11 @@ fn is_separator(data: &[u8], line: usize) -> bool {
     let header_after = looks_like_header(&data[(end + 1).min(data.len())..]);
     // Two of the three signs: a writer's date, the blank line writers put before a
     // separator, a header line after it.
-    (dated && (blank_before || header_after)) || (blank_before && header_after)
+    match (dated, blank_before, header_after) {
+        (true, true, _) => Some(Strength::Sure),
+        (true, false, true) | (false, true, true) => Some(Strength::Doubtful),
+        _ => None,
+    }
 }
 
 /// Whether `rest` starts with a `Name:` header line.
@@ -372,6 +472,51 @@ mod tests {
         let data = b"From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nhi\n\nFrom ()\nSubject: b\n\nyo\n\nFrom me, see you\n";
         assert_eq!(split(data).len(), 2);
         assert_tiles(data);
+    }
+
+    #[test]
+    fn content_length_keeps_an_unquoted_separator_inside_the_body() {
+        let body = "hi\n\nFrom x@y Mon Jan  1 00:00:00 2001\nSubject: looks like a message\n\nbut is body\n";
+        let data = format!(
+            "From a@x Mon Jan  1 00:00:00 2001\nContent-Length: {}\nSubject: a\n\n{body}\n{B}",
+            body.len()
+        );
+        let s = split(data.as_bytes());
+        assert_eq!(s.len(), 2);
+        assert!(data.as_bytes()[s[0].content.clone()].ends_with(b"but is body\n"));
+        assert_eq!(s[0].note, None);
+        assert_tiles(data.as_bytes());
+    }
+
+    #[test]
+    fn lying_content_length_is_ignored_and_noted() {
+        let data = format!(
+            "From a@x Mon Jan  1 00:00:00 2001\nContent-Length: 3\nSubject: a\n\nbody a\n\n{B}"
+        );
+        let s = split(data.as_bytes());
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            &data.as_bytes()[s[0].content.clone()],
+            b"Content-Length: 3\nSubject: a\n\nbody a\n"
+        );
+        assert!(
+            s[0].note
+                .expect("note")
+                .contains("Content-Length does not end")
+        );
+        let cut = "From a@x Mon Jan  1 00:00:00 2001\nContent-Length: 999\n\nshort";
+        let t = split(cut.as_bytes());
+        assert_eq!(t.len(), 1);
+        assert!(t[0].note.expect("note").starts_with("truncated"));
+        assert_tiles(cut.as_bytes());
+    }
+
+    #[test]
+    fn doubtful_separator_is_noted_on_the_message_it_starts() {
+        let data = b"From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nhi\nFrom b@x Tue Jan  2 00:00:00 2001\nSubject: b\n\nyo\n";
+        let s = split(data);
+        assert_eq!(s[0].note, None);
+        assert!(s[1].note.expect("note").contains("split in two"));
     }
 
     #[test]

@@ -56,14 +56,18 @@ pub struct Row<'a> {
     pub arrival: Option<i64>,
     /// Users the evidence names (before duplicates are set aside).
     pub decided: &'a [String],
-    /// Folders that received a copy in this run (the unassigned folder included).
+    /// Folders the message went to (the unassigned folder included).
     pub delivered_to: Vec<&'a str>,
+    /// Of those, folders that already held this copy from an earlier run.
+    pub already: Vec<&'a str>,
     /// First copy of this message in the input, when some destination already had it.
     pub duplicate_of: Option<FirstSeen>,
     /// Confidence level.
     pub confidence: Confidence,
     /// The decisive evidence, as in the X-Popsplit-Evidence header.
     pub decisive: &'a str,
+    /// Why the mbox split around this message is uncertain, when it is.
+    pub split_note: Option<&'a str>,
     /// Every piece of evidence considered.
     pub evidence: Vec<EvidenceRow<'a>>,
     /// Files written, relative to `--out` (empty in a dry run).
@@ -98,8 +102,12 @@ pub struct Summary {
     pub unassigned: u64,
     /// Messages whose every destination already had the message (kept in `_duplicates`).
     pub duplicates: u64,
-    /// Copies written (or, in a dry run, that would have been).
+    /// Copies the messages went to, those already there from an earlier run included.
     pub copies: u64,
+    /// Copies already in the output from an earlier run (not written again).
+    pub previously: u64,
+    /// Messages whose split from their neighbours is uncertain (see the report).
+    pub uncertain_splits: u64,
     /// Copies per user, by confidence in [`Confidence::ALL`] order.
     pub per_user: BTreeMap<String, [u64; 4]>,
 }
@@ -145,14 +153,22 @@ impl Summary {
         };
         let _ = writeln!(
             t,
-            "messages read: {} = {} delivered to users + {} unassigned + {} duplicates set aside{}; {} copies {verb}",
+            "messages read: {} = {} delivered to users + {} unassigned + {} duplicates set aside{}; {} copies {verb}, {} already there from an earlier run",
             self.read,
             self.delivered,
             self.unassigned,
             self.duplicates,
             if self.conserved() { "" } else { "  MISMATCH" },
-            self.copies,
+            self.copies - self.previously.min(self.copies),
+            self.previously,
         );
+        if self.uncertain_splits > 0 {
+            let _ = writeln!(
+                t,
+                "{} messages were split from their neighbours with doubt (a damaged mbox); see split_note in the report",
+                self.uncertain_splits
+            );
+        }
         t
     }
 }

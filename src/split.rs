@@ -1,11 +1,11 @@
 //! The `split` job: wires read → split → gather evidence → decide → deliver → report.
 //!
-//! Three passes over the mapped inputs, each in parallel batches: learn the mailbox
-//! profile; decide every message once to index threads and lists (for inference); then
-//! decide for good and deliver. Within a batch of the last pass, duplicate detection runs
-//! in input order on one thread (so reruns decide the same), delivery in parallel, and
-//! report rows are written in input order. Parsing is cheap next to writing files, so the
-//! extra passes cost little.
+//! Three passes over the inputs, each in parallel batches: learn the mailbox profile;
+//! decide every message once to index threads and lists (for inference); then decide for
+//! good and deliver. Within a batch of the last pass, duplicate detection runs in input
+//! order on one thread (so reruns decide the same), copies are written in parallel into
+//! `tmp/`, made durable, renamed into `cur/`, and report rows are written in input order.
+//! Parsing is cheap next to writing files, so the extra passes cost little.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -13,28 +13,30 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use rayon::prelude::*;
 
 use crate::decide::{Confidence, Context, Decision, Hints, Policy, decide};
-use crate::deliver::{DeliverError, Outbox};
+use crate::deliver::{Copy, DeliverError, Outbox, Staged, SyncPolicy, commit};
 use crate::directory::Directory;
 use crate::evidence::{Facts, gather};
-use crate::mbox::{FromLine, MboxError, Span, Splitter, parse_from_line, unquote};
+use crate::mbox::FromLine;
 use crate::profile::{Overrides, Profile, Stats};
 use crate::report::{FirstSeen, Row, Summary, evidence_rows};
 use crate::sanitize::one_line;
+use crate::source::{self, Format, Message, Source, SourceError, Unit};
 
 /// Messages per batch, and bytes per batch: enough to keep every core busy, few enough
-/// that a batch's decisions and copies stay small in memory.
+/// that a batch's messages in flight stay small in memory.
 const BATCH_MESSAGES: usize = 1024;
-const BATCH_BYTES: usize = 64 << 20;
+const BATCH_BYTES: u64 = 64 << 20;
 
 /// What one `split` run is asked to do.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// mbox files to read.
+    /// Mailboxes to read.
     pub inputs: Vec<PathBuf>,
+    /// How to read them.
+    pub format: Format,
     /// Root of the per-user Maildirs.
     pub out: PathBuf,
     /// The office's domains and users.
@@ -49,27 +51,16 @@ pub struct Config {
     pub policy: Policy,
     /// What the admin says instead of what the profile learns.
     pub overrides: Overrides,
+    /// How written copies are made durable.
+    pub sync: SyncPolicy,
 }
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
-    /// An input could not be opened or mapped.
-    #[error("{path}: {source}")]
-    Open {
-        /// The input.
-        path: String,
-        /// What the system said.
-        source: io::Error,
-    },
-    /// An input is not an mbox.
-    #[error("{path}: {source}")]
-    NotMbox {
-        /// The input.
-        path: String,
-        /// Where and why.
-        source: MboxError,
-    },
+    /// An input could not be opened or read.
+    #[error("{0}")]
+    Input(#[from] SourceError),
     /// The command line asks for something unsafe.
     #[error("{0}")]
     Usage(String),
@@ -108,103 +99,70 @@ pub enum SplitError {
     Conservation(String),
 }
 
-/// An opened input: the whole file mapped read-only.
-pub struct Input {
-    /// The path as given.
-    pub name: String,
-    map: Option<Mmap>,
-}
-
-impl Input {
-    /// Opens and maps `path`, checking that it is an mbox.
-    pub fn open(path: &Path) -> Result<Self, SplitError> {
-        let name = path.display().to_string();
-        let open_err = |source| SplitError::Open {
-            path: name.clone(),
-            source,
-        };
-        let file = File::open(path).map_err(open_err)?;
-        let len = file.metadata().map_err(open_err)?.len();
-        // SAFETY: the map is read-only and private to this process. If another process
-        // truncates the file while popsplit runs, reading the lost pages raises SIGBUS; the
-        // README tells admins to run on an export nobody is writing to.
-        let map = if len == 0 {
-            None
-        } else {
-            Some(unsafe { Mmap::map(&file) }.map_err(open_err)?)
-        };
-        let input = Input { name, map };
-        Splitter::new(input.bytes()).map_err(|source| SplitError::NotMbox {
-            path: input.name.clone(),
-            source,
-        })?;
-        Ok(input)
-    }
-
-    /// The file's bytes.
-    pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or_default()
-    }
-
-    /// The message spans of the file.
-    pub fn spans(&self) -> Splitter<'_> {
-        // Checked in `open`; an mbox stays one while it is mapped read-only.
-        Splitter::new(self.bytes()).unwrap_or_else(|_| Splitter::empty())
-    }
-}
-
 /// Opens every input before anything is written, so a bad one stops the run early.
-pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, SplitError> {
-    paths.iter().map(|p| Input::open(p)).collect()
+/// Returns the sources and notes on files skipped inside folders.
+pub fn open_inputs(
+    paths: &[PathBuf],
+    format: Format,
+) -> Result<(Vec<Source>, Vec<String>), SplitError> {
+    let mut skipped = Vec::new();
+    let mut sources = Vec::new();
+    for p in paths {
+        sources.extend(source::open(p, format, &mut skipped)?);
+    }
+    Ok((sources, skipped))
 }
 
-/// Calls `each` with every batch of message spans of every input, in order.
-fn batches<'a, E>(
-    inputs: &'a [Input],
-    mut each: impl FnMut(&'a Input, Vec<Span>) -> Result<(), E>,
-) -> Result<(), E> {
-    for input in inputs {
-        let mut spans = input.spans();
-        loop {
-            let batch = next_batch(&mut spans);
-            if batch.is_empty() {
-                break;
+/// Calls `each` with every batch of message units of every source, in order.
+fn batches<'a>(
+    sources: &'a [Source],
+    mut each: impl FnMut(&'a Source, Vec<Unit>, u64) -> Result<(), SplitError>,
+) -> Result<(), SplitError> {
+    for source in sources {
+        let mut units = source.units().peekable();
+        while units.peek().is_some() {
+            let (mut batch, mut bytes) = (Vec::new(), 0);
+            while batch.len() < BATCH_MESSAGES && bytes < BATCH_BYTES {
+                let Some(u) = units.next() else { break };
+                bytes += source.unit_bytes(&u);
+                batch.push(u);
             }
-            each(input, batch)?;
+            each(source, batch, bytes)?;
         }
     }
     Ok(())
 }
 
-fn span_bytes(batch: &[Span]) -> u64 {
+/// Reads a batch in parallel, in order.
+fn read_batch<'a>(source: &'a Source, batch: &[Unit]) -> Result<Vec<Message<'a>>, SplitError> {
     batch
-        .iter()
-        .map(|s| (s.trailer.end - s.from_line.start) as u64)
-        .sum()
+        .par_iter()
+        .map(|u| source.read(u).map_err(SplitError::from))
+        .collect()
 }
 
 /// Pass 1: learns the mailbox profile from every message.
 pub fn learn(
-    inputs: &[Input],
+    sources: &[Source],
     dir: &Directory,
     over: &Overrides,
     progress: &(dyn Fn(&'static str, u64) + Sync),
-) -> Profile {
+) -> Result<Profile, SplitError> {
     let mut stats = Stats::default();
-    let _ = batches::<()>(inputs, |input, batch| {
-        let data = input.bytes();
+    batches(sources, |source, batch, bytes| {
         let part = batch
             .par_iter()
-            .fold(Stats::default, |mut st, span| {
-                st.add(&gather(&unquote(&data[span.content.clone()])), &dir.domains);
-                st
+            .map(|u| source.read(u).map(|m| gather(&m.content)))
+            .try_fold(Stats::default, |mut st, facts| {
+                st.add(&facts?, &dir.domains);
+                Ok::<_, SourceError>(st)
             })
-            .reduce(Stats::default, Stats::merge);
+            .try_reduce(Stats::default, |a, b| Ok(a.merge(b)))?;
         stats = std::mem::take(&mut stats).merge(part);
-        progress("learning", span_bytes(&batch));
+        progress("learning", bytes);
         Ok(())
-    });
-    stats.learn(dir, over)
+    })?;
+    Ok(stats.learn(dir, over))
 }
 
 /// What other messages say about threads and lists, for inference.
@@ -288,42 +246,45 @@ impl Index {
 
 /// Pass 2: decides every message without inference, to index threads and lists.
 fn index(
-    inputs: &[Input],
+    sources: &[Source],
     ctx: &Context<'_>,
     progress: &(dyn Fn(&'static str, u64) + Sync),
-) -> Index {
+) -> Result<Index, SplitError> {
     let mut index = Index::default();
     let none = Hints::default();
-    let _ = batches::<()>(inputs, |input, batch| {
-        let data = input.bytes();
+    batches(sources, |source, batch, bytes| {
         let part = batch
             .par_iter()
-            .fold(Index::default, |mut ix, span| {
-                let facts = gather(&unquote(&data[span.content.clone()]));
+            .map(|u| source.read(u).map(|m| gather(&m.content)))
+            .try_fold(Index::default, |mut ix, facts| {
+                let facts = facts?;
                 ix.add(&facts, &decide(&facts, ctx, &none), ctx.dir);
-                ix
+                Ok::<_, SourceError>(ix)
             })
-            .reduce(Index::default, Index::merge);
+            .try_reduce(Index::default, |a, b| Ok(a.merge(b)))?;
         index = std::mem::take(&mut index).merge(part);
-        progress("indexing", span_bytes(&batch));
+        progress("indexing", bytes);
         Ok(())
-    });
-    index
+    })?;
+    Ok(index)
 }
 
 /// One message after the parallel analysis.
 struct Work<'a> {
-    span: Span,
+    /// The input, or the message's own file for Maildir and `.eml` sources.
+    source: Cow<'a, str>,
+    number: usize,
+    offset: usize,
     content: Cow<'a, [u8]>,
     from_line: FromLine,
     facts: Facts,
     decision: Decision,
-}
-
-impl Work<'_> {
-    fn arrival(&self) -> Option<i64> {
-        self.from_line.time.or(self.facts.date)
-    }
+    /// Maildir flags: the source's own and those the mbox headers record.
+    flags: String,
+    arrival: Option<i64>,
+    /// Hash of the content, the base of every copy's key.
+    content_hash: blake3::Hash,
+    split_note: Option<&'static str>,
 }
 
 /// Folder for copies whose every destination already holds the same message: they are
@@ -332,7 +293,8 @@ pub const DUPLICATES: &str = "_duplicates";
 
 /// Where one message's copies go after duplicates are set aside.
 struct Plan {
-    folders: Vec<String>,
+    /// (folder, key) of each copy.
+    copies: Vec<(String, String)>,
     duplicate_of: Option<FirstSeen>,
     /// Every destination had the message already: the copy goes to [`DUPLICATES`].
     set_aside: bool,
@@ -351,6 +313,8 @@ pub struct Outcome {
     pub profile: Profile,
     /// The counts.
     pub summary: Summary,
+    /// Files inside input folders that were not mail.
+    pub skipped: Vec<String>,
 }
 
 /// Runs the job, calling `progress` with a phase name and the input bytes it finished.
@@ -359,14 +323,14 @@ pub fn run(
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Outcome, SplitError> {
     check_paths(config)?;
-    let inputs = open_inputs(&config.inputs)?;
-    let profile = learn(&inputs, &config.directory, &config.overrides, progress);
+    let (sources, skipped) = open_inputs(&config.inputs, config.format)?;
+    let profile = learn(&sources, &config.directory, &config.overrides, progress)?;
     let ctx = Context {
         dir: &config.directory,
         profile: &profile,
         policy: &config.policy,
     };
-    let index = index(&inputs, &ctx, progress);
+    let index = index(&sources, &ctx, progress)?;
     let mut outbox = match config.dry_run {
         true => None,
         false => Some(
@@ -384,20 +348,21 @@ pub fn run(
     };
     let mut summary = Summary::default();
     let mut seen: HashMap<[u8; 16], Seen> = HashMap::new();
-    batches(&inputs, |input, batch| {
-        let data = input.bytes();
-        let batch_bytes = span_bytes(&batch);
-        let work: Vec<Work<'_>> = batch
+    batches(&sources, |source, batch, bytes| {
+        let messages = read_batch(source, &batch)?;
+        let mtime_is_arrival = source.mtime_is_arrival();
+        let work: Vec<Work<'_>> = messages
             .into_par_iter()
-            .map(|span| analyse(data, span, &ctx, &index))
+            .map(|m| analyse(source, m, mtime_is_arrival, &ctx, &index))
             .collect();
         let plans: Vec<Plan> = work
             .iter()
-            .map(|w| plan(w, &input.name, &config.unassigned, &mut seen))
+            .map(|w| plan(w, &config.unassigned, &mut seen))
             .collect();
-        let mut results: Vec<Result<Vec<PathBuf>, DeliverError>> = Vec::new();
+        let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
+        let mut already: Vec<Vec<&str>> = vec![Vec::new(); work.len()];
         if let Some(outbox) = outbox.as_mut() {
-            for folder in plans.iter().flat_map(|p| &p.folders) {
+            for (folder, _) in plans.iter().flat_map(|p| &p.copies) {
                 outbox
                     .prepare(folder)
                     .map_err(|source| SplitError::Output {
@@ -406,59 +371,76 @@ pub fn run(
                     })?;
             }
             let outbox = &*outbox;
-            results = work
+            for (i, p) in plans.iter().enumerate() {
+                for (folder, key) in &p.copies {
+                    if outbox.mailbox(folder).is_some_and(|m| m.has(key)) {
+                        already[i].push(folder);
+                    }
+                }
+            }
+            let staged: Vec<Result<Vec<Staged>, DeliverError>> = work
                 .par_iter()
                 .zip(&plans)
-                .map(|(w, p)| deliver(outbox, w, p))
+                .zip(&already)
+                .map(|((w, p), skip)| stage(outbox, w, p, skip, config.sync))
                 .collect();
-        }
-        let mut results = results.into_iter();
-        for (w, p) in work.iter().zip(&plans) {
-            let files = match results.next() {
-                None => Vec::new(),
-                Some(Ok(files)) => files,
-                Some(Err(source)) => {
-                    // Later messages of the batch were written in parallel: count them.
-                    let copies_after: usize = results.filter_map(Result::ok).map(|f| f.len()).sum();
-                    summary.copies += copies_after as u64;
-                    flush_report(&mut report, config)?;
-                    return Err(SplitError::Deliver {
-                        path: input.name.clone(),
-                        index: w.span.number,
-                        offset: w.span.from_line.start,
-                        source,
-                        progress: written(&summary),
-                    });
-                }
+            let stop = |i: usize, source: DeliverError, summary: &Summary| SplitError::Deliver {
+                path: work[i].source.to_string(),
+                index: work[i].number,
+                offset: work[i].offset,
+                source,
+                progress: written(summary),
             };
-            account(&mut summary, w, p);
+            let mut ready = Vec::with_capacity(staged.len());
+            for (i, s) in staged.into_iter().enumerate() {
+                // Nothing of this batch is in cur/ yet: a failure leaves only tmp/ files,
+                // which the next run removes.
+                ready.push(s.map_err(|e| stop(i, e, &summary))?);
+            }
+            outbox
+                .sync_data(config.sync)
+                .map_err(|source| SplitError::Output {
+                    source,
+                    progress: written(&summary),
+                })?;
+            for (i, r) in ready.iter().enumerate() {
+                commit(r).map_err(|e| stop(i, e, &summary))?;
+                files[i] = r.iter().map(|s| s.path.clone()).collect();
+            }
+            outbox
+                .sync_names(config.sync)
+                .map_err(|source| SplitError::Output {
+                    source,
+                    progress: written(&summary),
+                })?;
+        }
+        for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
+            account(&mut summary, w, p, already[i].len());
             if let Some(out) = report.as_mut() {
-                write_row(out, &input.name, w, p, files, &config.out).map_err(|e| {
+                write_row(out, w, p, &files[i], &already[i], &config.out).map_err(|e| {
                     report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
                 })?;
             }
         }
-        progress("delivering", batch_bytes);
+        progress("delivering", bytes);
         Ok(())
     })?;
-    if let Some(outbox) = &outbox {
-        outbox.sync().map_err(|source| SplitError::Output {
-            source,
-            progress: written(&summary),
-        })?;
-    }
     flush_report(&mut report, config)?;
     if !summary.conserved() {
         return Err(SplitError::Conservation(summary.table(config.dry_run)));
     }
-    Ok(Outcome { profile, summary })
+    Ok(Outcome {
+        profile,
+        summary,
+        skipped,
+    })
 }
 
-/// Which message `--explain` is about: its input (index into the inputs) and 1-based index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which message `--explain` is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Which {
-    /// Index of the input file.
-    pub input: usize,
+    /// The source by name (`None`: the first).
+    pub source: Option<String>,
     /// 1-based index of the message in it.
     pub index: usize,
 }
@@ -466,31 +448,44 @@ pub struct Which {
 /// Everything popsplit considered for one message, and why it went where it went.
 pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     use std::fmt::Write as _;
-    let inputs = open_inputs(&config.inputs)?;
-    let input = inputs
-        .get(which.input)
-        .ok_or_else(|| SplitError::Usage("--explain names no input".into()))?;
-    let span = input
-        .spans()
-        .find(|s| s.number == which.index)
+    let (sources, _) = open_inputs(&config.inputs, config.format)?;
+    let source = match &which.source {
+        None => sources.first(),
+        Some(name) => sources.iter().find(|s| s.name == *name),
+    }
+    .ok_or_else(|| {
+        SplitError::Usage(format!(
+            "--explain: no input source is named {}",
+            which.source.as_deref().unwrap_or("-")
+        ))
+    })?;
+    let unit = source
+        .units()
+        .nth(which.index.saturating_sub(1))
         .ok_or_else(|| {
-            SplitError::Usage(format!("{} has no message {}", input.name, which.index))
+            SplitError::Usage(format!("{} has no message {}", source.name, which.index))
         })?;
     let noop = |_: &'static str, _: u64| {};
-    let profile = learn(&inputs, &config.directory, &config.overrides, &noop);
+    let profile = learn(&sources, &config.directory, &config.overrides, &noop)?;
     let ctx = Context {
         dir: &config.directory,
         profile: &profile,
         policy: &config.policy,
     };
-    let index = index(&inputs, &ctx, &noop);
-    let w = analyse(input.bytes(), span, &ctx, &index);
+    let index = index(&sources, &ctx, &noop)?;
+    let w = analyse(
+        source,
+        source.read(&unit)?,
+        source.mtime_is_arrival(),
+        &ctx,
+        &index,
+    );
     let trusted = profile.trusted_hops(&w.facts.hops, config.policy.trusted_hops);
     let mut t = String::new();
     let _ = writeln!(
         t,
         "message {} of {} (byte offset {})",
-        w.span.number, input.name, w.span.from_line.start
+        w.number, w.source, w.offset
     );
     let _ = writeln!(
         t,
@@ -499,8 +494,15 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     );
     let _ = writeln!(t, "  From: {}", w.facts.from);
     let _ = writeln!(t, "  Subject: {}", w.facts.subject);
+    if let Some(note) = w.split_note {
+        let _ = writeln!(t, "  split: {note}");
+    }
     let hosts: Vec<&str> = w.facts.hops.iter().map(|h| h.by.as_str()).collect();
-    let _ = writeln!(t, "  Received by (top first): {}", hosts.join(", "));
+    let _ = writeln!(
+        t,
+        "  Received by (top first): {}",
+        one_line(&hosts.join(", "))
+    );
     let basis = if profile.relays.is_empty() {
         "fixed depth, no relays learned".to_string()
     } else {
@@ -587,44 +589,67 @@ fn flush_report(report: &mut Option<BufWriter<File>>, config: &Config) -> Result
     }
 }
 
-/// The next batch of spans, bounded in count and bytes.
-fn next_batch(spans: &mut Splitter<'_>) -> Vec<Span> {
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    while batch.len() < BATCH_MESSAGES && bytes < BATCH_BYTES {
-        let Some(span) = spans.next() else { break };
-        bytes += span.trailer.end - span.from_line.start;
-        batch.push(span);
-    }
-    batch
-}
-
 /// Gathers evidence and decides, for one message (runs on a worker thread).
-fn analyse<'a>(data: &'a [u8], span: Span, ctx: &Context<'_>, index: &Index) -> Work<'a> {
-    let content = unquote(&data[span.content.clone()]);
-    let from_line = parse_from_line(&data[span.from_line.clone()]);
-    let facts = gather(&content);
+fn analyse<'a>(
+    source: &'a Source,
+    m: Message<'a>,
+    mtime_is_arrival: bool,
+    ctx: &Context<'_>,
+    index: &Index,
+) -> Work<'a> {
+    let facts = gather(&m.content);
     let decision = decide(&facts, ctx, &index.hints(&facts));
+    let mut flags: Vec<char> = m.flags.chars().chain(facts.flags.chars()).collect();
+    flags.sort_unstable();
+    flags.dedup();
+    // A Maildir file's mtime is when it arrived; an exported .eml's is when it was saved.
+    let arrival = match mtime_is_arrival {
+        true => m.arrival.or(facts.date),
+        false => m.from_line.time.or(facts.date).or(m.arrival),
+    };
     Work {
-        span,
-        content,
-        from_line,
+        source: match m.file {
+            Some(f) => Cow::Owned(f.display().to_string()),
+            None => Cow::Borrowed(source.name.as_str()),
+        },
+        number: m.number,
+        offset: m.offset,
+        content_hash: blake3::hash(&m.content),
+        content: m.content,
+        from_line: m.from_line,
         facts,
         decision,
+        flags: flags.into_iter().collect(),
+        arrival,
+        split_note: m.split_note,
     }
+}
+
+/// The key that names a copy: the same copy of the same message always gets the same key,
+/// so a rerun finds it. Copies kept in `_duplicates` also carry their input position, so
+/// that every one of them is kept.
+fn copy_key(w: &Work<'_>, folder: &str, set_aside: bool) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(folder.as_bytes());
+    h.update(b"\0");
+    h.update(w.content_hash.as_bytes());
+    if set_aside {
+        h.update(format!("\0{}\0{}", w.source, w.number).as_bytes());
+    }
+    h.finalize().to_hex()[..24].to_string()
 }
 
 /// Chooses the folders of one message, leaving out those that already hold an identical
 /// earlier copy (the box got one copy per envelope recipient).
-fn plan(w: &Work<'_>, source: &str, unassigned: &str, seen: &mut HashMap<[u8; 16], Seen>) -> Plan {
+fn plan(w: &Work<'_>, unassigned: &str, seen: &mut HashMap<[u8; 16], Seen>) -> Plan {
     let wanted: Vec<String> = match w.decision.users.is_empty() {
         true => vec![unassigned.to_string()],
         false => w.decision.users.clone(),
     };
     let entry = seen.entry(w.facts.identity).or_insert_with(|| Seen {
         first: FirstSeen {
-            source: source.to_string(),
-            index: w.span.number,
+            source: w.source.to_string(),
+            index: w.number,
         },
         folders: Vec::new(),
     });
@@ -635,39 +660,51 @@ fn plan(w: &Work<'_>, source: &str, unassigned: &str, seen: &mut HashMap<[u8; 16
         .collect();
     let duplicate_of = (folders.len() < wanted.len()).then(|| entry.first.clone());
     entry.folders.extend(folders.iter().cloned());
-    match folders.is_empty() {
-        true => Plan {
-            folders: vec![DUPLICATES.to_string()],
-            duplicate_of,
-            set_aside: true,
-        },
-        false => Plan {
-            folders,
-            duplicate_of,
-            set_aside: false,
-        },
+    let set_aside = folders.is_empty();
+    let folders = if set_aside {
+        vec![DUPLICATES.to_string()]
+    } else {
+        folders
+    };
+    let copies = folders.into_iter().map(|f| {
+        let key = copy_key(w, &f, set_aside);
+        (f, key)
+    });
+    Plan {
+        copies: copies.collect(),
+        duplicate_of,
+        set_aside,
     }
 }
 
-/// Writes one message's copies.
-fn deliver(outbox: &Outbox, w: &Work<'_>, p: &Plan) -> Result<Vec<PathBuf>, DeliverError> {
+/// Writes one message's new copies into `tmp/`.
+fn stage(
+    outbox: &Outbox,
+    w: &Work<'_>,
+    p: &Plan,
+    skip: &[&str],
+    sync: SyncPolicy,
+) -> Result<Vec<Staged>, DeliverError> {
     let added = added_headers(w, p);
-    p.folders
+    p.copies
         .iter()
-        .map(|folder| {
+        .filter(|(folder, _)| !skip.contains(&folder.as_str()))
+        .map(|(folder, key)| {
             let mailbox = outbox
                 .mailbox(folder)
                 .ok_or_else(|| DeliverError::Refused {
                     path: PathBuf::from(folder),
                     why: "Maildir was not prepared",
                 })?;
-            mailbox.deliver(
-                &added,
-                &w.content,
-                &w.facts.flags,
-                w.decision.confidence,
-                w.arrival(),
-            )
+            let copy = Copy {
+                key,
+                added: &added,
+                content: &w.content,
+                flags: &w.flags,
+                confidence: w.decision.confidence,
+                mtime: w.arrival,
+            };
+            mailbox.stage(&copy, sync)
         })
         .collect()
 }
@@ -697,7 +734,7 @@ fn added_headers(w: &Work<'_>, p: &Plan) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan) {
+fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize) {
     summary.read += 1;
     if p.set_aside {
         summary.duplicates += 1;
@@ -706,38 +743,42 @@ fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan) {
     } else {
         summary.delivered += 1;
     }
+    summary.uncertain_splits += u64::from(w.split_note.is_some());
     let level = Confidence::ALL
         .iter()
         .position(|c| *c == w.decision.confidence)
         .unwrap_or(3);
-    for f in &p.folders {
+    for (f, _) in &p.copies {
         summary.copies += 1;
         summary.per_user.entry(f.clone()).or_default()[level] += 1;
     }
+    summary.previously += already as u64;
 }
 
 fn write_row(
     out: &mut impl Write,
-    source: &str,
     w: &Work<'_>,
     p: &Plan,
-    files: Vec<PathBuf>,
+    files: &[PathBuf],
+    already: &[&str],
     root: &Path,
 ) -> io::Result<()> {
     let decisive = w.decision.decisive_summary(&w.facts.evidence);
     let row = Row {
-        source,
-        offset: w.span.from_line.start,
-        index: w.span.number,
+        source: &w.source,
+        offset: w.offset,
+        index: w.number,
         message_id: w.facts.message_id.as_deref(),
         from: &w.facts.from,
         subject: &w.facts.subject,
-        arrival: w.arrival(),
+        arrival: w.arrival,
         decided: &w.decision.users,
-        delivered_to: p.folders.iter().map(String::as_str).collect(),
+        delivered_to: p.copies.iter().map(|(f, _)| f.as_str()).collect(),
+        already: already.to_vec(),
         duplicate_of: p.duplicate_of.clone(),
         confidence: w.decision.confidence,
         decisive: &decisive,
+        split_note: w.split_note,
         evidence: evidence_rows(&w.facts.evidence, &w.decision),
         files: files
             .iter()
@@ -751,8 +792,8 @@ fn write_row(
 /// One sentence on what a stopped run had written.
 fn written(summary: &Summary) -> String {
     format!(
-        "{} copies of {} messages were written and are complete; the messages after them were not written (see --report for the list of completed messages)",
-        summary.copies,
-        summary.delivered + summary.unassigned,
+        "{} copies of {} messages were written, complete and durable; nothing of the failing batch reached cur/. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
+        summary.copies - summary.previously,
+        summary.delivered + summary.unassigned + summary.duplicates,
     )
 }

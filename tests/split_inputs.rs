@@ -165,7 +165,7 @@ fn source_is_never_modified_even_when_read_only() {
 }
 
 #[test]
-fn existing_output_is_never_overwritten() {
+fn rerun_adds_nothing_and_overwrites_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     assert!(
@@ -181,19 +181,25 @@ fn existing_output_is_never_overwritten() {
                 .map(move |d| (format!("{f}/{}", d.name), d.bytes))
         })
         .collect();
+    let again = split_into(&sample("shared-pop.mbox"), &out, &[]);
+    assert!(again.status.success());
+    let (_, _, _, copies) = expected_counts(&expected());
+    let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(
-        split_into(&sample("shared-pop.mbox"), &out, &[])
-            .status
-            .success()
+        stdout.contains(&format!(
+            "; 0 copies written, {copies} already there from an earlier run"
+        )),
+        "{stdout}"
     );
-    for (path, bytes) in &first {
-        let (folder, name) = path.split_once('/').expect("path");
-        assert_eq!(
-            &fs::read(out.join(folder).join("cur").join(name)).expect("still there"),
-            bytes,
-            "{path}"
-        );
-    }
+    let second: Vec<(String, Vec<u8>)> = read_tree(&out)
+        .into_iter()
+        .flat_map(|(f, files)| {
+            files
+                .into_iter()
+                .map(move |d| (format!("{f}/{}", d.name), d.bytes))
+        })
+        .collect();
+    assert_eq!(first, second);
 }
 
 #[test]

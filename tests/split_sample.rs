@@ -197,6 +197,36 @@ fn mtimes_flags_and_confidence_keywords() {
 }
 
 #[test]
+fn another_maildir_reader_sees_the_same_messages_and_flags() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    run_sample(&out, &report, &[]);
+    let expected = expected();
+    for (folder, files) in read_tree(&out) {
+        let md = maildir::Maildir::from(out.join(&folder));
+        let mut entries: Vec<maildir::MailEntry> =
+            md.list_cur().map(|e| e.expect("entry")).collect();
+        assert_eq!(entries.len(), files.len(), "{folder}");
+        assert_eq!(md.count_new(), 0);
+        for e in &mut entries {
+            let id = e
+                .headers()
+                .expect("headers")
+                .iter()
+                .find(|h| h.get_key().eq_ignore_ascii_case("message-id"))
+                .map(|h| h.get_value());
+            let row = expected
+                .iter()
+                .find(|x| Some(&x.message_id) == id.as_ref() && x.folders.contains(&folder))
+                .expect("expected row");
+            assert_eq!(e.is_seen(), row.flags.contains('S'), "{folder} {:?}", id);
+            assert_eq!(e.is_replied(), row.flags.contains('R'), "{folder} {:?}", id);
+            assert_eq!(e.is_flagged(), row.flags.contains('F'), "{folder} {:?}", id);
+        }
+    }
+}
+
+#[test]
 fn hostile_display_name_cannot_inject_headers() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));

@@ -1,0 +1,598 @@
+//! Stage 1 (read): every kind of archive an admin has, turned into messages.
+//!
+//! mbox files (mboxo, mboxrd, mboxcl/mboxcl2) are mapped read-only and split by [`mbox`];
+//! gzip-compressed mboxes are decompressed as a stream into an unnamed temporary file and
+//! mapped the same way; Maildirs (cur/ and new/, with their flags) and trees of `.eml`
+//! files give one message per file; a folder of mbox files (Thunderbird's profile, with
+//! `.sbd/` subfolders and `.msf` indexes) gives one source per mbox in it. Nothing here
+//! ever opens an input for writing.
+
+use std::borrow::Cow;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::mbox::{self, FromLine, MboxError, Span, Splitter};
+
+/// How an input is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Detect from the path and the bytes.
+    Auto,
+    /// An mbox file of any variant.
+    Mbox,
+    /// A gzip-compressed mbox file.
+    Gzip,
+    /// A Maildir (cur/ and new/) and its Maildir++ subfolders.
+    Maildir,
+    /// A folder tree of `.eml` files (or one `.eml` file).
+    Eml,
+}
+
+/// Why an input could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A file-system call failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The input.
+        path: String,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The bytes are not what the format needs.
+    #[error("{path}: {source}")]
+    NotMbox {
+        /// The input.
+        path: String,
+        /// Where and why.
+        source: MboxError,
+    },
+    /// Anything else that makes the input unreadable.
+    #[error("{path}: {why}")]
+    Bad {
+        /// The input.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// One message file of a Maildir or `.eml` tree.
+#[derive(Debug, Clone)]
+struct MailFile {
+    path: PathBuf,
+    /// Maildir flags from the file name (`:2,FRS`), upper-case standard flags only.
+    flags: String,
+}
+
+enum Body {
+    /// An mbox in memory (mapped, or decompressed into a mapped temporary file).
+    Mapped(Option<Mmap>),
+    /// One message per file.
+    Files(Vec<MailFile>),
+}
+
+/// One input source: an mbox, or a set of message files.
+pub struct Source {
+    /// The path as given (or found inside a folder that was given).
+    pub name: String,
+    body: Body,
+}
+
+/// Where one message is inside its source.
+#[derive(Debug, Clone)]
+pub enum Unit {
+    /// A span of an mbox.
+    Span(Span),
+    /// The n-th (0-based) file of a file source.
+    File(usize),
+}
+
+/// One message read from a source.
+pub struct Message<'a> {
+    /// 1-based index in the source.
+    pub number: usize,
+    /// Byte offset in the source (0 for file sources).
+    pub offset: usize,
+    /// The file the message came from, for file sources.
+    pub file: Option<&'a Path>,
+    /// The message bytes, mbox quoting undone.
+    pub content: Cow<'a, [u8]>,
+    /// The mbox separator line (default for file sources).
+    pub from_line: FromLine,
+    /// Maildir flags the source itself recorded.
+    pub flags: String,
+    /// Arrival time the source itself recorded (a Maildir file's mtime).
+    pub arrival: Option<i64>,
+    /// How the mbox splitter judged the separator, when it had doubts.
+    pub split_note: Option<&'static str>,
+}
+
+impl Source {
+    /// The message units of this source, in order.
+    pub fn units(&self) -> Box<dyn Iterator<Item = Unit> + Send + '_> {
+        match &self.body {
+            Body::Mapped(map) => {
+                let data: &[u8] = map.as_deref().unwrap_or_default();
+                // Checked when opened; a mapped read-only file stays an mbox.
+                let splitter = Splitter::new(data).unwrap_or_else(|_| Splitter::empty());
+                Box::new(splitter.map(Unit::Span))
+            }
+            Body::Files(files) => Box::new((0..files.len()).map(Unit::File)),
+        }
+    }
+
+    /// Input bytes a unit stands for (progress only).
+    pub fn unit_bytes(&self, unit: &Unit) -> u64 {
+        match (unit, &self.body) {
+            (Unit::Span(s), _) => (s.trailer.end - s.from_line.start) as u64,
+            (Unit::File(i), Body::Files(f)) => f
+                .get(*i)
+                .and_then(|m| fs::metadata(&m.path).ok())
+                .map_or(0, |m| m.len()),
+            (Unit::File(_), Body::Mapped(_)) => 0,
+        }
+    }
+
+    /// Reads one message.
+    pub fn read(&self, unit: &Unit) -> Result<Message<'_>, SourceError> {
+        match (unit, &self.body) {
+            (Unit::Span(span), Body::Mapped(map)) => {
+                let data: &[u8] = map.as_deref().unwrap_or_default();
+                Ok(Message {
+                    number: span.number,
+                    offset: span.from_line.start,
+                    file: None,
+                    content: mbox::unquote(&data[span.content.clone()]),
+                    from_line: mbox::parse_from_line(&data[span.from_line.clone()]),
+                    flags: String::new(),
+                    arrival: None,
+                    split_note: span.note,
+                })
+            }
+            (Unit::File(i), Body::Files(files)) => {
+                let f = files.get(*i).ok_or_else(|| SourceError::Bad {
+                    path: self.name.clone(),
+                    why: "no such message".into(),
+                })?;
+                let bytes = fs::read(&f.path).map_err(io_err(&f.path))?;
+                let mtime = fs::metadata(&f.path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs() as i64);
+                Ok(Message {
+                    number: i + 1,
+                    offset: 0,
+                    file: Some(&f.path),
+                    content: Cow::Owned(bytes),
+                    from_line: FromLine::default(),
+                    flags: f.flags.clone(),
+                    arrival: mtime,
+                    split_note: None,
+                })
+            }
+            _ => Err(SourceError::Bad {
+                path: self.name.clone(),
+                why: "unit does not belong to this source".into(),
+            }),
+        }
+    }
+
+    /// Whether the source's file mtimes are arrival times (Maildir) rather than export
+    /// times (`.eml`), so that they win over the Date field.
+    pub fn mtime_is_arrival(&self) -> bool {
+        matches!(&self.body, Body::Files(files) if files.iter().any(|f| f.path.parent().is_some_and(|p| p.ends_with("cur") || p.ends_with("new"))))
+    }
+}
+
+/// Opens an input; a folder of mboxes gives several sources. Notes about files inside a
+/// folder that are not mail go to `skipped`.
+pub fn open(
+    path: &Path,
+    format: Format,
+    skipped: &mut Vec<String>,
+) -> Result<Vec<Source>, SourceError> {
+    let meta = fs::metadata(path).map_err(io_err(path))?;
+    let format = match format {
+        Format::Auto if meta.is_dir() => {
+            if path.join("cur").is_dir() || path.join("new").is_dir() {
+                Format::Maildir
+            } else {
+                return open_folder(path, skipped);
+            }
+        }
+        Format::Auto => sniff(path)?,
+        f => f,
+    };
+    match format {
+        Format::Mbox => open_mbox(path).map(|s| vec![s]),
+        Format::Gzip => open_gzip(path).map(|s| vec![s]),
+        Format::Maildir => open_maildir(path),
+        Format::Eml => {
+            let mut files = Vec::new();
+            if meta.is_dir() {
+                walk(path, &mut |p| {
+                    if has_ext(p, "eml") {
+                        files.push(MailFile {
+                            path: p.to_path_buf(),
+                            flags: String::new(),
+                        });
+                    }
+                })?;
+            } else {
+                files.push(MailFile {
+                    path: path.to_path_buf(),
+                    flags: String::new(),
+                });
+            }
+            Ok(vec![Source {
+                name: path.display().to_string(),
+                body: Body::Files(files),
+            }])
+        }
+        Format::Auto => unreachable_auto(path),
+    }
+}
+
+fn unreachable_auto(path: &Path) -> Result<Vec<Source>, SourceError> {
+    Err(SourceError::Bad {
+        path: path.display().to_string(),
+        why: "format could not be detected".into(),
+    })
+}
+
+fn has_ext(p: &Path, ext: &str) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// Decides a file's format from its first bytes (and name).
+fn sniff(path: &Path) -> Result<Format, SourceError> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let n = file.read(&mut head).map_err(io_err(path))?;
+    let head = &head[..n];
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Format::Gzip);
+    }
+    let start = head
+        .iter()
+        .position(|&b| b != b'\n' && b != b'\r')
+        .unwrap_or(head.len());
+    if head[start..].starts_with(b"From ") || start == head.len() {
+        return Ok(Format::Mbox);
+    }
+    if has_ext(path, "eml") && looks_like_message(head) {
+        return Ok(Format::Eml);
+    }
+    // Let the mbox reader say exactly where and why it is not an mbox.
+    Ok(Format::Mbox)
+}
+
+/// A header line at the start: `Name: value`.
+fn looks_like_message(head: &[u8]) -> bool {
+    let name = head
+        .iter()
+        .take_while(|&&b| b.is_ascii_graphic() && b != b':')
+        .count();
+    name > 0 && head.get(name) == Some(&b':')
+}
+
+fn open_mbox(path: &Path) -> Result<Source, SourceError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    map(path, &file)
+}
+
+fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
+    let name = path.display().to_string();
+    let len = file.metadata().map_err(io_err(path))?.len();
+    // SAFETY: the map is read-only and private. If another process truncates the file
+    // while popsplit runs, reading the lost pages raises SIGBUS; the README tells admins to
+    // run on an export nobody is writing to. Temporary files are ours and unnamed.
+    let map = if len == 0 {
+        None
+    } else {
+        Some(unsafe { Mmap::map(file) }.map_err(io_err(path))?)
+    };
+    Splitter::new(map.as_deref().unwrap_or_default()).map_err(|source| SourceError::NotMbox {
+        path: name.clone(),
+        source,
+    })?;
+    Ok(Source {
+        name,
+        body: Body::Mapped(map),
+    })
+}
+
+/// Decompresses into an unnamed temporary file: memory stays bounded and every later pass
+/// reads plain bytes instead of inflating again.
+fn open_gzip(path: &Path) -> Result<Source, SourceError> {
+    let input = File::open(path).map_err(io_err(path))?;
+    let mut decoder =
+        flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
+    let mut tmp = tempfile::tempfile().map_err(io_err(path))?;
+    let copied = io::copy(&mut decoder, &mut tmp).map_err(|e| SourceError::Bad {
+        path: path.display().to_string(),
+        why: format!(
+            "gzip stream unreadable after {} decompressed bytes: {e} (truncated or damaged file?)",
+            decoder_position(&tmp)
+        ),
+    })?;
+    let source = map(path, &tmp)?;
+    debug_assert_eq!(copied, tmp.metadata().map(|m| m.len()).unwrap_or(copied));
+    Ok(source)
+}
+
+fn decoder_position(tmp: &File) -> u64 {
+    tmp.metadata().map(|m| m.len()).unwrap_or(0)
+}
+
+/// A Maildir and its Maildir++ subfolders (`.Sent/`, `.Archive.2019/`): one source each.
+fn open_maildir(path: &Path) -> Result<Vec<Source>, SourceError> {
+    let mut sources = vec![maildir_source(path)?];
+    let mut subs: Vec<PathBuf> = fs::read_dir(path)
+        .map_err(io_err(path))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && p.join("cur").is_dir()
+        })
+        .collect();
+    subs.sort();
+    for sub in subs {
+        sources.push(maildir_source(&sub)?);
+    }
+    Ok(sources)
+}
+
+fn maildir_source(path: &Path) -> Result<Source, SourceError> {
+    let mut files = Vec::new();
+    for sub in ["cur", "new"] {
+        let dir = path.join(sub);
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut names: Vec<PathBuf> = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let ft = entry.file_type().map_err(io_err(&entry.path()))?;
+            if ft.is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
+                names.push(entry.path());
+            }
+        }
+        names.sort();
+        for p in names {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let flags: String = match name.rsplit_once(":2,") {
+                Some((_, info)) => {
+                    let mut f: Vec<char> = info.chars().filter(|c| "DFPRST".contains(*c)).collect();
+                    f.sort_unstable();
+                    f.dedup();
+                    f.into_iter().collect()
+                }
+                None => String::new(),
+            };
+            files.push(MailFile { path: p, flags });
+        }
+    }
+    Ok(Source {
+        name: path.display().to_string(),
+        body: Body::Files(files),
+    })
+}
+
+/// Files that mail clients keep beside their mboxes and that are not mail.
+fn is_index_file(p: &Path) -> bool {
+    const SKIP: [&str; 8] = ["msf", "dat", "json", "sqlite", "html", "htm", "lock", "ini"];
+    p.extension()
+        .is_some_and(|e| SKIP.iter().any(|s| e.eq_ignore_ascii_case(s)))
+        || p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// A folder that is not a Maildir: every mbox, gzip'd mbox, Maildir and `.eml` in it.
+fn open_folder(root: &Path, skipped: &mut Vec<String>) -> Result<Vec<Source>, SourceError> {
+    let mut sources = Vec::new();
+    let mut emls = Vec::new();
+    let mut maildirs = Vec::new();
+    walk(root, &mut |p| {
+        if p.parent()
+            .is_some_and(|d| d.ends_with("cur") || d.ends_with("new") || d.ends_with("tmp"))
+        {
+            if let Some(md) = p
+                .parent()
+                .and_then(Path::parent)
+                .filter(|md| !maildirs.iter().any(|m| m == md))
+            {
+                maildirs.push(md.to_path_buf());
+            }
+            return;
+        }
+        if has_ext(p, "eml") {
+            emls.push(MailFile {
+                path: p.to_path_buf(),
+                flags: String::new(),
+            });
+            return;
+        }
+        if is_index_file(p) {
+            return;
+        }
+        match sniff(p) {
+            Ok(Format::Gzip) => sources.push(open_gzip(p)),
+            Ok(_) => match open_mbox(p) {
+                Ok(s) => sources.push(Ok(s)),
+                Err(SourceError::NotMbox { .. }) => {
+                    skipped.push(format!("{}: not mail, skipped", p.display()))
+                }
+                Err(e) => sources.push(Err(e)),
+            },
+            Err(e) => sources.push(Err(e)),
+        }
+    })?;
+    let mut out: Vec<Source> = sources.into_iter().collect::<Result<_, _>>()?;
+    for md in maildirs {
+        out.extend(open_maildir(&md)?);
+    }
+    if !emls.is_empty() {
+        out.push(Source {
+            name: root.display().to_string(),
+            body: Body::Files(emls),
+        });
+    }
+    if out.is_empty() {
+        return Err(SourceError::Bad {
+            path: root.display().to_string(),
+            why: "no mailbox found in this folder".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Visits every regular file under `root` in name order, without following links.
+fn walk(root: &Path, visit: &mut dyn FnMut(&Path)) -> Result<(), SourceError> {
+    let mut entries: Vec<(PathBuf, fs::FileType)> = Vec::new();
+    for e in fs::read_dir(root).map_err(io_err(root))? {
+        let e = e.map_err(io_err(root))?;
+        let ft = e.file_type().map_err(io_err(&e.path()))?;
+        entries.push((e.path(), ft));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (p, ft) in entries {
+        if ft.is_dir() {
+            walk(&p, visit)?;
+        } else if ft.is_file() {
+            visit(&p);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const MBOX: &[u8] = b"From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nbody a\n\nFrom b@x Tue Jan  2 00:00:00 2001\nSubject: b\n\nbody b\n";
+
+    fn contents(sources: &[Source]) -> Vec<Vec<u8>> {
+        sources
+            .iter()
+            .flat_map(|s| {
+                s.units()
+                    .map(move |u| s.read(&u).expect("read").content.into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gzip_reads_like_the_plain_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let gz = dir.path().join("box.mbox.gz");
+        let mut enc = flate2::write::GzEncoder::new(
+            File::create(&gz).expect("create"),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(MBOX).expect("write");
+        enc.finish().expect("finish");
+        let mut skipped = Vec::new();
+        let s = open(&gz, Format::Auto, &mut skipped).expect("open");
+        assert_eq!(
+            contents(&s),
+            vec![
+                b"Subject: a\n\nbody a\n".to_vec(),
+                b"Subject: b\n\nbody b\n".to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let gz = dir.path().join("box.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&MBOX.repeat(100)).expect("write");
+        let bytes = enc.finish().expect("finish");
+        fs::write(&gz, &bytes[..bytes.len() / 2]).expect("write");
+        let err = open(&gz, Format::Auto, &mut Vec::new())
+            .err()
+            .expect("error")
+            .to_string();
+        assert!(
+            err.contains("box.gz") && err.contains("gzip stream unreadable"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn maildir_with_flags_and_subfolders() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let md = dir.path().join("Mail");
+        for sub in ["cur", "new", "tmp", ".Sent/cur", ".Sent/new", ".Sent/tmp"] {
+            fs::create_dir_all(md.join(sub)).expect("mkdir");
+        }
+        fs::write(md.join("cur/1.x.host:2,SRa"), b"Subject: one\n\n1\n").expect("write");
+        fs::write(md.join("new/2.x.host"), b"Subject: two\n\n2\n").expect("write");
+        fs::write(md.join(".Sent/cur/3.x.host:2,S"), b"Subject: three\n\n3\n").expect("write");
+        let s = open(&md, Format::Auto, &mut Vec::new()).expect("open");
+        assert_eq!(s.len(), 2);
+        let first = s[0].read(&Unit::File(0)).expect("read");
+        assert_eq!(first.flags, "RS");
+        assert!(first.arrival.is_some());
+        assert!(s[0].mtime_is_arrival());
+        assert_eq!(contents(&s).len(), 3);
+    }
+
+    #[test]
+    fn thunderbird_profile_folder() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("Local Folders");
+        fs::create_dir_all(root.join("Inbox.sbd")).expect("mkdir");
+        fs::write(root.join("Inbox"), MBOX).expect("write");
+        fs::write(
+            root.join("Inbox.msf"),
+            b"// <!-- <mdb:mork:z v=\"1.4\"/> -->",
+        )
+        .expect("write");
+        fs::write(root.join("Inbox.sbd/Work"), MBOX).expect("write");
+        fs::write(root.join("notes.txt"), b"shopping list").expect("write");
+        fs::write(root.join("saved.eml"), b"Subject: eml\n\nhi\n").expect("write");
+        let mut skipped = Vec::new();
+        let s = open(&root, Format::Auto, &mut skipped).expect("open");
+        assert_eq!(contents(&s).len(), 5);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].contains("notes.txt"));
+    }
+
+    #[test]
+    fn a_pdf_is_not_an_mbox() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let pdf = dir.path().join("scan.pdf");
+        fs::write(&pdf, b"%PDF-1.4\n").expect("write");
+        let err = open(&pdf, Format::Auto, &mut Vec::new())
+            .err()
+            .expect("error")
+            .to_string();
+        assert!(
+            err.contains("scan.pdf") && err.contains("byte offset 0"),
+            "{err}"
+        );
+    }
+}
