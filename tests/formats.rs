@@ -1,0 +1,178 @@
+//! End-to-end: the same shared mailbox exported every way an admin meets it (mbox, gzip'd
+//! mbox, Maildir, a tree of .eml files, a Thunderbird profile folder) lands the same way.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use common::*;
+
+/// Message-ID → sorted folders, from an output tree.
+fn destinations(out: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (folder, files) in read_tree(out) {
+        for d in files {
+            m.entry(d.header("Message-ID").unwrap_or_default())
+                .or_default()
+                .push(folder.clone());
+        }
+    }
+    for v in m.values_mut() {
+        v.sort();
+    }
+    m
+}
+
+fn expected_destinations() -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in expected() {
+        m.entry(e.message_id.clone())
+            .or_default()
+            .extend(e.folders.iter().cloned());
+    }
+    for v in m.values_mut() {
+        v.sort();
+    }
+    m
+}
+
+fn split(input: &Path, out: &Path, extra: &[&str]) {
+    let dir = sample("directory.csv");
+    let mut args = vec![
+        "split",
+        input.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--directory",
+        dir.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    popsplit_ok(&args);
+}
+
+fn sample_messages() -> Vec<(String, Vec<u8>)> {
+    naive_messages(&fs::read(sample("shared-pop.mbox")).expect("mbox"), "2019")
+}
+
+#[test]
+fn gzip_mbox_lands_like_the_plain_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let gz = tmp.path().join("shared-pop.mbox.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        fs::File::create(&gz).expect("create"),
+        flate2::Compression::default(),
+    );
+    enc.write_all(&fs::read(sample("shared-pop.mbox")).expect("mbox"))
+        .expect("write");
+    enc.finish().expect("finish");
+    split(&gz, &tmp.path().join("out"), &[]);
+    assert_eq!(
+        destinations(&tmp.path().join("out")),
+        expected_destinations()
+    );
+}
+
+#[test]
+fn maildir_input_keeps_its_flags_and_arrival_times() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let md = tmp.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(md.join(sub)).expect("mkdir");
+    }
+    for (i, (_, m)) in sample_messages().iter().enumerate() {
+        let p = if i % 2 == 0 {
+            md.join(format!("cur/{:04}.M1P1.oldhost:2,FS", i))
+        } else {
+            md.join(format!("new/{:04}.M1P1.oldhost", i))
+        };
+        fs::write(&p, m).expect("write");
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000 + i as u64);
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .expect("open")
+            .set_modified(t)
+            .expect("mtime");
+    }
+    let out = tmp.path().join("out");
+    split(&md, &out, &[]);
+    assert_eq!(destinations(&out), expected_destinations());
+    // Flags from the file names are carried over, and the file mtimes are the arrival times.
+    let tree = read_tree(&out);
+    let first = tree["alice"]
+        .iter()
+        .find(|d| d.header("Message-ID").as_deref() == Some("<s01@supplier.example.org>"))
+        .expect("s01");
+    assert!(first.info().starts_with("FS"), "{}", first.name);
+    assert_eq!(first.mtime, 1_000_000_000);
+}
+
+#[test]
+fn eml_tree_and_thunderbird_folder() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let emls = tmp.path().join("export");
+    for (i, (_, m)) in sample_messages().iter().enumerate() {
+        let dir = emls.join(format!("folder{}", i % 3));
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join(format!("{i:04}.eml")), m).expect("write");
+    }
+    split(&emls, &tmp.path().join("out-eml"), &[]);
+    assert_eq!(
+        destinations(&tmp.path().join("out-eml")),
+        expected_destinations()
+    );
+
+    // Thunderbird: Inbox holds half of the messages, Inbox.sbd/Archive the rest, with .msf files.
+    let profile = tmp.path().join("Local Folders");
+    fs::create_dir_all(profile.join("Inbox.sbd")).expect("mkdir");
+    let mbox = fs::read(sample("shared-pop.mbox")).expect("mbox");
+    let cut = String::from_utf8_lossy(&mbox)
+        .find("From list-bounces@lists.example.org Thu Mar  7 08:00:00 2019")
+        .expect("cut");
+    fs::write(profile.join("Inbox"), &mbox[..cut]).expect("write");
+    fs::write(
+        profile.join("Inbox.msf"),
+        b"// <!-- <mdb:mork:z v=\"1.4\"/> -->\n",
+    )
+    .expect("write");
+    fs::write(profile.join("Inbox.sbd/Archive"), &mbox[cut..]).expect("write");
+    fs::write(
+        profile.join("Inbox.sbd/Archive.msf"),
+        b"// <!-- <mdb:mork:z v=\"1.4\"/> -->\n",
+    )
+    .expect("write");
+    split(&profile, &tmp.path().join("out-tb"), &[]);
+    assert_eq!(
+        destinations(&tmp.path().join("out-tb")),
+        expected_destinations()
+    );
+}
+
+#[test]
+fn format_option_overrides_detection() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let odd = tmp.path().join("mail.dat");
+    fs::copy(sample("shared-pop.mbox"), &odd).expect("copy");
+    split(&odd, &tmp.path().join("out"), &["--format", "mbox"]);
+    assert_eq!(
+        destinations(&tmp.path().join("out")),
+        expected_destinations()
+    );
+    let res = popsplit(&[
+        "split",
+        odd.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--out",
+        "x",
+        "--format",
+        "gzip",
+    ]);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("mail.dat"));
+}
