@@ -1,0 +1,180 @@
+//! Exactly once under faults: a run killed at random points (SIGKILL), or stopped by a
+//! write error, leaves no partial file in cur/ or new/, and rerunning the same command
+//! finishes the job with every copy exactly once.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::*;
+use popsplit::synth::{Spec, Style, directory_csv, generate};
+
+/// Every file name under the Maildirs of `out`, checking on the way that none is partial:
+/// the `S=` size in each name must be the file's size.
+fn names(out: &Path) -> BTreeSet<String> {
+    let mut all = BTreeSet::new();
+    for (folder, files) in read_tree(out) {
+        for d in files {
+            let size: usize = d
+                .name
+                .split(",S=")
+                .nth(1)
+                .and_then(|s| s.split(':').next())
+                .and_then(|s| s.parse().ok())
+                .expect("S= in name");
+            assert_eq!(size, d.bytes.len(), "partial file {folder}/{}", d.name);
+            all.insert(format!(
+                "{folder}/{}",
+                d.name.split(':').next().unwrap_or_default()
+            ));
+        }
+    }
+    all
+}
+
+fn tmp_leftovers(out: &Path) -> usize {
+    fs::read_dir(out)
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .filter_map(|e| fs::read_dir(e.path().join("tmp")).ok())
+                .map(|d| d.count())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    mbox: String,
+    dir: String,
+    root: std::path::PathBuf,
+}
+
+fn fixture(messages: usize, big_message: bool) -> Fixture {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mbox = tmp.path().join("box.mbox");
+    let mut bytes = Vec::new();
+    generate(
+        &Spec {
+            style: Style::Postfix,
+            messages,
+            seed: 42,
+            per_recipient_copies: true,
+            body_bytes: 600,
+        },
+        &mut bytes,
+    )
+    .expect("generate");
+    if big_message {
+        bytes.extend_from_slice(b"From s@org1.example Mon Jan  1 00:00:00 2024\nX-Original-To: alice@example.com\nTo: alice@example.com\nSubject: large\n\n");
+        bytes.extend_from_slice(&b"0123456789abcdef\n".repeat(8192));
+    }
+    fs::write(&mbox, &bytes).expect("write");
+    let dir = tmp.path().join("directory.csv");
+    fs::write(&dir, directory_csv()).expect("dir");
+    let root = tmp.path().to_path_buf();
+    Fixture {
+        mbox: mbox.to_string_lossy().into_owned(),
+        dir: dir.to_string_lossy().into_owned(),
+        root,
+        _tmp: tmp,
+    }
+}
+
+impl Fixture {
+    fn command(&self, out: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_popsplit"));
+        c.args([
+            "split",
+            &self.mbox,
+            "--domain",
+            "example.com",
+            "--directory",
+            &self.dir,
+            "--out",
+        ])
+        .arg(out);
+        c.stdout(Stdio::null()).stderr(Stdio::piped());
+        c
+    }
+}
+
+#[test]
+fn killed_at_random_points_then_rerun_delivers_exactly_once() {
+    let f = fixture(3000, false);
+    let clean = f.root.join("clean");
+    let started = Instant::now();
+    assert!(f.command(&clean).status().expect("run").success());
+    let full = started.elapsed();
+    let want = names(&clean);
+    assert!(want.len() > 3000);
+
+    let out = f.root.join("crashed");
+    let mut seed: u64 = 0x9E37_79B9;
+    let mut kills = 0;
+    let mut partial_states = BTreeSet::new();
+    while kills < 20 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let delay = full.mul_f64((seed >> 33) as f64 / (1u64 << 31) as f64);
+        let mut child = f.command(&out).spawn().expect("spawn");
+        std::thread::sleep(delay);
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("kill");
+            kills += 1;
+        }
+        child.wait().expect("reap");
+        // Whatever was killed, what is in cur/ is complete, and nothing is there twice.
+        let now = names(&out);
+        assert!(
+            now.is_subset(&want),
+            "a killed run wrote a copy a clean run does not"
+        );
+        partial_states.insert(now.len());
+    }
+    assert!(
+        partial_states.len() > 3,
+        "the kills all landed at the same point: {partial_states:?}"
+    );
+    assert!(f.command(&out).status().expect("run").success());
+    assert_eq!(names(&out), want);
+    assert_eq!(tmp_leftovers(&out), 0);
+}
+
+#[test]
+fn a_write_error_stops_the_run_and_a_rerun_finishes_it() {
+    let f = fixture(300, true);
+    let clean = f.root.join("clean");
+    assert!(f.command(&clean).status().expect("run").success());
+    let want = names(&clean);
+
+    // A file-size limit makes writing the large message fail as a full disk would.
+    let out = f.root.join("limited");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec \"$0\" split '{}' --domain example.com --directory '{}' --out '{}'",
+        f.mbox,
+        f.dir,
+        out.display()
+    );
+    let res = Command::new("bash")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_popsplit")])
+        .output()
+        .expect("bash");
+    assert_eq!(res.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("box.mbox: message")
+            && err.contains("byte offset")
+            && err.contains("Rerun the same command"),
+        "{err}"
+    );
+    assert!(names(&out).is_subset(&want));
+    assert!(names(&out).len() < want.len());
+    assert!(f.command(&out).status().expect("run").success());
+    assert_eq!(names(&out), want);
+}
