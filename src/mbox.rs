@@ -321,10 +321,11 @@ fn parse_iso_date(tokens: &[&str]) -> Option<i64> {
 /// Seconds since midnight of the first `hh:mm[:ss]` token.
 fn time_of_day(tokens: &[&str]) -> Option<i64> {
     let time = tokens.iter().find(|t| t.contains(':'))?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let mut hms = time.split(':').map(|p| p.parse::<u32>().ok());
     let (h, m) = (hms.next()??, hms.next()??);
     let s = hms.next().flatten().unwrap_or(0);
-    (h <= 23 && m <= 59 && s <= 60).then_some(h * 3600 + m * 60 + s)
+    // Checked before any arithmetic: a hostile line may hold any number there.
+    (h <= 23 && m <= 59 && s <= 60).then(|| i64::from(h * 3600 + m * 60 + s))
 }
 
 /// The first `+hhmm`/`-hhmm` token as seconds east of UTC (0 when absent).
@@ -553,6 +554,26 @@ mod tests {
             parse_from_line(b"From x Mon Jan 1 99:00:00 2001").time,
             None
         );
+    }
+
+    /// Found by the `mbox_split` fuzz target: an hour of 11 digits overflowed the
+    /// multiplication before the range check.
+    #[test]
+    fn regression_fuzz_huge_hour_in_from_line() {
+        assert_eq!(
+            parse_from_line(b"From a@x Mon Jan  1 99999999999:00:00 2001").time,
+            None
+        );
+        assert_eq!(
+            parse_from_line(b"From () 2019-10-02 4294967295:04:34 +0000").time,
+            None
+        );
+        assert_eq!(
+            parse_from_line(b"From x Mon Jan 1 -1:00:00 2001").time,
+            None
+        );
+        let data = b"From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nx\n\nFrom b@x Mon Jan  1 99999999999:00:00 2001\nSubject: b\n\ny\n";
+        assert_tiles(data);
     }
 
     #[test]
