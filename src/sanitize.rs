@@ -39,12 +39,13 @@ const MAX_LINE: usize = 300;
 /// runs of white space one space, and the result is cut to a bounded length.
 pub fn one_line(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len().min(MAX_LINE));
-    let mut space = false;
+    let (mut space, mut kept) = (false, 0);
     for c in raw.chars() {
-        if out.chars().count() >= MAX_LINE {
+        if kept >= MAX_LINE {
             out.push('…');
             break;
         }
+        kept += 1;
         if c.is_whitespace() {
             if !space && !out.is_empty() {
                 out.push(' ');

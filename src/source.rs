@@ -189,6 +189,45 @@ impl Source {
         }
     }
 
+    /// The header block of one message (mbox quoting undone): all that learning and
+    /// indexing need, without touching the body.
+    pub fn read_head(&self, unit: &Unit) -> Result<Cow<'_, [u8]>, SourceError> {
+        match (unit, &self.body) {
+            (Unit::Span(span), Body::Mapped(map)) => {
+                let data: &[u8] = map.as_deref().unwrap_or_default();
+                let content = &data[span.content.clone()];
+                Ok(mbox::unquote(&content[..header_end(content)]))
+            }
+            _ => self.read(unit).map(|m| match m.content {
+                Cow::Owned(mut v) => {
+                    v.truncate(header_end(&v));
+                    Cow::Owned(v)
+                }
+                Cow::Borrowed(b) => Cow::Borrowed(&b[..header_end(b)]),
+            }),
+        }
+    }
+
+    /// Gives back the memory of a finished batch: the pages of a mapped file stay in the
+    /// page cache, but no longer count in this process's resident memory.
+    pub fn release(&self, batch: &[Unit]) {
+        let (Body::Mapped(Some(map)), Some(Unit::Span(first)), Some(Unit::Span(last))) =
+            (&self.body, batch.first(), batch.last())
+        else {
+            return;
+        };
+        const PAGE: usize = 4096;
+        let start = first.from_line.start / PAGE * PAGE;
+        let end = last.trailer.end.min(map.len());
+        if end > start {
+            // SAFETY: the map is a read-only private map of a file; dropping its pages
+            // only makes later reads fault them in again from the file.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
+
     /// Whether the source's file mtimes are arrival times (Maildir) rather than export
     /// times (`.eml`), so that they win over the Date field.
     pub fn mtime_is_arrival(&self) -> bool {
@@ -278,6 +317,19 @@ fn sniff(path: &Path) -> Result<Format, SourceError> {
     }
     // Let the mbox reader say exactly where and why it is not an mbox.
     Ok(Format::Mbox)
+}
+
+/// Where the header block of `msg` ends (after its blank line), or its length.
+fn header_end(msg: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos < msg.len() {
+        let end = memchr::memchr(b'\n', &msg[pos..]).map_or(msg.len(), |i| pos + i + 1);
+        if matches!(&msg[pos..end], b"\n" | b"\r\n") {
+            return end;
+        }
+        pos = end;
+    }
+    msg.len()
 }
 
 /// A header line at the start: `Name: value`.

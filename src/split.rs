@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::decide::{Confidence, Context, Decision, Hints, Policy, decide};
 use crate::deliver::{Copy, DeliverError, Outbox, Staged, SyncPolicy, commit};
 use crate::directory::Directory;
-use crate::evidence::{Facts, gather};
+use crate::evidence::{Facts, gather, identity};
 use crate::mbox::FromLine;
 use crate::profile::{Overrides, Profile, Stats};
 use crate::report::{FirstSeen, Row, Summary, evidence_rows};
@@ -152,13 +152,14 @@ pub fn learn(
     batches(sources, |source, batch, bytes| {
         let part = batch
             .par_iter()
-            .map(|u| source.read(u).map(|m| gather(&m.content)))
+            .map(|u| source.read_head(u).map(|head| gather(&head)))
             .try_fold(Stats::default, |mut st, facts| {
                 st.add(&facts?, &dir.domains);
                 Ok::<_, SourceError>(st)
             })
             .try_reduce(Stats::default, |a, b| Ok(a.merge(b)))?;
         stats = std::mem::take(&mut stats).merge(part);
+        source.release(&batch);
         progress("learning", bytes);
         Ok(())
     })?;
@@ -255,7 +256,7 @@ fn index(
     batches(sources, |source, batch, bytes| {
         let part = batch
             .par_iter()
-            .map(|u| source.read(u).map(|m| gather(&m.content)))
+            .map(|u| source.read_head(u).map(|head| gather(&head)))
             .try_fold(Index::default, |mut ix, facts| {
                 let facts = facts?;
                 ix.add(&facts, &decide(&facts, ctx, &none), ctx.dir);
@@ -263,6 +264,7 @@ fn index(
             })
             .try_reduce(Index::default, |a, b| Ok(a.merge(b)))?;
         index = std::mem::take(&mut index).merge(part);
+        source.release(&batch);
         progress("indexing", bytes);
         Ok(())
     })?;
@@ -282,8 +284,8 @@ struct Work<'a> {
     /// Maildir flags: the source's own and those the mbox headers record.
     flags: String,
     arrival: Option<i64>,
-    /// Hash of the content, the base of every copy's key.
-    content_hash: blake3::Hash,
+    /// Same message, whatever trace fields the copy carries (see [`identity`]).
+    identity: [u8; 16],
     split_note: Option<&'static str>,
 }
 
@@ -422,6 +424,8 @@ pub fn run(
                 })?;
             }
         }
+        drop(work);
+        source.release(&batch);
         progress("delivering", bytes);
         Ok(())
     })?;
@@ -614,7 +618,7 @@ fn analyse<'a>(
         },
         number: m.number,
         offset: m.offset,
-        content_hash: blake3::hash(&m.content),
+        identity: identity(&m.content, &facts),
         content: m.content,
         from_line: m.from_line,
         facts,
@@ -632,7 +636,10 @@ fn copy_key(w: &Work<'_>, folder: &str, set_aside: bool) -> String {
     let mut h = blake3::Hasher::new();
     h.update(folder.as_bytes());
     h.update(b"\0");
-    h.update(w.content_hash.as_bytes());
+    h.update(&w.identity);
+    // The header block tells copies with different trace fields apart; the body is in
+    // the identity already.
+    h.update(&w.content[..w.facts.body_start.min(w.content.len())]);
     if set_aside {
         h.update(format!("\0{}\0{}", w.source, w.number).as_bytes());
     }
@@ -646,7 +653,7 @@ fn plan(w: &Work<'_>, unassigned: &str, seen: &mut HashMap<[u8; 16], Seen>) -> P
         true => vec![unassigned.to_string()],
         false => w.decision.users.clone(),
     };
-    let entry = seen.entry(w.facts.identity).or_insert_with(|| Seen {
+    let entry = seen.entry(w.identity).or_insert_with(|| Seen {
         first: FirstSeen {
             source: w.source.to_string(),
             index: w.number,

@@ -105,13 +105,13 @@ impl Fixture {
 
 #[test]
 fn killed_at_random_points_then_rerun_delivers_exactly_once() {
-    let f = fixture(3000, false);
+    let f = fixture(6000, false);
     let clean = f.root.join("clean");
     let started = Instant::now();
     assert!(f.command(&clean).status().expect("run").success());
     let full = started.elapsed();
     let want = names(&clean);
-    assert!(want.len() > 3000);
+    assert!(want.len() > 6000);
 
     let out = f.root.join("crashed");
     let mut seed: u64 = 0x9E37_79B9;
@@ -138,7 +138,7 @@ fn killed_at_random_points_then_rerun_delivers_exactly_once() {
         partial_states.insert(now.len());
     }
     assert!(
-        partial_states.len() > 3,
+        partial_states.len() >= 3,
         "the kills all landed at the same point: {partial_states:?}"
     );
     assert!(f.command(&out).status().expect("run").success());
