@@ -79,18 +79,6 @@ impl<'a> Splitter<'a> {
         })
     }
 
-    /// A splitter that yields nothing.
-    pub fn empty() -> Splitter<'static> {
-        Splitter {
-            data: &[],
-            pos: 0,
-            number: 0,
-            finder: memmem::Finder::new(b"\nFrom ").into_owned(),
-            prefix: 0..0,
-            pending: None,
-        }
-    }
-
     /// Finds the start of the next separator line at or after `from`, or the end of data.
     fn next_separator(&self, from: usize) -> (usize, Strength) {
         let mut at = from;

@@ -87,6 +87,9 @@ pub struct Source {
     /// The path as given (or found inside a folder that was given).
     pub name: String,
     body: Body,
+    /// The mbox split, done once: every pass walks the same spans (about 80 bytes a
+    /// message) instead of scanning the file again.
+    spans: std::sync::OnceLock<Vec<Span>>,
 }
 
 /// Where one message is inside its source.
@@ -123,10 +126,14 @@ impl Source {
     pub fn units(&self) -> Box<dyn Iterator<Item = Unit> + Send + '_> {
         match &self.body {
             Body::Mapped(map) => {
-                let data: &[u8] = map.as_deref().unwrap_or_default();
-                // Checked when opened; a mapped read-only file stays an mbox.
-                let splitter = Splitter::new(data).unwrap_or_else(|_| Splitter::empty());
-                Box::new(splitter.map(Unit::Span))
+                let spans = self.spans.get_or_init(|| {
+                    let data: &[u8] = map.as_deref().unwrap_or_default();
+                    // Checked when opened; a mapped read-only file stays an mbox.
+                    Splitter::new(data)
+                        .map(Iterator::collect)
+                        .unwrap_or_default()
+                });
+                Box::new(spans.iter().cloned().map(Unit::Span))
             }
             Body::Files(files) => Box::new((0..files.len()).map(Unit::File)),
         }
@@ -278,6 +285,7 @@ pub fn open(
             Ok(vec![Source {
                 name: path.display().to_string(),
                 body: Body::Files(files),
+                spans: Default::default(),
             }])
         }
         Format::Auto => unreachable_auto(path),
@@ -364,6 +372,7 @@ fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
     Ok(Source {
         name,
         body: Body::Mapped(map),
+        spans: Default::default(),
     })
 }
 
@@ -446,6 +455,7 @@ fn maildir_source(path: &Path) -> Result<Source, SourceError> {
     Ok(Source {
         name: path.display().to_string(),
         body: Body::Files(files),
+        spans: Default::default(),
     })
 }
 
@@ -506,6 +516,7 @@ fn open_folder(root: &Path, skipped: &mut Vec<String>) -> Result<Vec<Source>, So
         out.push(Source {
             name: root.display().to_string(),
             body: Body::Files(emls),
+            spans: Default::default(),
         });
     }
     if out.is_empty() {

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Speed and memory benchmark: popsplit against the floor (a bare split-and-write with the
+# same splitter and the same durability policy), one thread against two, gzip against
+# plain, peak memory at two input sizes, and formail+procmail on the same kind of input.
+#
+#   benches/speed.sh [SIZE_MB] [RUNS]      (defaults: 1000 MB, 5 runs of each)
+#
+# Inputs come from the project's generator (examples/generate.rs, Postfix style, ~40 KB
+# messages, one copy per envelope recipient). Work files go to $POPSPLIT_BENCH_DIR (default
+# a new temporary folder), and are removed at the end unless POPSPLIT_BENCH_KEEP=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=${1:-1000}
+RUNS=${2:-5}
+WORK=${POPSPLIT_BENCH_DIR:-$(mktemp -d)}
+mkdir -p "$WORK"
+cleanup() { [ "${POPSPLIT_BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK"; }
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq "$2" >/dev/null; }; }
+need /usr/bin/time time
+need procmail procmail
+need gzip gzip
+
+cargo build --release --quiet --bin popsplit --example generate --example floor
+BIN=target/release/popsplit
+GEN=target/release/examples/generate
+FLOOR=target/release/examples/floor
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# time_run LABEL CMD... : wall seconds on stdout, peak RSS in KB in $WORK/rss
+time_run() {
+    /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/stderr" || { cat "$WORK/stderr" >&2; exit 1; }
+    read -r secs rss <"$WORK/time"
+    echo "$rss" >"$WORK/rss"
+    echo "$secs"
+}
+split_cmd() { echo "$BIN split $1 --domain example.com --directory $WORK/in.mbox.csv --out $2 ${3:-}"; }
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), output on $(df -T "$WORK" | awk 'NR==2 {print $2}')"
+$GEN "$WORK/in.mbox" "$SIZE"
+MSGS=$(grep -c '^From ' "$WORK/in.mbox" || true)
+
+echo
+echo "== popsplit against the floor (--sync batch for both), $RUNS runs each, alternating"
+: >"$WORK/floor.t"; : >"$WORK/pop.t"
+for i in $(seq "$RUNS"); do
+    rm -rf "$WORK/out"; sync
+    time_run $FLOOR "$WORK/in.mbox" "$WORK/out" batch >>"$WORK/floor.t"
+    rm -rf "$WORK/out"; sync
+    time_run $(split_cmd "$WORK/in.mbox" "$WORK/out") >>"$WORK/pop.t"
+done
+F=$(median <"$WORK/floor.t"); P=$(median <"$WORK/pop.t")
+echo "floor    median ${F} s   runs: $(tr '\n' ' ' <"$WORK/floor.t")"
+echo "popsplit median ${P} s   runs: $(tr '\n' ' ' <"$WORK/pop.t")"
+awk -v p="$P" -v f="$F" -v m="$MSGS" 'BEGIN {printf "ratio popsplit/floor = %.2f (target <= 1.30); popsplit %.0f messages/s\n", p/f, m/p}'
+
+echo
+echo "== one worker thread against two, 3 runs each"
+: >"$WORK/j1.t"; : >"$WORK/j2.t"
+for i in 1 2 3; do
+    rm -rf "$WORK/out"; sync; time_run $(split_cmd "$WORK/in.mbox" "$WORK/out" "--jobs 1") >>"$WORK/j1.t"
+    rm -rf "$WORK/out"; sync; time_run $(split_cmd "$WORK/in.mbox" "$WORK/out" "--jobs 2") >>"$WORK/j2.t"
+done
+J1=$(median <"$WORK/j1.t"); J2=$(median <"$WORK/j2.t")
+awk -v a="$J1" -v b="$J2" 'BEGIN {printf "--jobs 1 median %s s, --jobs 2 median %s s: speed-up %.2fx\n", a, b, a/b}'
+
+echo
+echo "== gzip input against plain, 3 runs each"
+gzip -1 -c "$WORK/in.mbox" >"$WORK/in.mbox.gz"
+: >"$WORK/gz.t"; : >"$WORK/plain.t"
+for i in 1 2 3; do
+    rm -rf "$WORK/out"; sync; time_run $(split_cmd "$WORK/in.mbox" "$WORK/out") >>"$WORK/plain.t"
+    rm -rf "$WORK/out"; sync; time_run $(split_cmd "$WORK/in.mbox.gz" "$WORK/out") >>"$WORK/gz.t"
+done
+G=$(median <"$WORK/gz.t"); PL=$(median <"$WORK/plain.t")
+awk -v g="$G" -v p="$PL" -v s="$(stat -c %s "$WORK/in.mbox.gz")" 'BEGIN {printf "plain median %s s, gzip (%.0f MB) median %s s: ratio %.2f (target <= 1.50)\n", p, s/1e6, g, g/p}'
+rm -f "$WORK/in.mbox.gz"
+
+echo
+echo "== peak resident memory at two input sizes"
+rm -rf "$WORK/out"; sync
+time_run $(split_cmd "$WORK/in.mbox" "$WORK/out") >/dev/null
+echo "$(stat -c %s "$WORK/in.mbox") bytes: peak RSS $(( $(cat "$WORK/rss") / 1024 )) MB"
+rm -rf "$WORK/out"
+$GEN "$WORK/big.mbox" $((SIZE * 4)) >/dev/null
+cp "$WORK/in.mbox.csv" "$WORK/big.mbox.csv"
+sync
+time_run $BIN split "$WORK/big.mbox" --domain example.com --directory "$WORK/big.mbox.csv" --out "$WORK/out" >/dev/null
+echo "$(stat -c %s "$WORK/big.mbox") bytes: peak RSS $(( $(cat "$WORK/rss") / 1024 )) MB (target <= 256 MB)"
+rm -rf "$WORK/out" "$WORK/big.mbox"
+
+echo
+echo "== formail | procmail, one process per message, into one Maildir"
+SMALL=$((SIZE / 20 > 20 ? SIZE / 20 : 20))
+$GEN "$WORK/small.mbox" "$SMALL" >/dev/null
+SMSGS=$(grep -c '^From ' "$WORK/small.mbox" || true)
+mkdir -p "$WORK/pm"
+printf 'LOGFILE=/dev/null\n:0\n%s/pm/all/\n' "$WORK" >"$WORK/procmailrc"
+START=$(date +%s.%N)
+formail -s procmail -m "$WORK/procmailrc" <"$WORK/small.mbox"
+END=$(date +%s.%N)
+awk -v s="$START" -v e="$END" -v n="$SMSGS" -v m="$MSGS" -v p="$P" 'BEGIN {
+    fp = n / (e - s); pp = m / p;
+    printf "formail+procmail: %d messages in %.1f s = %.0f messages/s (smaller input, %d MB)\n", n, e - s, fp, '"$SMALL"';
+    printf "popsplit: %.0f messages/s: %.0fx the throughput (target >= 30x)\n", pp, pp / fp }'
