@@ -12,7 +12,7 @@ use popsplit::deliver::SyncPolicy;
 use popsplit::directory::Directory;
 use popsplit::profile::Overrides;
 use popsplit::source::Format;
-use popsplit::split::{self, Config, Which};
+use popsplit::split::{self, Config, Output, Which};
 
 /// Give every person their own mail back from a shared POP (catch-all) mailbox.
 #[derive(Parser)]
@@ -55,8 +55,8 @@ struct MailboxArgs {
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// How to read the inputs (default: detected from the path and the bytes).
-    #[arg(long, value_enum, default_value = "auto")]
-    format: Format,
+    #[arg(long = "input-format", value_enum, default_value = "auto")]
+    input_format: Format,
 }
 
 #[derive(clap::Args)]
@@ -78,6 +78,9 @@ struct SplitArgs {
     /// Print everything considered for message N of the first input (or FILE:N) and stop.
     #[arg(long, value_name = "N")]
     explain: Option<String>,
+    /// What to write: one Maildir per user, or one mboxrd file per user.
+    #[arg(long, value_enum, default_value = "maildir")]
+    format: Output,
     /// How copies are made durable: `batch` (one file-system sync before and one after
     /// each batch's renames), `file` (fsync per file and folder) or `none`.
     #[arg(long, value_enum, default_value = "batch")]
@@ -155,7 +158,7 @@ fn run_profile(args: MailboxArgs) -> Result<()> {
     let (directory, overrides) = office(&args)?;
     let bar = progress_bar(&args.inputs, 1)?;
     let profile = pool(args.jobs)?.install(|| -> Result<_> {
-        let (inputs, skipped) = split::open_inputs(&args.inputs, args.format)?;
+        let (inputs, skipped) = split::open_inputs(&args.inputs, args.input_format)?;
         for s in &skipped {
             eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
         }
@@ -199,7 +202,8 @@ fn run_split(args: SplitArgs) -> Result<()> {
         dry_run: args.dry_run,
         policy: Policy::default(),
         overrides,
-        format: args.mailbox.format,
+        format: args.mailbox.input_format,
+        output: args.format,
         sync: args.sync,
     };
     let pool = pool(args.mailbox.jobs)?;

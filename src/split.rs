@@ -20,6 +20,7 @@ use crate::deliver::{Copy, DeliverError, Outbox, Staged, SyncPolicy, commit};
 use crate::directory::Directory;
 use crate::evidence::{Facts, gather, identity};
 use crate::mbox::FromLine;
+use crate::mboxwrite::MboxOut;
 use crate::profile::{Overrides, Profile, Stats};
 use crate::report::{FirstSeen, Row, Summary, evidence_rows};
 use crate::sanitize::one_line;
@@ -53,6 +54,17 @@ pub struct Config {
     pub overrides: Overrides,
     /// How written copies are made durable.
     pub sync: SyncPolicy,
+    /// What to write.
+    pub output: Output,
+}
+
+/// The form of the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// One Maildir per user (for an IMAP server).
+    Maildir,
+    /// One mboxrd file per user (for a mail client or an import tool).
+    Mbox,
 }
 
 /// Why a run stopped.
@@ -333,14 +345,14 @@ pub fn run(
         policy: &config.policy,
     };
     let index = index(&sources, &ctx, progress)?;
-    let mut outbox = match config.dry_run {
-        true => None,
-        false => Some(
-            Outbox::open(&config.out).map_err(|source| SplitError::Output {
-                source,
-                progress: "nothing was written".into(),
-            })?,
-        ),
+    let nothing = |source| SplitError::Output {
+        source,
+        progress: "nothing was written".into(),
+    };
+    let (mut outbox, mut mboxes) = match (config.dry_run, config.output) {
+        (true, _) => (None, None),
+        (false, Output::Maildir) => (Some(Outbox::open(&config.out).map_err(nothing)?), None),
+        (false, Output::Mbox) => (None, Some(MboxOut::open(&config.out).map_err(nothing)?)),
     };
     let mut report = match &config.report {
         Some(p) => Some(BufWriter::new(
@@ -363,6 +375,24 @@ pub fn run(
             .collect();
         let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
         let mut already: Vec<Vec<&str>> = vec![Vec::new(); work.len()];
+        if let Some(out) = mboxes.as_mut() {
+            // One file per folder, appended in input order: nothing to gain from threads.
+            for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
+                let added = added_headers(w, p);
+                for (folder, _) in &p.copies {
+                    let path = out
+                        .write(folder, &w.from_line.sender, w.arrival, &added, &w.content)
+                        .map_err(|source| SplitError::Deliver {
+                            path: w.source.to_string(),
+                            index: w.number,
+                            offset: w.offset,
+                            source,
+                            progress: "no mbox file was completed: the output is written as .partial files and renamed at the end".into(),
+                        })?;
+                    files[i].push(path);
+                }
+            }
+        }
         if let Some(outbox) = outbox.as_mut() {
             for (folder, _) in plans.iter().flat_map(|p| &p.copies) {
                 outbox
@@ -429,6 +459,15 @@ pub fn run(
         progress("delivering", bytes);
         Ok(())
     })?;
+    if let Some(out) = mboxes {
+        out.finish(config.sync)
+            .map_err(|source| SplitError::Output {
+                source,
+                progress:
+                    "the mbox files are complete as .partial files; rerun to write them again"
+                        .into(),
+            })?;
+    }
     flush_report(&mut report, config)?;
     if !summary.conserved() {
         return Err(SplitError::Conservation(summary.table(config.dry_run)));

@@ -428,7 +428,7 @@ fn body(rng: &mut Rng, mean: usize, logical: usize) -> Vec<u8> {
 
 fn rfc2822(t: i64) -> String {
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil(days);
+    let (y, m, d) = crate::mbox::civil(days);
     const MON: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
@@ -441,36 +441,6 @@ fn rfc2822(t: i64) -> String {
         secs % 3600 / 60,
         secs % 60
     )
-}
-
-fn asctime(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil(days);
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    const DOW: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    format!(
-        "{} {} {d:>2} {:02}:{:02}:{:02} {y}",
-        DOW[days.rem_euclid(7) as usize],
-        MON[(m - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// (year, month, day) of days since 1970-01-01.
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Writes one copy as the ISP would have delivered it, in mboxrd form.
@@ -489,7 +459,7 @@ fn write_copy(
         .from
         .rsplit_once('<')
         .map_or(d.from.as_str(), |(_, r)| r.trim_end_matches('>'));
-    let mut h = format!("From {sender} {}\n", asctime(time));
+    let mut h = format!("From {sender} {}\n", crate::mbox::asctime(time));
     let date = rfc2822(time);
     let single = (rcpts.len() == 1).then(|| rcpts[0].clone());
     let id = rng.next() % 0xFFFF_FFFF;
@@ -841,9 +811,10 @@ mod tests {
     #[test]
     fn dates_round_trip_through_the_mbox_reader() {
         let t = 1_552_132_800; // 2019-03-09 12:00:00
-        assert_eq!(asctime(t), "Sat Mar  9 12:00:00 2019");
+        assert_eq!(crate::mbox::asctime(t), "Sat Mar  9 12:00:00 2019");
         assert_eq!(
-            crate::mbox::parse_from_line(format!("From x {}", asctime(t)).as_bytes()).time,
+            crate::mbox::parse_from_line(format!("From x {}", crate::mbox::asctime(t)).as_bytes())
+                .time,
             Some(t)
         );
         assert_eq!(mailparse::dateparse(&rfc2822(t)).ok(), Some(t));

@@ -158,7 +158,7 @@ fn format_option_overrides_detection() {
     let tmp = tempfile::tempdir().expect("tmp");
     let odd = tmp.path().join("mail.dat");
     fs::copy(sample("shared-pop.mbox"), &odd).expect("copy");
-    split(&odd, &tmp.path().join("out"), &["--format", "mbox"]);
+    split(&odd, &tmp.path().join("out"), &["--input-format", "mbox"]);
     assert_eq!(
         destinations(&tmp.path().join("out")),
         expected_destinations()
@@ -170,7 +170,7 @@ fn format_option_overrides_detection() {
         "example.com",
         "--out",
         "x",
-        "--format",
+        "--input-format",
         "gzip",
     ]);
     assert_eq!(res.status.code(), Some(1));

@@ -1,0 +1,162 @@
+//! Stage 4, other form (`--format mbox`): one mboxrd file per folder, for admins whose next
+//! step is a mail client or an import tool that wants files.
+//!
+//! Each file is written as `<folder>.mbox.partial` and renamed to `<folder>.mbox` only when
+//! the run has finished and the data is on disk: a file is all of the run or nothing. An
+//! existing `<folder>.mbox` is never overwritten; a `.partial` left by a killed run is.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::deliver::{DeliverError, SyncPolicy};
+use crate::mbox::asctime;
+
+/// The open mbox files of one run.
+#[derive(Debug)]
+pub struct MboxOut {
+    root: PathBuf,
+    files: BTreeMap<String, BufWriter<File>>,
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> DeliverError + '_ {
+    move |source| DeliverError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl MboxOut {
+    /// Opens (creating if needed) the output folder.
+    pub fn open(root: &Path) -> Result<Self, DeliverError> {
+        fs::create_dir_all(root).map_err(io_at(root))?;
+        Ok(MboxOut {
+            root: root.to_path_buf(),
+            files: BTreeMap::new(),
+        })
+    }
+
+    fn paths(&self, folder: &str) -> (PathBuf, PathBuf) {
+        (
+            self.root.join(format!("{folder}.mbox")),
+            self.root.join(format!("{folder}.mbox.partial")),
+        )
+    }
+
+    /// Appends one copy to the folder's mbox, mboxrd-quoted, after a `From ` line.
+    pub fn write(
+        &mut self,
+        folder: &str,
+        sender: &str,
+        time: Option<i64>,
+        added: &[u8],
+        content: &[u8],
+    ) -> Result<PathBuf, DeliverError> {
+        let (done, partial) = self.paths(folder);
+        if !self.files.contains_key(folder) {
+            if fs::symlink_metadata(&done).is_ok() {
+                return Err(DeliverError::Refused {
+                    path: done,
+                    why: "exists already; popsplit never overwrites an mbox (move it away or choose another --out)",
+                });
+            }
+            if fs::symlink_metadata(&partial).is_ok_and(|m| !m.is_file()) {
+                return Err(DeliverError::Refused {
+                    path: partial,
+                    why: "is not a regular file",
+                });
+            }
+            let file = File::create(&partial).map_err(io_at(&partial))?;
+            self.files
+                .insert(folder.to_string(), BufWriter::with_capacity(1 << 20, file));
+        }
+        let out = self.files.get_mut(folder).ok_or(DeliverError::Refused {
+            path: partial.clone(),
+            why: "not open",
+        })?;
+        let sender = if sender.is_empty() {
+            "MAILER-DAEMON"
+        } else {
+            sender
+        };
+        let line = format!("From {sender} {}\n", asctime(time.unwrap_or(0)));
+        let mut write = || -> io::Result<()> {
+            out.write_all(line.as_bytes())?;
+            for part in [added, content] {
+                for l in part.split_inclusive(|&b| b == b'\n') {
+                    let gts = l.iter().take_while(|&&b| b == b'>').count();
+                    if l[gts..].starts_with(b"From ") {
+                        out.write_all(b">")?;
+                    }
+                    out.write_all(l)?;
+                }
+            }
+            // A message must end with a line end before the separating blank line.
+            if !content.ends_with(b"\n") {
+                out.write_all(b"\n")?;
+            }
+            out.write_all(b"\n")
+        };
+        write().map_err(io_at(&partial))?;
+        Ok(done)
+    }
+
+    /// Flushes, syncs and renames every file into place.
+    pub fn finish(self, sync: SyncPolicy) -> Result<(), DeliverError> {
+        let root = self.root.clone();
+        for (folder, w) in self.files {
+            let (done, partial) = (
+                root.join(format!("{folder}.mbox")),
+                root.join(format!("{folder}.mbox.partial")),
+            );
+            let file = w
+                .into_inner()
+                .map_err(|e| io_at(&partial)(e.into_error()))?;
+            if sync != SyncPolicy::None {
+                file.sync_all().map_err(io_at(&partial))?;
+            }
+            fs::rename(&partial, &done).map_err(io_at(&done))?;
+        }
+        if sync != SyncPolicy::None {
+            File::open(&root)
+                .and_then(|d| d.sync_all())
+                .map_err(io_at(&root))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_the_mboxrd_way_and_never_overwrites() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut out = MboxOut::open(dir.path()).expect("open");
+        out.write(
+            "alice",
+            "s@x",
+            Some(0),
+            b"X-A: 1\n",
+            b"Subject: a\n\nFrom me\n>From you\nno newline",
+        )
+        .expect("write");
+        out.write("alice", "", None, b"", b"Subject: b\n\nb\n")
+            .expect("write");
+        assert!(dir.path().join("alice.mbox.partial").exists());
+        out.finish(SyncPolicy::Batch).expect("finish");
+        let text = fs::read_to_string(dir.path().join("alice.mbox")).expect("read");
+        assert_eq!(
+            text,
+            "From s@x Thu Jan  1 00:00:00 1970\nX-A: 1\nSubject: a\n\n>From me\n>>From you\nno newline\n\nFrom MAILER-DAEMON Thu Jan  1 00:00:00 1970\nSubject: b\n\nb\n\n"
+        );
+        let mut again = MboxOut::open(dir.path()).expect("open");
+        let e = again
+            .write("alice", "s@x", None, b"", b"x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("never overwrites"), "{e}");
+    }
+}
