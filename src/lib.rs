@@ -11,6 +11,7 @@ pub mod deliver;
 pub mod directory;
 pub mod evidence;
 pub mod headers;
+pub mod html;
 pub mod mbox;
 pub mod mboxwrite;
 pub mod profile;

@@ -75,6 +75,9 @@ struct SplitArgs {
     /// Decide and report, but write no Maildir.
     #[arg(long)]
     dry_run: bool,
+    /// Write a self-contained HTML audit page for the office.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Print everything considered for message N of the first input (or FILE:N) and stop.
     #[arg(long, value_name = "N")]
     explain: Option<String>,
@@ -204,6 +207,11 @@ fn run_split(args: SplitArgs) -> Result<()> {
         overrides,
         format: args.mailbox.input_format,
         output: args.format,
+        html: args.html,
+        command: std::env::args()
+            .map(|a| shell_word(&a))
+            .collect::<Vec<_>>()
+            .join(" "),
         sync: args.sync,
     };
     let pool = pool(args.mailbox.jobs)?;
@@ -228,6 +236,18 @@ fn run_split(args: SplitArgs) -> Result<()> {
     println!();
     print!("{}", outcome.summary.table(config.dry_run));
     Ok(())
+}
+
+/// An argument as a shell would need it written.
+fn shell_word(a: &str) -> String {
+    if !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c))
+    {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
 }
 
 /// `N` (message N of the first input) or `FILE:N`.

@@ -91,6 +91,41 @@ pub fn evidence_rows<'a>(evidence: &'a [Evidence], decision: &'a Decision) -> Ve
         .collect()
 }
 
+/// A message a person should look at: unassigned, or delivered at `low`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewRow {
+    /// Arrival time.
+    pub arrival: Option<i64>,
+    /// From field (made safe).
+    pub from: String,
+    /// Subject field (made safe).
+    pub subject: String,
+    /// Folders it went to.
+    pub folders: Vec<String>,
+    /// Its confidence.
+    pub confidence: Confidence,
+    /// Why it went there.
+    pub why: String,
+    /// Input and index, to find it in the report.
+    pub source: String,
+    /// 1-based index in the input.
+    pub index: usize,
+}
+
+/// Most review rows kept for the HTML page; the report has them all.
+pub const REVIEW_ROWS: usize = 2000;
+
+/// What the audit page needs beyond the counts.
+#[derive(Debug, Clone, Default)]
+pub struct Audit {
+    /// Decisive evidence kinds (field names, `inferred`, `none`) and how many messages each decided.
+    pub evidence_kinds: BTreeMap<String, u64>,
+    /// The first [`REVIEW_ROWS`] messages to review, in input order.
+    pub review: Vec<ReviewRow>,
+    /// How many messages there are to review in all.
+    pub review_total: u64,
+}
+
 /// Counts for the summary, kept as the run goes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {

@@ -1,5 +1,5 @@
-//! The only two doors through which untrusted header text leaves the program: as a file
-//! name, or as one line of text (an added header, a report field, the terminal).
+//! The only doors through which untrusted header text leaves the program: as a file name,
+//! as one line of text (an added header, a report field, the terminal), or as HTML text.
 
 /// Longest user folder name; longer names are cut and keep a hash suffix so they stay unique.
 const MAX_NAME: usize = 64;
@@ -66,6 +66,24 @@ pub fn one_line(raw: &str) -> String {
     out
 }
 
+/// Makes untrusted text safe inside HTML text or a quoted attribute: one line, and the
+/// five characters that HTML gives meaning escaped.
+pub fn html(raw: &str) -> String {
+    let line = one_line(raw);
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Bidi controls can make a terminal or a report show text in another order than it is.
 fn is_bidi(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
@@ -93,6 +111,14 @@ mod tests {
         let b = folder_name(&format!("{}y", "x".repeat(499)));
         assert!(a.len() <= MAX_NAME && b.len() <= MAX_NAME);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn html_cannot_open_tags() {
+        assert_eq!(
+            html("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::evidence::{Facts, gather, identity};
 use crate::mbox::FromLine;
 use crate::mboxwrite::MboxOut;
 use crate::profile::{Overrides, Profile, Stats};
-use crate::report::{FirstSeen, Row, Summary, evidence_rows};
+use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
 use crate::sanitize::one_line;
 use crate::source::{self, Format, Message, Source, SourceError, Unit};
 
@@ -56,6 +56,10 @@ pub struct Config {
     pub sync: SyncPolicy,
     /// What to write.
     pub output: Output,
+    /// Where to write the HTML audit page.
+    pub html: Option<PathBuf>,
+    /// The command line, as the audit page shows it.
+    pub command: String,
 }
 
 /// The form of the output.
@@ -329,6 +333,8 @@ pub struct Outcome {
     pub summary: Summary,
     /// Files inside input folders that were not mail.
     pub skipped: Vec<String>,
+    /// What the audit page shows beyond the counts.
+    pub audit: Audit,
 }
 
 /// Runs the job, calling `progress` with a phase name and the input bytes it finished.
@@ -361,6 +367,7 @@ pub fn run(
         None => None,
     };
     let mut summary = Summary::default();
+    let mut audit = Audit::default();
     let mut seen: HashMap<[u8; 16], Seen> = HashMap::new();
     batches(&sources, |source, batch, bytes| {
         let messages = read_batch(source, &batch)?;
@@ -448,6 +455,7 @@ pub fn run(
         }
         for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
             account(&mut summary, w, p, already[i].len());
+            note_audit(&mut audit, w, p);
             if let Some(out) = report.as_mut() {
                 write_row(out, w, p, &files[i], &already[i], &config.out).map_err(|e| {
                     report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
@@ -472,11 +480,65 @@ pub fn run(
     if !summary.conserved() {
         return Err(SplitError::Conservation(summary.table(config.dry_run)));
     }
+    if let Some(path) = &config.html {
+        let page = crate::html::render(
+            &summary,
+            &audit,
+            &profile,
+            &config.directory,
+            &config.command,
+        );
+        std::fs::write(path, page).map_err(|e| report_err(path, e))?;
+    }
     Ok(Outcome {
         profile,
         summary,
         skipped,
+        audit,
     })
+}
+
+/// Counts what decided the message, and lists it for review when it is unassigned or low.
+fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
+    let kind = if w.decision.inferred.is_some() {
+        "inferred from a thread or a list".to_string()
+    } else if w.decision.users.is_empty() {
+        "nothing (unassigned)".to_string()
+    } else {
+        let mut names: Vec<String> = w
+            .facts
+            .evidence
+            .iter()
+            .zip(&w.decision.verdicts)
+            .filter(|(_, v)| **v == crate::decide::Verdict::Decisive)
+            .map(|(e, _)| {
+                if e.kind == crate::evidence::Kind::ReceivedFor {
+                    "Received for".to_string()
+                } else {
+                    e.header.clone()
+                }
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names.join(" + ")
+    };
+    *audit.evidence_kinds.entry(kind).or_default() += 1;
+    if !p.set_aside && matches!(w.decision.confidence, Confidence::Low | Confidence::None) {
+        audit.review_total += 1;
+        if audit.review.len() < REVIEW_ROWS {
+            audit.review.push(ReviewRow {
+                arrival: w.arrival,
+                from: w.facts.from.clone(),
+                subject: w.facts.subject.clone(),
+                folders: p.copies.iter().map(|(f, _)| f.clone()).collect(),
+                confidence: w.decision.confidence,
+                why: w.decision.decisive_summary(&w.facts.evidence),
+                source: w.source.to_string(),
+                index: w.number,
+            });
+        }
+    }
 }
 
 /// Which message `--explain` is about.
@@ -600,6 +662,17 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
 /// Refuses a command line whose report would overwrite an input.
 fn check_paths(config: &Config) -> Result<(), SplitError> {
     let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let html = config.html.as_deref().and_then(canon);
+    if let Some(input) = config
+        .inputs
+        .iter()
+        .find(|i| html.is_some() && canon(i) == html)
+    {
+        return Err(SplitError::Usage(format!(
+            "--html {} is the input; popsplit never writes to its input",
+            input.display()
+        )));
+    }
     let report = config.report.as_deref().and_then(canon);
     match config
         .inputs
