@@ -67,6 +67,9 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> SourceError + '_ {
     }
 }
 
+/// Bytes scanned between two hand-backs of mapped pages while splitting.
+const RELEASE_EVERY: usize = 32 << 20;
+
 /// One message file of a Maildir or `.eml` tree.
 #[derive(Debug, Clone)]
 struct MailFile {
@@ -129,9 +132,20 @@ impl Source {
                 let spans = self.spans.get_or_init(|| {
                     let data: &[u8] = map.as_deref().unwrap_or_default();
                     // Checked when opened; a mapped read-only file stays an mbox.
-                    Splitter::new(data)
-                        .map(Iterator::collect)
-                        .unwrap_or_default()
+                    let Ok(splitter) = Splitter::new(data) else {
+                        return Vec::new();
+                    };
+                    let (mut spans, mut released) = (Vec::new(), 0);
+                    for span in splitter {
+                        // The scan reads the whole file: give pages back as it goes.
+                        if span.from_line.start - released > RELEASE_EVERY {
+                            self.release_range(released, span.from_line.start);
+                            released = span.from_line.start;
+                        }
+                        spans.push(span);
+                    }
+                    self.release_range(released, data.len());
+                    spans
                 });
                 Box::new(spans.iter().cloned().map(Unit::Span))
             }
@@ -218,14 +232,18 @@ impl Source {
     /// Gives back the memory of a finished batch: the pages of a mapped file stay in the
     /// page cache, but no longer count in this process's resident memory.
     pub fn release(&self, batch: &[Unit]) {
-        let (Body::Mapped(Some(map)), Some(Unit::Span(first)), Some(Unit::Span(last))) =
-            (&self.body, batch.first(), batch.last())
-        else {
+        if let (Some(Unit::Span(first)), Some(Unit::Span(last))) = (batch.first(), batch.last()) {
+            self.release_range(first.from_line.start, last.trailer.end);
+        }
+    }
+
+    fn release_range(&self, start: usize, end: usize) {
+        let Body::Mapped(Some(map)) = &self.body else {
             return;
         };
         const PAGE: usize = 4096;
-        let start = first.from_line.start / PAGE * PAGE;
-        let end = last.trailer.end.min(map.len());
+        let start = start / PAGE * PAGE;
+        let end = end.min(map.len());
         if end > start {
             // SAFETY: the map is a read-only private map of a file; dropping its pages
             // only makes later reads fault them in again from the file.
@@ -383,20 +401,28 @@ fn open_gzip(path: &Path) -> Result<Source, SourceError> {
     let mut decoder =
         flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
     let mut tmp = tempfile::tempfile().map_err(io_err(path))?;
-    let copied = io::copy(&mut decoder, &mut tmp).map_err(|e| SourceError::Bad {
-        path: path.display().to_string(),
-        why: format!(
-            "gzip stream unreadable after {} decompressed bytes: {e} (truncated or damaged file?)",
-            decoder_position(&tmp)
-        ),
-    })?;
-    let source = map(path, &tmp)?;
-    debug_assert_eq!(copied, tmp.metadata().map(|m| m.len()).unwrap_or(copied));
-    Ok(source)
-}
-
-fn decoder_position(tmp: &File) -> u64 {
-    tmp.metadata().map(|m| m.len()).unwrap_or(0)
+    // Large reads and writes: io::copy's 8 KB steps cost a third of the time here.
+    let mut buf = vec![0u8; 4 << 20];
+    let mut copied: u64 = 0;
+    loop {
+        use std::io::{Read, Write};
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(SourceError::Bad {
+                    path: path.display().to_string(),
+                    why: format!(
+                        "gzip stream unreadable after {copied} decompressed bytes: {e} (truncated or damaged file?)"
+                    ),
+                });
+            }
+        };
+        tmp.write_all(&buf[..n]).map_err(io_err(path))?;
+        copied += n as u64;
+    }
+    map(path, &tmp)
 }
 
 /// A Maildir and its Maildir++ subfolders (`.Sent/`, `.Archive.2019/`): one source each.

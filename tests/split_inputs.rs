@@ -343,13 +343,20 @@ fn progress_bar_stays_off_when_stderr_is_not_a_terminal() {
 fn every_sync_policy_writes_the_same_files() {
     let tmp = tempfile::tempdir().expect("tmp");
     let names = |out: &Path| -> Vec<String> {
-        read_tree(out).into_iter().flat_map(|(f, files)| files.into_iter().map(move |d| format!("{f}/{}", d.name))).collect()
+        read_tree(out)
+            .into_iter()
+            .flat_map(|(f, files)| files.into_iter().map(move |d| format!("{f}/{}", d.name)))
+            .collect()
     };
     let mut seen = Vec::new();
     for policy in ["batch", "file", "none"] {
         let out = tmp.path().join(policy);
         let res = split_into(&sample("shared-pop.mbox"), &out, &["--sync", policy]);
-        assert!(res.status.success(), "{policy}: {}", String::from_utf8_lossy(&res.stderr));
+        assert!(
+            res.status.success(),
+            "{policy}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
         seen.push(names(&out));
     }
     assert_eq!(seen[0], seen[1]);
