@@ -329,38 +329,45 @@ fn zone_offset(tokens: &[&str]) -> i64 {
         .unwrap_or(0)
 }
 
+/// English month abbreviations, as mail dates write them.
+pub const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Weekday abbreviations from Thursday, the weekday of 1970-01-01.
+pub const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+
 /// Month number (1–12) of an English month abbreviation.
 fn month_number(token: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
     let t = token.trim_end_matches(',');
     if t.len() != 3 {
         return None;
     }
-    let lower = t.to_ascii_lowercase();
     MONTHS
         .iter()
-        .position(|m| *m == lower)
+        .position(|m| m.eq_ignore_ascii_case(t))
         .map(|i| i as i64 + 1)
+}
+
+/// (weekday, day, month, year, hour, minute, second) names and numbers of a UTC time.
+pub fn calendar(t: i64) -> (&'static str, i64, &'static str, i64, i64, i64, i64) {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, m, d) = civil(days);
+    (
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        d,
+        MONTHS[(m - 1).clamp(0, 11) as usize],
+        y,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    )
 }
 
 /// The date of a `From ` line (asctime form, UTC) for `t` seconds since the epoch.
 pub fn asctime(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil(days);
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    const DOW: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    format!(
-        "{} {} {d:>2} {:02}:{:02}:{:02} {y}",
-        DOW[days.rem_euclid(7) as usize],
-        MON[(m - 1).clamp(0, 11) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let (wd, d, mon, y, h, mi, s) = calendar(t);
+    format!("{wd} {mon} {d:>2} {h:02}:{mi:02}:{s:02} {y}")
 }
 
 /// (year, month, day) of days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -427,20 +427,8 @@ fn body(rng: &mut Rng, mean: usize, logical: usize) -> Vec<u8> {
 }
 
 fn rfc2822(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = crate::mbox::civil(days);
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    const DOW: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    format!(
-        "{}, {d} {} {y} {:02}:{:02}:{:02} +0000",
-        DOW[days.rem_euclid(7) as usize],
-        MON[(m - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let (wd, d, mon, y, h, mi, s) = crate::mbox::calendar(t);
+    format!("{wd}, {d} {mon} {y} {h:02}:{mi:02}:{s:02} +0000")
 }
 
 /// Writes one copy as the ISP would have delivered it, in mboxrd form.

@@ -39,21 +39,10 @@ fn browser(bin: &Path, profile: &Path) -> Command {
 #[test]
 fn audit_page_is_self_contained_and_loads_in_chromium() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let (mbox, dir) = (sample("shared-pop.mbox"), sample("directory.csv"));
+    let mbox = sample("shared-pop.mbox");
     let page = tmp.path().join("audit.html");
     let out = tmp.path().join("out");
-    popsplit_ok(&[
-        "split",
-        mbox.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--directory",
-        dir.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-        "--html",
-        page.to_str().expect("utf8"),
-    ]);
+    split_office_ok(&mbox, &out, &["--html", page.to_str().expect("utf8")]);
     let html = fs::read_to_string(&page).expect("page");
     // Self-contained: nothing to fetch, nothing to run.
     for banned in ["<script", "src=", "href=", "http://", "https://", "@import"] {

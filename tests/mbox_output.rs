@@ -13,19 +13,8 @@ use common::*;
 fn mbox_output_reads_back_with_another_parser() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    let (mbox, dir) = (sample("shared-pop.mbox"), sample("directory.csv"));
-    popsplit_ok(&[
-        "split",
-        mbox.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--directory",
-        dir.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-        "--format",
-        "mbox",
-    ]);
+    let mbox = sample("shared-pop.mbox");
+    split_office_ok(&mbox, &out, &["--format", "mbox"]);
     let dump = tmp.path().join("dump");
     fs::create_dir(&dump).expect("mkdir");
     let script = r#"

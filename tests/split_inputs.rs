@@ -22,22 +22,6 @@ fn ids_by_folder(out: &Path) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn split_into(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let dir = sample("directory.csv");
-    let mut args = vec![
-        "split",
-        input.to_str().expect("utf8"),
-        "--domain",
-        "Example.COM",
-        "--directory",
-        dir.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ];
-    args.extend_from_slice(extra);
-    popsplit(&args)
-}
-
 #[test]
 fn crlf_file_with_leading_blank_line_and_no_final_newline_splits_alike() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -50,12 +34,12 @@ fn crlf_file_with_leading_blank_line_and_no_final_newline_splits_alike() {
     let input = tmp.path().join("crlf.mbox");
     fs::write(&input, &crlf).expect("write");
     assert!(
-        split_into(&sample("shared-pop.mbox"), &tmp.path().join("a"), &[])
+        split_office(&sample("shared-pop.mbox"), &tmp.path().join("a"), &[])
             .status
             .success()
     );
     assert!(
-        split_into(&input, &tmp.path().join("b"), &[])
+        split_office(&input, &tmp.path().join("b"), &[])
             .status
             .success()
     );
@@ -141,7 +125,7 @@ fn source_is_never_modified_even_when_read_only() {
         .modified()
         .expect("mtime");
     assert!(
-        split_into(&input, &tmp.path().join("out"), &[])
+        split_office(&input, &tmp.path().join("out"), &[])
             .status
             .success()
     );
@@ -154,7 +138,7 @@ fn source_is_never_modified_even_when_read_only() {
         mtime_before
     );
     // A report path that is the input itself is refused before anything is opened for writing.
-    let res = split_into(
+    let res = split_office(
         &input,
         &tmp.path().join("out2"),
         &["--report", input.to_str().expect("utf8")],
@@ -169,7 +153,7 @@ fn rerun_adds_nothing_and_overwrites_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     assert!(
-        split_into(&sample("shared-pop.mbox"), &out, &[])
+        split_office(&sample("shared-pop.mbox"), &out, &[])
             .status
             .success()
     );
@@ -181,7 +165,7 @@ fn rerun_adds_nothing_and_overwrites_nothing() {
                 .map(move |d| (format!("{f}/{}", d.name), d.bytes))
         })
         .collect();
-    let again = split_into(&sample("shared-pop.mbox"), &out, &[]);
+    let again = split_office(&sample("shared-pop.mbox"), &out, &[]);
     assert!(again.status.success());
     let (_, _, _, copies) = expected_counts(&expected());
     let stdout = String::from_utf8_lossy(&again.stdout);
@@ -290,7 +274,7 @@ fn symlink_inside_out_is_not_followed() {
     fs::create_dir_all(&out).expect("mkdir");
     fs::create_dir_all(&elsewhere).expect("mkdir");
     std::os::unix::fs::symlink(&elsewhere, out.join("carol")).expect("symlink");
-    let res = split_into(&sample("shared-pop.mbox"), &out, &[]);
+    let res = split_office(&sample("shared-pop.mbox"), &out, &[]);
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
@@ -306,7 +290,7 @@ fn output_failure_stops_with_what_was_written() {
     let out = tmp.path().join("out");
     fs::create_dir_all(&out).expect("mkdir");
     fs::write(out.join("bob"), b"not a maildir").expect("write");
-    let res = split_into(&sample("shared-pop.mbox"), &out, &[]);
+    let res = split_office(&sample("shared-pop.mbox"), &out, &[]);
     assert_eq!(res.status.code(), Some(1));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("bob: exists and is not a directory"), "{err}");
@@ -322,7 +306,7 @@ fn empty_input_reads_zero_messages() {
     let tmp = tempfile::tempdir().expect("tmp");
     let empty = tmp.path().join("empty.mbox");
     fs::write(&empty, b"").expect("write");
-    let res = split_into(&empty, &tmp.path().join("out"), &[]);
+    let res = split_office(&empty, &tmp.path().join("out"), &[]);
     assert!(res.status.success());
     assert!(String::from_utf8_lossy(&res.stdout).contains("messages read: 0 = 0 delivered"));
 }
@@ -330,7 +314,7 @@ fn empty_input_reads_zero_messages() {
 #[test]
 fn progress_bar_stays_off_when_stderr_is_not_a_terminal() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let res = split_into(&sample("shared-pop.mbox"), &tmp.path().join("out"), &[]);
+    let res = split_office(&sample("shared-pop.mbox"), &tmp.path().join("out"), &[]);
     assert!(res.status.success());
     assert!(
         res.stderr.is_empty(),
@@ -351,7 +335,7 @@ fn every_sync_policy_writes_the_same_files() {
     let mut seen = Vec::new();
     for policy in ["batch", "file", "none"] {
         let out = tmp.path().join(policy);
-        let res = split_into(&sample("shared-pop.mbox"), &out, &["--sync", policy]);
+        let res = split_office(&sample("shared-pop.mbox"), &out, &["--sync", policy]);
         assert!(
             res.status.success(),
             "{policy}: {}",

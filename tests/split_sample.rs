@@ -8,22 +8,9 @@ use std::fs;
 use common::*;
 
 fn run_sample(out: &std::path::Path, report: &std::path::Path, extra: &[&str]) -> String {
-    let mbox = sample("shared-pop.mbox");
-    let dir = sample("directory.csv");
-    let mut args = vec![
-        "split",
-        mbox.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--directory",
-        dir.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-        "--report",
-        report.to_str().expect("utf8"),
-    ];
+    let mut args = vec!["--report", report.to_str().expect("utf8")];
     args.extend_from_slice(extra);
-    popsplit_ok(&args)
+    split_office_ok(&sample("shared-pop.mbox"), out, &args)
 }
 
 fn report_rows(path: &std::path::Path) -> Vec<serde_json::Value> {

@@ -32,6 +32,35 @@ pub fn popsplit_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `split INPUT --domain example.com --directory samples/directory.csv --out OUT`
+/// with `extra` arguments after, as the sample's office.
+pub fn split_office(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    let dir = sample("directory.csv");
+    let mut args = vec![
+        "split",
+        input.to_str().expect("utf8"),
+        "--domain",
+        "Example.COM",
+        "--directory",
+        dir.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    popsplit(&args)
+}
+
+/// [`split_office`], failing the test with popsplit's stderr unless it exits 0; its stdout.
+pub fn split_office_ok(input: &Path, out: &Path, extra: &[&str]) -> String {
+    let res = split_office(input, out, extra);
+    assert!(
+        res.status.success(),
+        "popsplit failed: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    String::from_utf8_lossy(&res.stdout).into_owned()
+}
+
 /// One delivered file.
 #[derive(Debug, Clone)]
 pub struct Delivered {
