@@ -280,7 +280,8 @@ pub fn open(
         f => f,
     };
     match format {
-        Format::Mbox => open_mbox(path).map(|s| vec![s]),
+        // `sniff` never answers Auto; the mbox reader says exactly why a file is not mail.
+        Format::Mbox | Format::Auto => open_mbox(path).map(|s| vec![s]),
         Format::Gzip => open_gzip(path).map(|s| vec![s]),
         Format::Maildir => open_maildir(path),
         Format::Eml => {
@@ -306,15 +307,7 @@ pub fn open(
                 spans: Default::default(),
             }])
         }
-        Format::Auto => unreachable_auto(path),
     }
-}
-
-fn unreachable_auto(path: &Path) -> Result<Vec<Source>, SourceError> {
-    Err(SourceError::Bad {
-        path: path.display().to_string(),
-        why: "format could not be detected".into(),
-    })
 }
 
 fn has_ext(p: &Path, ext: &str) -> bool {

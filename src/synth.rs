@@ -783,18 +783,18 @@ impl Scores {
     }
 }
 
-/// Counts copies per logical message, to check a generated mailbox's shape in tests.
-pub fn copies_per_message(truth: &[Truth]) -> HashMap<usize, usize> {
-    let mut m = HashMap::new();
-    for t in truth {
-        *m.entry(t.logical).or_default() += 1;
-    }
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Copies per logical message.
+    fn copies_per_message(truth: &[Truth]) -> HashMap<usize, usize> {
+        let mut m = HashMap::new();
+        for t in truth {
+            *m.entry(t.logical).or_default() += 1;
+        }
+        m
+    }
 
     #[test]
     fn dates_round_trip_through_the_mbox_reader() {
