@@ -9,7 +9,7 @@
 //! departed users, spam with forged Received lines and guessed addresses, odd address
 //! syntax, replies in threads, and 8-bit headers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -788,8 +788,8 @@ mod tests {
     use super::*;
 
     /// Copies per logical message.
-    fn copies_per_message(truth: &[Truth]) -> HashMap<usize, usize> {
-        let mut m = HashMap::new();
+    fn copies_per_message(truth: &[Truth]) -> std::collections::HashMap<usize, usize> {
+        let mut m = std::collections::HashMap::new();
         for t in truth {
             *m.entry(t.logical).or_default() += 1;
         }
