@@ -89,19 +89,11 @@ fn not_an_mbox_is_refused_with_file_and_offset_and_nothing_written() {
     fs::write(&pdf, b"\n%PDF-1.4\n%\xe2\xe3\xcf\xd3\n").expect("write");
     let out = tmp.path().join("out");
     // The good input comes first: nothing may be written before every input is checked.
-    let good = sample("shared-pop.mbox");
-    let dir = sample("directory.csv");
-    let res = popsplit(&[
-        "split",
-        good.to_str().expect("utf8"),
-        pdf.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--directory",
-        dir.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
+    let res = split_office(
+        &sample("shared-pop.mbox"),
+        &out,
+        &[pdf.to_str().expect("utf8")],
+    );
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
@@ -192,19 +184,12 @@ fn a_second_input_with_the_same_messages_gives_nobody_a_second_copy() {
     let copy = tmp.path().join("second.mbox");
     fs::copy(sample("shared-pop.mbox"), &copy).expect("copy");
     let out = tmp.path().join("out");
-    let mbox = sample("shared-pop.mbox");
-    let dir = sample("directory.csv");
-    let stdout = popsplit_ok(&[
-        "split",
-        mbox.to_str().expect("utf8"),
-        copy.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--directory",
-        dir.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
+    // The second input comes after the first on the command line.
+    let stdout = split_office_ok(
+        &sample("shared-pop.mbox"),
+        &out,
+        &[copy.to_str().expect("utf8")],
+    );
     let rows = expected();
     let (delivered, unassigned, duplicates, _) = expected_counts(&rows);
     let line = format!(
