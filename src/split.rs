@@ -110,6 +110,14 @@ pub enum SplitError {
         /// What the system said.
         source: io::Error,
     },
+    /// The audit page could not be written (the output itself is complete).
+    #[error("--html {path}: {source} (the output itself is complete)")]
+    Html {
+        /// The page.
+        path: String,
+        /// What the system said.
+        source: io::Error,
+    },
     /// The counts do not add up: some message is unaccounted for.
     #[error("conservation check failed:\n{0}")]
     Conservation(String),
@@ -488,7 +496,10 @@ pub fn run(
             &config.directory,
             &config.command,
         );
-        std::fs::write(path, page).map_err(|e| report_err(path, e))?;
+        std::fs::write(path, page).map_err(|source| SplitError::Html {
+            path: path.display().to_string(),
+            source,
+        })?;
     }
     Ok(Outcome {
         profile,
