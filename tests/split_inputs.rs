@@ -100,6 +100,9 @@ fn not_an_mbox_is_refused_with_file_and_offset_and_nothing_written() {
         err.contains("scan.pdf") && err.contains("byte offset 1") && err.contains("not an mbox"),
         "{err}"
     );
+    // Said once, on one line: causes are not repeated after the message that holds them.
+    assert_eq!(err.matches("not an mbox").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(!out.exists());
 }
 
