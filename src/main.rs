@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Split exported shared mailboxes into one Maildir per user.
+    /// Split exported shared mailboxes into one Maildir (or mbox) per user.
     Split(SplitArgs),
     /// Show what popsplit learns from the mailboxes before deciding anything.
     Profile(MailboxArgs),
@@ -33,7 +33,7 @@ enum Command {
 /// What every command needs to know about the mailbox and the office.
 #[derive(clap::Args)]
 struct MailboxArgs {
-    /// mbox files exported from the shared POP mailbox (opened read-only).
+    /// Exported shared mailboxes: mbox (also .gz), Maildir, .eml folders, or folders of them (read-only).
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// The office's own mail domain; repeat for each (case-insensitive).
