@@ -390,31 +390,71 @@ fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
 /// Decompresses into an unnamed temporary file: memory stays bounded and every later pass
 /// reads plain bytes instead of inflating again.
 fn open_gzip(path: &Path) -> Result<Source, SourceError> {
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
     let input = File::open(path).map_err(io_err(path))?;
     let mut decoder =
         flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
-    let mut tmp = tempfile::tempfile().map_err(io_err(path))?;
-    // Large reads and writes: io::copy's 8 KB steps cost a third of the time here.
-    let mut buf = vec![0u8; 4 << 20];
-    let mut copied: u64 = 0;
-    loop {
-        use std::io::{Read, Write};
-        let n = match decoder.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(SourceError::Bad {
-                    path: path.display().to_string(),
-                    why: format!(
-                        "gzip stream unreadable after {copied} decompressed bytes: {e} (truncated or damaged file?)"
-                    ),
-                });
+    let tmp = tempfile::tempfile().map_err(io_err(path))?;
+    let mut sink = tmp.try_clone().map_err(io_err(path))?;
+    // Inflating and writing overlap: one thread writes 4 MB blocks while this one
+    // inflates the next (measured: inflating 1 GB takes 1.5 s, writing it 0.5 s more).
+    let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    let bad = |why: String| SourceError::Bad {
+        path: path.display().to_string(),
+        why,
+    };
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> io::Result<()> {
+            for block in full_rx {
+                sink.write_all(&block)?;
+                let _ = empty_tx.send(block);
+            }
+            Ok(())
+        });
+        let mut inflated: u64 = 0;
+        let read_result = loop {
+            let mut block = empty_rx.try_recv().unwrap_or_else(|_| vec![0u8; 4 << 20]);
+            block.resize(4 << 20, 0);
+            let mut filled = 0;
+            let step = loop {
+                match decoder.read(&mut block[filled..]) {
+                    Ok(0) => break Ok(true),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == block.len() {
+                            break Ok(false);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            block.truncate(filled);
+            inflated += filled as u64;
+            let done = match step {
+                Ok(done) => done,
+                Err(e) => {
+                    break Err(bad(format!(
+                        "gzip stream unreadable after {inflated} decompressed bytes: {e} (truncated or damaged file?)"
+                    )));
+                }
+            };
+            if !block.is_empty() && full_tx.send(block).is_err() {
+                break Ok(()); // the writer stopped: its error says why
+            }
+            if done {
+                break Ok(());
             }
         };
-        tmp.write_all(&buf[..n]).map_err(io_err(path))?;
-        copied += n as u64;
-    }
+        drop(full_tx);
+        let written = writer
+            .join()
+            .map_err(|_| bad("the decompression writer failed".into()))?;
+        read_result?;
+        written.map_err(io_err(path))
+    })?;
     map(path, &tmp)
 }
 
