@@ -260,3 +260,50 @@ fn a_box_at_the_office_domain_is_never_a_user_without_directory() {
     );
     assert!(tree.contains_key("alice"));
 }
+
+#[test]
+fn trusted_relay_option_moves_the_trust_boundary() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mbox = sample("shared-pop.mbox");
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let report = tmp.path().join("r.jsonl");
+        let mut args = vec!["--dry-run", "--report", report.to_str().expect("utf8")];
+        args.extend_from_slice(extra);
+        split_office_ok(&mbox, &tmp.path().join("out"), &args);
+        let text = fs::read_to_string(&report).expect("report");
+        serde_json::from_str(text.lines().nth(7).expect("message 8")).expect("json")
+    };
+    // Message 8's `for <alice@…>` sits four Received fields down, below the ISP's line.
+    assert_eq!(run(&[])["confidence"], "none");
+    // An admin who declares every one of those hosts a relay makes it trusted.
+    let trusting = run(&[
+        "--trusted-relay",
+        "example.net",
+        "--trusted-relay",
+        "-",
+        "--trusted-relay",
+        "example.com",
+    ]);
+    assert_eq!(trusting["delivered_to"], serde_json::json!(["alice"]));
+    assert_eq!(trusting["confidence"], "high");
+}
+
+#[test]
+fn unassigned_folder_name_is_chosen_and_checked() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mbox = sample("shared-pop.mbox");
+    let out = tmp.path().join("out");
+    split_office_ok(&mbox, &out, &["--unassigned", "_review"]);
+    let tree = read_tree(&out);
+    let unassigned = expected()
+        .iter()
+        .filter(|e| e.folders == ["_unassigned"])
+        .count();
+    assert_eq!(tree["_review"].len(), unassigned);
+    assert!(!tree.contains_key("_unassigned"));
+    for bad in ["review", "_../x", "_duplicates"] {
+        let res = split_office(&mbox, &tmp.path().join("bad"), &["--unassigned", bad]);
+        assert_eq!(res.status.code(), Some(1), "{bad}");
+        assert!(!tmp.path().join("bad").exists());
+    }
+}
