@@ -235,7 +235,7 @@ fn separator(data: &[u8], line: usize) -> Option<Strength> {
 }
 
 /// Whether `rest` starts with a `Name:` header line.
-fn looks_like_header(rest: &[u8]) -> bool {
+pub fn looks_like_header(rest: &[u8]) -> bool {
     let name_len = rest
         .iter()
         .take_while(|&&b| b.is_ascii_graphic() && b != b':')

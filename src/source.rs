@@ -331,7 +331,7 @@ fn sniff(path: &Path) -> Result<Format, SourceError> {
     if head[start..].starts_with(b"From ") || start == head.len() {
         return Ok(Format::Mbox);
     }
-    if has_ext(path, "eml") && looks_like_message(head) {
+    if has_ext(path, "eml") && mbox::looks_like_header(head) {
         return Ok(Format::Eml);
     }
     // Let the mbox reader say exactly where and why it is not an mbox.
@@ -349,15 +349,6 @@ fn header_end(msg: &[u8]) -> usize {
         pos = end;
     }
     msg.len()
-}
-
-/// A header line at the start: `Name: value`.
-fn looks_like_message(head: &[u8]) -> bool {
-    let name = head
-        .iter()
-        .take_while(|&&b| b.is_ascii_graphic() && b != b':')
-        .count();
-    name > 0 && head.get(name) == Some(&b':')
 }
 
 fn open_mbox(path: &Path) -> Result<Source, SourceError> {

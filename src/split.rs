@@ -165,6 +165,33 @@ fn read_batch<'a>(source: &'a Source, batch: &[Unit]) -> Result<Vec<Message<'a>>
         .collect()
 }
 
+/// A pass over the header blocks of every message, in parallel batches: `add` folds each
+/// message's facts into a `T`, `merge` joins the workers' parts.
+fn fold_heads<T: Default + Send>(
+    sources: &[Source],
+    phase: &'static str,
+    progress: &(dyn Fn(&'static str, u64) + Sync),
+    add: impl Fn(&mut T, &Facts) + Sync,
+    merge: impl Fn(T, T) -> T + Sync,
+) -> Result<T, SplitError> {
+    let mut total = T::default();
+    batches(sources, |source, batch, bytes| {
+        let part = batch
+            .par_iter()
+            .map(|u| source.read_head(u).map(|head| gather(&head)))
+            .try_fold(T::default, |mut acc, facts| {
+                add(&mut acc, &facts?);
+                Ok::<_, SourceError>(acc)
+            })
+            .try_reduce(T::default, |a, b| Ok(merge(a, b)))?;
+        total = merge(std::mem::take(&mut total), part);
+        source.release(&batch);
+        progress(phase, bytes);
+        Ok(())
+    })?;
+    Ok(total)
+}
+
 /// Pass 1: learns the mailbox profile from every message.
 pub fn learn(
     sources: &[Source],
@@ -172,21 +199,13 @@ pub fn learn(
     over: &Overrides,
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Profile, SplitError> {
-    let mut stats = Stats::default();
-    batches(sources, |source, batch, bytes| {
-        let part = batch
-            .par_iter()
-            .map(|u| source.read_head(u).map(|head| gather(&head)))
-            .try_fold(Stats::default, |mut st, facts| {
-                st.add(&facts?, &dir.domains);
-                Ok::<_, SourceError>(st)
-            })
-            .try_reduce(Stats::default, |a, b| Ok(a.merge(b)))?;
-        stats = std::mem::take(&mut stats).merge(part);
-        source.release(&batch);
-        progress("learning", bytes);
-        Ok(())
-    })?;
+    let stats = fold_heads(
+        sources,
+        "learning",
+        progress,
+        |st: &mut Stats, facts| st.add(facts, &dir.domains),
+        Stats::merge,
+    )?;
     Ok(stats.learn(dir, over))
 }
 
@@ -275,24 +294,14 @@ fn index(
     ctx: &Context<'_>,
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Index, SplitError> {
-    let mut index = Index::default();
     let none = Hints::default();
-    batches(sources, |source, batch, bytes| {
-        let part = batch
-            .par_iter()
-            .map(|u| source.read_head(u).map(|head| gather(&head)))
-            .try_fold(Index::default, |mut ix, facts| {
-                let facts = facts?;
-                ix.add(&facts, &decide(&facts, ctx, &none), ctx.dir);
-                Ok::<_, SourceError>(ix)
-            })
-            .try_reduce(Index::default, |a, b| Ok(a.merge(b)))?;
-        index = std::mem::take(&mut index).merge(part);
-        source.release(&batch);
-        progress("indexing", bytes);
-        Ok(())
-    })?;
-    Ok(index)
+    fold_heads(
+        sources,
+        "indexing",
+        progress,
+        |ix: &mut Index, facts| ix.add(facts, &decide(facts, ctx, &none), ctx.dir),
+        Index::merge,
+    )
 }
 
 /// One message after the parallel analysis.
