@@ -8,30 +8,6 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-fn split_no_directory(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "split",
-        input.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--out",
-        out.to_str().expect("utf8"),
-    ];
-    args.extend_from_slice(extra);
-    popsplit(&args)
-}
-
-/// Every file under `out`, as (path relative to out, bytes).
-fn all_files(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut v = Vec::new();
-    for (folder, files) in read_tree(out) {
-        for d in files {
-            v.push((PathBuf::from(&folder).join(&d.sub).join(&d.name), d.bytes));
-        }
-    }
-    v
-}
-
 /// The message as delivered, without popsplit's added fields.
 fn strip_added(bytes: &[u8]) -> &[u8] {
     let mut at = 0;
@@ -80,7 +56,7 @@ fn files_that_are_not_mail_are_refused_by_name_and_offset() {
     ] {
         let input = write(tmp.path(), name, &bytes);
         let out = tmp.path().join(format!("out-{name}"));
-        let res = split_no_directory(&input, &out, &[]);
+        let res = split_bare(&input, &out, &[]);
         assert_eq!(res.status.code(), Some(1), "{name}");
         let err = String::from_utf8_lossy(&res.stderr);
         assert!(
@@ -131,12 +107,7 @@ fn damaged_messages_are_delivered_intact() {
     }
     let input = write(tmp.path(), "damaged.mbox", &mbox);
     let out = tmp.path().join("out");
-    let res = split_no_directory(&input, &out, &[]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    split_bare_ok(&input, &out, &[]);
     let files = all_files(&out);
     assert_eq!(files.len(), messages.len());
     for (i, m) in messages.iter().enumerate() {
@@ -188,12 +159,7 @@ fn a_single_200_mb_message_is_delivered_whole() {
         }
     }
     let out = tmp.path().join("out");
-    let res = split_no_directory(&input, &out, &[]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    split_bare_ok(&input, &out, &[]);
     let cur = out.join("alice/cur");
     let entries: Vec<_> = fs::read_dir(&cur)
         .expect("cur")
@@ -218,7 +184,7 @@ fn mboxcl2_content_length_and_lying_lengths() {
     let input = write(tmp.path(), "cl.mbox", mbox.as_bytes());
     let out = tmp.path().join("out");
     let report = tmp.path().join("r.jsonl");
-    let res = split_no_directory(&input, &out, &["--report", report.to_str().expect("utf8")]);
+    let res = split_bare(&input, &out, &["--report", report.to_str().expect("utf8")]);
     assert!(res.status.success());
     let tree = read_tree(&out);
     assert!(
@@ -266,12 +232,7 @@ fn addresses_built_to_escape_the_output_stay_inside_it() {
     }
     let input = write(tmp.path(), "evil.mbox", mbox.as_bytes());
     let out = tmp.path().join("box").join("out");
-    let res = split_no_directory(&input, &out, &[]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    split_bare_ok(&input, &out, &[]);
     // Nothing beside the output folder, nothing but plain folders inside it.
     let siblings: Vec<_> = fs::read_dir(tmp.path().join("box"))
         .expect("list")

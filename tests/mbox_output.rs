@@ -90,16 +90,7 @@ print(json.dumps(rows))
             .ends_with(".partial")
     }));
     // A second run never overwrites the files of the first.
-    let again = popsplit(&[
-        "split",
-        mbox.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--out",
-        out.to_str().expect("utf8"),
-        "--format",
-        "mbox",
-    ]);
+    let again = split_bare(&mbox, &out, &["--format", "mbox"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites an mbox"));
 }

@@ -61,14 +61,7 @@ fn without_directory_every_local_part_is_a_user() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     let mbox = sample("shared-pop.mbox");
-    popsplit_ok(&[
-        "split",
-        mbox.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
+    split_bare_ok(&mbox, &out, &[]);
     let tree = read_tree(&out);
     let folders: Vec<&str> = tree.keys().map(String::as_str).collect();
     // erin (departed) is a user now; the alias and list addresses are users of their own.
@@ -147,37 +140,17 @@ fn source_is_never_modified_even_when_read_only() {
 fn rerun_adds_nothing_and_overwrites_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    assert!(
-        split_office(&sample("shared-pop.mbox"), &out, &[])
-            .status
-            .success()
-    );
-    let first: Vec<(String, Vec<u8>)> = read_tree(&out)
-        .into_iter()
-        .flat_map(|(f, files)| {
-            files
-                .into_iter()
-                .map(move |d| (format!("{f}/{}", d.name), d.bytes))
-        })
-        .collect();
-    let again = split_office(&sample("shared-pop.mbox"), &out, &[]);
-    assert!(again.status.success());
+    split_office_ok(&sample("shared-pop.mbox"), &out, &[]);
+    let first = all_files(&out);
+    let stdout = split_office_ok(&sample("shared-pop.mbox"), &out, &[]);
     let (_, _, _, copies) = expected_counts(&expected());
-    let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(
         stdout.contains(&format!(
             "; 0 copies written, {copies} already there from an earlier run"
         )),
         "{stdout}"
     );
-    let second: Vec<(String, Vec<u8>)> = read_tree(&out)
-        .into_iter()
-        .flat_map(|(f, files)| {
-            files
-                .into_iter()
-                .map(move |d| (format!("{f}/{}", d.name), d.bytes))
-        })
-        .collect();
+    let second = all_files(&out);
     assert_eq!(first, second);
 }
 

@@ -61,6 +61,43 @@ pub fn split_office_ok(input: &Path, out: &Path, extra: &[&str]) -> String {
     String::from_utf8_lossy(&res.stdout).into_owned()
 }
 
+/// Runs `split INPUT --domain example.com --out OUT` (no directory: every local address
+/// is a user) with `extra` arguments after.
+pub fn split_bare(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "split",
+        input.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--out",
+        out.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    popsplit(&args)
+}
+
+/// [`split_bare`], failing the test with popsplit's stderr unless it exits 0; its stdout.
+pub fn split_bare_ok(input: &Path, out: &Path, extra: &[&str]) -> String {
+    let res = split_bare(input, out, extra);
+    assert!(
+        res.status.success(),
+        "popsplit failed: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    String::from_utf8_lossy(&res.stdout).into_owned()
+}
+
+/// Every delivered file under `out`, as (`folder/cur-or-new/name`, bytes), in order.
+pub fn all_files(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v = Vec::new();
+    for (folder, files) in read_tree(out) {
+        for d in files {
+            v.push((PathBuf::from(&folder).join(&d.sub).join(&d.name), d.bytes));
+        }
+    }
+    v
+}
+
 /// One delivered file.
 #[derive(Debug, Clone)]
 pub struct Delivered {
