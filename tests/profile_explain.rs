@@ -75,16 +75,7 @@ fn learned_prefix_and_box_deliver_at_high() {
     assert!(the_box.contains("acmepop@isp.example.net"), "{profile}");
     let out = tmp.path().join("out");
     let report = tmp.path().join("r.jsonl");
-    popsplit_ok(&[
-        "split",
-        m,
-        "--domain",
-        "example.com",
-        "--out",
-        out.to_str().expect("utf8"),
-        "--report",
-        report.to_str().expect("utf8"),
-    ]);
+    split_bare_ok(&mbox, &out, &["--report", report.to_str().expect("utf8")]);
     let tree = read_tree(&out);
     assert_eq!(
         tree.keys().collect::<Vec<_>>(),
@@ -116,26 +107,13 @@ fn strip_prefix_option_applies_where_there_is_too_little_to_learn() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mbox = tmp.path().join("q.mbox");
     fs::write(&mbox, prefixed_box(2)).expect("write");
-    let m = mbox.to_str().expect("utf8");
     let (without, with) = (tmp.path().join("a"), tmp.path().join("b"));
-    popsplit_ok(&[
-        "split",
-        m,
-        "--domain",
-        "example.com",
-        "--out",
-        without.to_str().expect("utf8"),
-    ]);
-    popsplit_ok(&[
-        "split",
-        m,
-        "--domain",
-        "example.com",
-        "--strip-prefix",
-        "acmepop-@isp.example.net",
-        "--out",
-        with.to_str().expect("utf8"),
-    ]);
+    split_bare_ok(&mbox, &without, &[]);
+    split_bare_ok(
+        &mbox,
+        &with,
+        &["--strip-prefix", "acmepop-@isp.example.net"],
+    );
     let conf = |out: &std::path::Path| {
         read_tree(out)["alice"][0]
             .header("X-Popsplit-Confidence")
