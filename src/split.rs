@@ -314,6 +314,8 @@ struct Work<'a> {
     from_line: FromLine,
     facts: Facts,
     decision: Decision,
+    /// The decisive evidence in words, for the added header, the report and the audit.
+    decisive: String,
     /// Maildir flags: the source's own and those the mbox headers record.
     flags: String,
     arrival: Option<i64>,
@@ -553,7 +555,7 @@ fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
                 subject: w.facts.subject.clone(),
                 folders: p.copies.iter().map(|(f, _)| f.clone()).collect(),
                 confidence: w.decision.confidence,
-                why: w.decision.decisive_summary(&w.facts.evidence),
+                why: w.decisive.clone(),
                 source: w.source.to_string(),
                 index: w.number,
             });
@@ -671,11 +673,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         "  decision: {dest} (confidence {})",
         w.decision.confidence.name()
     );
-    let _ = writeln!(
-        t,
-        "  because: {}",
-        one_line(&w.decision.decisive_summary(&w.facts.evidence))
-    );
+    let _ = writeln!(t, "  because: {}", one_line(&w.decisive));
     Ok(t)
 }
 
@@ -735,6 +733,7 @@ fn analyse<'a>(
 ) -> Work<'a> {
     let facts = gather(&m.content);
     let decision = decide(&facts, ctx, &index.hints(&facts));
+    let decisive = decision.decisive_summary(&facts.evidence);
     let mut flags: Vec<char> = m.flags.chars().chain(facts.flags.chars()).collect();
     flags.sort_unstable();
     flags.dedup();
@@ -754,6 +753,7 @@ fn analyse<'a>(
         content: m.content,
         from_line: m.from_line,
         facts,
+        decisive,
         decision,
         flags: flags.into_iter().collect(),
         arrival,
@@ -855,7 +855,7 @@ fn added_headers(w: &Work<'_>, p: &Plan) -> Vec<u8> {
     let mut out = format!(
         "X-Popsplit-Confidence: {}{eol}X-Popsplit-Evidence: {}{eol}",
         w.decision.confidence.name(),
-        one_line(&w.decision.decisive_summary(&w.facts.evidence)),
+        one_line(&w.decisive),
     );
     if let (true, Some(first)) = (p.set_aside, &p.duplicate_of) {
         let first = one_line(&format!("{} message {}", first.source, first.index));
@@ -902,7 +902,6 @@ fn write_row(
     already: &[&str],
     root: &Path,
 ) -> io::Result<()> {
-    let decisive = w.decision.decisive_summary(&w.facts.evidence);
     let row = Row {
         source: &w.source,
         offset: w.offset,
@@ -916,7 +915,7 @@ fn write_row(
         already: already.to_vec(),
         duplicate_of: p.duplicate_of.clone(),
         confidence: w.decision.confidence,
-        decisive: &decisive,
+        decisive: &w.decisive,
         split_note: w.split_note,
         evidence: evidence_rows(&w.facts.evidence, &w.decision),
         files: files
