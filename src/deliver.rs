@@ -92,14 +92,21 @@ pub struct Mailbox {
     base: PathBuf,
     /// Keyword letter of each confidence level, in [`Confidence::ALL`] order.
     letters: [char; 4],
-    /// Keys of the copies already in `cur/` or `new/`.
-    present: HashSet<String>,
+    /// Keys of the copies already in `cur/` or `new/`, as numbers: a rerun over a large
+    /// output holds one for every file.
+    present: HashSet<u128>,
+}
+
+/// A copy key (24 lower-case hex digits) as a number, or `None` for any other text.
+fn key_bits(key: &str) -> Option<u128> {
+    let hex = key.len() == 24 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    hex.then(|| u128::from_str_radix(key, 16).ok()).flatten()
 }
 
 impl Mailbox {
     /// Whether a copy with this key is already in the Maildir.
     pub fn has(&self, key: &str) -> bool {
-        self.present.contains(key)
+        key_bits(key).is_some_and(|k| self.present.contains(&k))
     }
 
     /// Writes a copy into `tmp/` with its mtime (and an fsync under [`SyncPolicy::File`]).
@@ -228,7 +235,7 @@ fn syncfs(root: &Path) -> Result<(), DeliverError> {
 }
 
 /// Keys of popsplit's copies in `cur/` and `new/`; removes popsplit's leftovers in `tmp/`.
-fn scan(base: &Path) -> Result<HashSet<String>, DeliverError> {
+fn scan(base: &Path) -> Result<HashSet<u128>, DeliverError> {
     let mut present = HashSet::new();
     for sub in ["cur", "new"] {
         let dir = base.join(sub);
@@ -240,7 +247,7 @@ fn scan(base: &Path) -> Result<HashSet<String>, DeliverError> {
                 .split_once(TAG)
                 .and_then(|(head, _)| head.split_once('.'))
             {
-                present.insert(key.to_string());
+                present.extend(key_bits(key));
             }
         }
     }
@@ -341,6 +348,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_popsplit_keys_are_recognised() {
+        let key = "0123456789abcdef01234567";
+        assert_eq!(key_bits(key), Some(0x0123456789abcdef01234567));
+        for other in [
+            "0123456789abcdef0123456",
+            "0123456789ABCDEF01234567",
+            "+123456789abcdef01234567",
+            "0123456789abcdef012345678",
+            "0123456789abcdeg01234567",
+        ] {
+            assert_eq!(key_bits(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn keywords_are_added_beside_existing_ones() {
         let out = tempfile::tempdir().expect("tmp");
         let base = out.path().join("alice");
@@ -423,20 +445,22 @@ mod tests {
 
     #[test]
     fn a_reopened_maildir_knows_its_copies_and_drops_leftovers() {
+        const K1: &str = "00000000000000000000000a";
+        const K2: &str = "00000000000000000000000b";
         let out = tempfile::tempdir().expect("tmp");
         let mut o = Outbox::open(out.path()).expect("open");
         o.prepare("dave").expect("prepare");
         let done = o
             .mailbox("dave")
             .expect("box")
-            .stage(&copy("k1"), SyncPolicy::File)
+            .stage(&copy(K1), SyncPolicy::File)
             .expect("stage");
         commit(std::slice::from_ref(&done)).expect("commit");
         // A run killed after writing in tmp/ but before the rename.
         let _left = o
             .mailbox("dave")
             .expect("box")
-            .stage(&copy("k2"), SyncPolicy::None)
+            .stage(&copy(K2), SyncPolicy::None)
             .expect("stage");
         // An IMAP server renamed the first copy's flags.
         let renamed = done.path.with_file_name(
@@ -450,8 +474,8 @@ mod tests {
         let mut again = Outbox::open(out.path()).expect("open");
         again.prepare("dave").expect("prepare");
         let b = again.mailbox("dave").expect("box");
-        assert!(b.has("k1"));
-        assert!(!b.has("k2"));
+        assert!(b.has(K1));
+        assert!(!b.has(K2));
         assert_eq!(
             fs::read_dir(out.path().join("dave/tmp"))
                 .expect("tmp")

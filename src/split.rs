@@ -140,9 +140,9 @@ pub fn open_inputs(
 /// Calls `each` with every batch of message units of every source, in order.
 fn batches<'a>(
     sources: &'a [Source],
-    mut each: impl FnMut(&'a Source, Vec<Unit>, u64) -> Result<(), SplitError>,
+    mut each: impl FnMut(usize, &'a Source, Vec<Unit>, u64) -> Result<(), SplitError>,
 ) -> Result<(), SplitError> {
-    for source in sources {
+    for (at, source) in sources.iter().enumerate() {
         let mut units = source.units().peekable();
         while units.peek().is_some() {
             let (mut batch, mut bytes) = (Vec::new(), 0);
@@ -151,7 +151,7 @@ fn batches<'a>(
                 bytes += source.unit_bytes(&u);
                 batch.push(u);
             }
-            each(source, batch, bytes)?;
+            each(at, source, batch, bytes)?;
         }
     }
     Ok(())
@@ -175,7 +175,7 @@ fn fold_heads<T: Default + Send>(
     merge: impl Fn(T, T) -> T + Sync,
 ) -> Result<T, SplitError> {
     let mut total = T::default();
-    batches(sources, |source, batch, bytes| {
+    batches(sources, |_, source, batch, bytes| {
         let part = batch
             .par_iter()
             .map(|u| source.read_head(u).map(|head| gather(&head)))
@@ -209,11 +209,18 @@ pub fn learn(
     Ok(stats.learn(dir, over))
 }
 
+/// A thread entry for a message that went to several users.
+const SEVERAL: u32 = u32::MAX;
+
 /// What other messages say about threads and lists, for inference.
 #[derive(Debug, Default)]
 struct Index {
-    /// Message-ID hash → (local sender's user, recipients decided from evidence).
-    threads: HashMap<u64, (Option<String>, Vec<String>)>,
+    /// Message-ID hash → the one user a reply to it may be for: the local sender, or else
+    /// the one recipient evidence decided. Kept for the whole run, so an entry is a
+    /// number into `users` rather than a name.
+    threads: HashMap<u64, u32>,
+    /// The users `threads` names.
+    users: Names,
     /// List-Id → users that envelope evidence gave its messages to, with counts.
     lists: HashMap<String, HashMap<String, u32>>,
 }
@@ -228,9 +235,15 @@ impl Index {
             .filter(|u| u.len() == 1)
             .and_then(|mut u| u.pop());
         let sure = matches!(d.confidence, Confidence::High | Confidence::Medium);
-        let recipients = if sure { d.users.clone() } else { Vec::new() };
-        if facts.id_hash != 0 && (sender.is_some() || !recipients.is_empty()) {
-            self.threads.insert(facts.id_hash, (sender, recipients));
+        let id = match (sender, d.users.as_slice()) {
+            (Some(s), _) => Some(self.users.intern(&s)),
+            (None, [one]) if sure => Some(self.users.intern(one)),
+            // Several sure recipients: a reply names none of them alone.
+            (None, [_, _, ..]) if sure => Some(SEVERAL),
+            _ => None,
+        };
+        if let (Some(id), true) = (id, facts.id_hash != 0) {
+            self.threads.insert(facts.id_hash, id);
         }
         if let (Some(list), Confidence::High, [user]) =
             (&facts.list_id, d.confidence, d.users.as_slice())
@@ -245,7 +258,13 @@ impl Index {
     }
 
     fn merge(mut self, other: Index) -> Index {
-        self.threads.extend(other.threads);
+        for (message, id) in other.threads {
+            let id = match other.users.get(id) {
+                Some(user) => self.users.intern(user),
+                None => SEVERAL,
+            };
+            self.threads.insert(message, id);
+        }
         for (list, users) in other.lists {
             let mine = self.lists.entry(list).or_default();
             for (u, n) in users {
@@ -266,22 +285,16 @@ impl Index {
             .and_then(|users| users.iter().next())
             .filter(|(_, n)| **n >= 2)
             .map(|(u, _)| u.clone());
-        let mut thread: Vec<&String> = facts
+        let mut thread: Vec<u32> = facts
             .parents
             .iter()
-            .filter_map(|p| self.threads.get(p))
-            .filter_map(
-                |(sender, recipients)| match (sender, recipients.as_slice()) {
-                    (Some(s), _) => Some(s),
-                    (None, [one]) => Some(one),
-                    _ => None,
-                },
-            )
+            .filter_map(|p| self.threads.get(p).copied())
+            .filter(|id| *id != SEVERAL)
             .collect();
-        thread.sort();
+        thread.sort_unstable();
         thread.dedup();
         let thread = match thread.as_slice() {
-            [one] => Some((*one).clone()),
+            [one] => self.users.get(*one).map(str::to_string),
             _ => None,
         };
         Hints { thread, list }
@@ -337,10 +350,62 @@ struct Plan {
     set_aside: bool,
 }
 
-/// A message already delivered in this run, by identity.
+/// Names kept for the whole run, each stored once and referred to by number.
+#[derive(Debug, Default)]
+struct Names {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Names {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(name.to_string(), id);
+        self.names.push(name.to_string());
+        id
+    }
+
+    fn get(&self, id: u32) -> Option<&str> {
+        self.names.get(id as usize).map(String::as_str)
+    }
+}
+
+/// The messages delivered so far in this run, by identity. One entry a message for the
+/// whole run, so an entry holds numbers (about 40 bytes), not names.
+#[derive(Default)]
+struct Delivered {
+    seen: HashMap<[u8; 16], Seen>,
+    folders: Names,
+}
+
+/// [`Seen::folder`] of a message no folder holds yet.
+const NO_FOLDER: u32 = u32::MAX;
+
+/// Where the first copy of a message was, and the folders that hold it.
 struct Seen {
-    first: FirstSeen,
-    folders: Vec<String>,
+    /// The first copy: position of its source and its 1-based index there.
+    source: u32,
+    number: u64,
+    /// The first folder, or [`NO_FOLDER`] before any; most messages have just one.
+    folder: u32,
+    more: Box<[u32]>,
+}
+
+impl Seen {
+    fn holds(&self, folder: u32) -> bool {
+        self.folder == folder || self.more.contains(&folder)
+    }
+
+    fn add(&mut self, folder: u32) {
+        match self.folder {
+            NO_FOLDER => self.folder = folder,
+            // Rare (one message, several users), so a tight slice beats a Vec's spare room.
+            _ => self.more = self.more.iter().copied().chain([folder]).collect(),
+        }
+    }
 }
 
 /// What a finished run learned and did.
@@ -387,8 +452,8 @@ pub fn run(
     };
     let mut summary = Summary::default();
     let mut audit = Audit::default();
-    let mut seen: HashMap<[u8; 16], Seen> = HashMap::new();
-    batches(&sources, |source, batch, bytes| {
+    let mut seen = Delivered::default();
+    batches(&sources, |at, source, batch, bytes| {
         let messages = read_batch(source, &batch)?;
         let mtime_is_arrival = source.mtime_is_arrival();
         let work: Vec<Work<'_>> = messages
@@ -397,7 +462,7 @@ pub fn run(
             .collect();
         let plans: Vec<Plan> = work
             .iter()
-            .map(|w| plan(w, &config.unassigned, &mut seen))
+            .map(|w| plan(w, at, &config.unassigned, &mut seen, &sources))
             .collect();
         let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
         let mut already: Vec<Vec<&str>> = vec![Vec::new(); work.len()];
@@ -780,25 +845,42 @@ fn copy_key(w: &Work<'_>, folder: &str, set_aside: bool) -> String {
 
 /// Chooses the folders of one message, leaving out those that already hold an identical
 /// earlier copy (the box got one copy per envelope recipient).
-fn plan(w: &Work<'_>, unassigned: &str, seen: &mut HashMap<[u8; 16], Seen>) -> Plan {
+fn plan(
+    w: &Work<'_>,
+    source: usize,
+    unassigned: &str,
+    delivered: &mut Delivered,
+    sources: &[Source],
+) -> Plan {
     let wanted: Vec<String> = match w.decision.users.is_empty() {
         true => vec![unassigned.to_string()],
         false => w.decision.users.clone(),
     };
-    let entry = seen.entry(w.identity).or_insert_with(|| Seen {
-        first: FirstSeen {
-            source: w.source.to_string(),
-            index: w.number,
-        },
-        folders: Vec::new(),
+    let ids: Vec<u32> = wanted.iter().map(|f| delivered.folders.intern(f)).collect();
+    let entry = delivered.seen.entry(w.identity).or_insert_with(|| Seen {
+        source: source as u32,
+        number: w.number as u64,
+        folder: NO_FOLDER,
+        more: Box::default(),
     });
     let folders: Vec<String> = wanted
         .iter()
-        .filter(|f| !entry.folders.contains(f))
-        .cloned()
+        .zip(&ids)
+        .filter(|(_, id)| !entry.holds(**id))
+        .map(|(f, _)| f.clone())
         .collect();
-    let duplicate_of = (folders.len() < wanted.len()).then(|| entry.first.clone());
-    entry.folders.extend(folders.iter().cloned());
+    let duplicate_of = (folders.len() < wanted.len()).then(|| FirstSeen {
+        source: sources
+            .get(entry.source as usize)
+            .map(|s| s.message_name(entry.number as usize))
+            .unwrap_or_default(),
+        index: entry.number as usize,
+    });
+    for (f, id) in wanted.iter().zip(&ids) {
+        if folders.contains(f) {
+            entry.add(*id);
+        }
+    }
     let set_aside = folders.is_empty();
     let folders = if set_aside {
         vec![DUPLICATES.to_string()]
