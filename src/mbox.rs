@@ -57,69 +57,154 @@ pub struct Splitter<'a> {
     pub prefix: Range<usize>,
     /// Note for the message that starts at `pos`.
     pending: Option<&'static str>,
+    /// Whether `data` is the whole file, or a prefix of a file still being written.
+    complete: bool,
+    /// Whether the file is known to be an mbox: a short prefix may not tell yet.
+    started: bool,
+}
+
+/// Where a [`Splitter`] over a prefix stopped, to go on over a longer prefix
+/// (`Default`: at the start of the file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resume {
+    pos: usize,
+    number: usize,
+    pending: Option<&'static str>,
+    started: bool,
+}
+
+/// How a message's Content-Length field places its end.
+enum ByLength {
+    /// No field: separators decide.
+    NoField,
+    /// It ends at the first offset; the next separator starts at the second.
+    Ends(usize, usize),
+    /// The field is not used, for this reason: separators decide.
+    Ignored(&'static str),
+    /// Bytes past the prefix decide.
+    More,
 }
 
 impl<'a> Splitter<'a> {
     /// Checks that `data` looks like an mbox (or is empty) and prepares to split it.
     pub fn new(data: &'a [u8]) -> Result<Self, MboxError> {
-        let start = data
-            .iter()
-            .position(|&b| b != b'\n' && b != b'\r')
-            .unwrap_or(data.len());
-        if start < data.len() && !data[start..].starts_with(b"From ") {
-            return Err(MboxError::NotMbox { offset: start });
-        }
-        Ok(Splitter {
-            data,
-            pos: start,
-            number: 0,
-            finder: memmem::Finder::new(b"\nFrom ").into_owned(),
-            prefix: 0..start,
-            pending: None,
-        })
+        Splitter::resume(data, Resume::default(), true)
     }
 
-    /// Finds the start of the next separator line at or after `from`, or the end of data.
-    fn next_separator(&self, from: usize) -> (usize, Strength) {
+    /// Splits `data`, a prefix of a file still being written: messages come out only while
+    /// no later byte could change them, and [`Splitter::resume`] goes on from there over a
+    /// longer prefix. The spans are those a split of the whole file gives.
+    pub fn partial(data: &'a [u8]) -> Result<Self, MboxError> {
+        Splitter::resume(data, Resume::default(), false)
+    }
+
+    /// Where this split stands, for [`Splitter::resume`].
+    pub fn state(&self) -> Resume {
+        Resume {
+            pos: self.pos,
+            number: self.number,
+            pending: self.pending,
+            started: self.started,
+        }
+    }
+
+    /// Goes on splitting from `at` over `data`: a longer prefix of the same file, or the
+    /// whole file when `complete`.
+    pub fn resume(data: &'a [u8], at: Resume, complete: bool) -> Result<Self, MboxError> {
+        let mut s = Splitter {
+            data,
+            pos: at.pos,
+            number: at.number,
+            finder: memmem::Finder::new(b"\nFrom ").into_owned(),
+            prefix: 0..0,
+            pending: at.pending,
+            complete,
+            started: at.started,
+        };
+        if !s.started {
+            let start = data
+                .iter()
+                .position(|&b| b != b'\n' && b != b'\r')
+                .unwrap_or(data.len());
+            let head = &data[start..];
+            if !complete && b"From ".starts_with(head) {
+                // Blank so far, or too short to tell.
+                s.pos = data.len();
+                return Ok(s);
+            }
+            if !head.is_empty() && !head.starts_with(b"From ") {
+                return Err(MboxError::NotMbox { offset: start });
+            }
+            (s.pos, s.prefix, s.started) = (start, 0..start, true);
+        }
+        Ok(s)
+    }
+
+    /// Whether the line starting at `at` and the line after it both end within `data` (or
+    /// `data` is the whole file): only then are judgements about them final.
+    fn lines_known(&self, at: usize) -> bool {
+        let data = self.data;
+        self.complete
+            || memchr::memchr(b'\n', &data[at.min(data.len())..]).is_some_and(|i| {
+                memchr::memchr(b'\n', &data[(at + i + 1).min(data.len())..]).is_some()
+            })
+    }
+
+    /// Finds the start of the next separator line at or after `from`, or the end of data;
+    /// `None` when bytes past the prefix decide.
+    fn next_separator(&self, from: usize) -> Option<(usize, Strength)> {
         let mut at = from;
         while let Some(hit) = self.finder.find(&self.data[at..]) {
             let line = at + hit + 1;
+            if !self.lines_known(line) {
+                return None;
+            }
             if let Some(strength) = separator(self.data, line) {
-                return (line, strength);
+                return Some((line, strength));
             }
             at = line;
         }
-        (self.data.len(), Strength::Sure)
+        self.complete.then_some((self.data.len(), Strength::Sure))
     }
 
     /// mboxcl/mboxcl2: where the message ends by its Content-Length field, if the field is
     /// there and lands exactly on the next separator or the end of the file. Otherwise the
     /// field lies (or the file is cut short) and separators decide.
-    fn content_length_end(
-        &self,
-        content_start: usize,
-    ) -> Result<Option<(usize, usize)>, &'static str> {
+    fn content_length_end(&self, content_start: usize) -> ByLength {
         let data = self.data;
         let Some((length, body_start)) = content_length(&data[content_start..]) else {
-            return Ok(None);
+            // A header block cut by the prefix may still hold the field.
+            return match self.complete || has_blank_line(&data[content_start..]) {
+                true => ByLength::NoField,
+                false => ByLength::More,
+            };
         };
         let end = match (content_start + body_start).checked_add(length) {
             Some(e) if e <= data.len() => e,
-            _ => return Err("truncated: its Content-Length says more than the file holds"),
+            _ if !self.complete => return ByLength::More,
+            _ => {
+                return ByLength::Ignored(
+                    "truncated: its Content-Length says more than the file holds",
+                );
+            }
         };
+        // The checks below read the (up to two) blank bytes at `end` and the line after.
+        if !self.complete && memchr::memchr(b'\n', &data[(end + 2).min(data.len())..]).is_none() {
+            return ByLength::More;
+        }
         let rest = &data[end..];
         for (blank, skip) in [(&b""[..], 0), (b"\n", 1), (b"\r\n", 2)] {
             if rest == blank {
-                return Ok(Some((end, end + skip)));
+                return ByLength::Ends(end, end + skip);
             }
             if rest.starts_with(blank)
                 && rest[skip..].starts_with(b"From ")
                 && separator_line_dated(data, end + skip)
             {
-                return Ok(Some((end, end + skip)));
+                return ByLength::Ends(end, end + skip);
             }
         }
-        Err("its Content-Length does not end at a separator and was not used")
+        ByLength::Ignored("its Content-Length does not end at a separator and was not used")
     }
 }
 
@@ -132,10 +217,17 @@ impl Iterator for Splitter<'_> {
             return None;
         }
         let start = self.pos;
-        let line_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i + 1);
-        let mut note = self.pending.take();
+        let line_end = match memchr::memchr(b'\n', &data[start..]) {
+            Some(i) => start + i + 1,
+            None if self.complete => data.len(),
+            None => return None,
+        };
+        // Nothing changes until the message is known in full: over a prefix, `None` means
+        // "resume with more".
+        let mut note = self.pending;
         let by_length = self.content_length_end(line_end);
-        if let Ok(Some((end, next))) = by_length {
+        if let ByLength::Ends(end, next) = by_length {
+            self.pending = None;
             self.number += 1;
             self.pos = next;
             return Some(Span {
@@ -146,12 +238,15 @@ impl Iterator for Splitter<'_> {
                 note,
             });
         }
-        if let Err(why) = by_length {
-            note = note.or(Some(why));
+        match by_length {
+            ByLength::More => return None,
+            ByLength::Ignored(why) => note = note.or(Some(why)),
+            ByLength::NoField | ByLength::Ends(..) => {}
         }
         // The separator search starts one byte early so that a message with an empty body
         // region (a `From ` line right after another) is still seen.
-        let (next, strength) = self.next_separator(line_end.saturating_sub(1).max(start));
+        let (next, strength) = self.next_separator(line_end.saturating_sub(1).max(start))?;
+        self.pending = None;
         if strength == Strength::Doubtful {
             self.pending = Some(
                 "starts at a `From ` line that is undated or not after a blank line: check that the message before it was not split in two",
@@ -206,6 +301,15 @@ fn content_length(msg: &[u8]) -> Option<(usize, usize)> {
         pos = end;
     }
     None
+}
+
+/// Whether `msg` (starting at a line start) holds a blank line, where [`content_length`]
+/// stops reading.
+fn has_blank_line(msg: &[u8]) -> bool {
+    msg.starts_with(b"\n")
+        || msg.starts_with(b"\r\n")
+        || memmem::find(msg, b"\n\n").is_some()
+        || memmem::find(msg, b"\n\r\n").is_some()
 }
 
 /// Whether the `From ` line at `line` carries a date.

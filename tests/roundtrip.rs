@@ -6,7 +6,7 @@ mod common;
 
 use proptest::prelude::*;
 
-use popsplit::mbox::{Splitter, unquote};
+use popsplit::mbox::{MboxError, Resume, Span, Splitter, unquote};
 
 #[derive(Debug, Clone, Copy)]
 enum Variant {
@@ -168,5 +168,87 @@ proptest! {
         for m in &expected {
             prop_assert!(delivered.iter().any(|d| d.ends_with(m)), "a message is in no Maildir");
         }
+    }
+}
+
+/// Splits `file` the way a compressed input is split while it is inflated: over growing
+/// prefixes ending at `cuts`, then over the whole file.
+fn split_in_steps(file: &[u8], cuts: &[usize]) -> Result<Vec<Span>, MboxError> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (file.len() + 1)).collect();
+    cuts.sort_unstable();
+    let mut at = Resume::default();
+    let mut spans = Vec::new();
+    for cut in cuts {
+        let mut s = Splitter::resume(&file[..cut], at, false)?;
+        spans.extend(s.by_ref());
+        at = s.state();
+    }
+    let mut s = Splitter::resume(file, at, true)?;
+    spans.extend(s.by_ref());
+    Ok(spans)
+}
+
+/// An mbox-like file with the traps that make a split depend on later bytes: Content-Length
+/// fields that are right, too long or too short, missing blank lines, undated and
+/// unquoted `From ` lines, CRLF and LF mixed, a cut-off end.
+fn hostile_file() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        line().prop_map(|l| format!("{l}\n")),
+        Just("From a@example.org Mon Jan  1 00:00:00 2001\n".to_string()),
+        Just("From a@example.org Mon Jan  1 00:00:00 2001\r\n".to_string()),
+        Just("From nobody\n".to_string()),
+        // Dated only when cut short: "2001" is a year, "20011" is not.
+        Just("From b@example.org Mon Jan  1 00:00:00 20011\n".to_string()),
+        Just("\n".to_string()),
+        Just("\r\n".to_string()),
+        Just("Subject: s\n".to_string()),
+        (0usize..60).prop_map(|n| format!("Content-Length: {n}\n")),
+        Just("Content-Length: 99999999999999999999999\n".to_string()),
+    ];
+    (
+        prop::collection::vec(piece, 0..40),
+        any::<bool>(),
+        0usize..8,
+    )
+        .prop_map(|(pieces, cut_end, cut)| {
+            let mut f = b"From first@example.org Mon Jan  1 00:00:00 2001\n".to_vec();
+            for p in pieces {
+                f.extend_from_slice(p.as_bytes());
+            }
+            if cut_end {
+                f.truncate(f.len().saturating_sub(cut));
+            }
+            f
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn a_split_over_growing_prefixes_is_the_whole_files_split(
+        file in prop_oneof![
+            hostile_file(),
+            (prop::collection::vec(message(), 0..6), any::<bool>(), variant())
+                .prop_map(|(m, crlf, v)| write_mbox(&m, if crlf { "\r\n" } else { "\n" }, v).0),
+        ],
+        blank in prop_oneof![Just(""), Just("\n\n"), Just("\r\n")],
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let file = [blank.as_bytes(), &file].concat();
+        let whole: Result<Vec<Span>, MboxError> = Splitter::new(&file).map(Iterator::collect);
+        prop_assert_eq!(split_in_steps(&file, &cuts), whole);
+    }
+}
+
+#[test]
+fn a_file_that_is_not_an_mbox_is_refused_in_steps_too() {
+    let file = b"\n\nFrom: someone\n\nbody\n";
+    for cut in 0..file.len() {
+        assert_eq!(
+            split_in_steps(file, &[cut]),
+            Err(MboxError::NotMbox { offset: 2 }),
+            "cut at {cut}"
+        );
     }
 }
