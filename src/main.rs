@@ -176,22 +176,23 @@ fn run_profile(args: MailboxArgs) -> Result<()> {
     let (directory, overrides) = office(&args)?;
     let bar = progress_bar(&args.inputs, 1)?;
     let profile = pool(args.jobs)?.install(|| -> Result<_> {
-        let (inputs, skipped) = split::open_inputs(&args.inputs, args.input_format)?;
-        for s in &skipped {
-            eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
-        }
-        Ok(split::learn(
-            &inputs,
+        let (_, skipped, profile) = split::open_and_learn(
+            &args.inputs,
+            args.input_format,
             &directory,
             &overrides,
             &|phase, n| {
                 bar.set_message(phase);
                 bar.inc(n)
             },
-        ))
+        )?;
+        for s in &skipped {
+            eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
+        }
+        Ok(profile)
     });
     bar.finish_and_clear();
-    print!("{}", profile??.describe(&directory));
+    print!("{}", profile?.describe(&directory));
     Ok(())
 }
 

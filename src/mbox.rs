@@ -85,6 +85,13 @@ enum ByLength {
     More,
 }
 
+impl Resume {
+    /// Byte offset of the next message (the start of the file before any).
+    pub fn position(&self) -> usize {
+        if self.started { self.pos } else { 0 }
+    }
+}
+
 impl<'a> Splitter<'a> {
     /// Checks that `data` looks like an mbox (or is empty) and prepares to split it.
     pub fn new(data: &'a [u8]) -> Result<Self, MboxError> {

@@ -20,6 +20,7 @@ use crate::deliver::{Copy, DeliverError, Outbox, Staged, SyncPolicy, commit};
 use crate::directory::Directory;
 use crate::evidence::{Facts, gather, identity};
 use crate::mbox::FromLine;
+use crate::mbox::Span;
 use crate::mboxwrite::MboxOut;
 use crate::profile::{Overrides, Profile, Stats};
 use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
@@ -123,18 +124,50 @@ pub enum SplitError {
     Conservation(String),
 }
 
-/// Opens every input before anything is written, so a bad one stops the run early.
-/// Returns the sources and notes on files skipped inside folders.
-pub fn open_inputs(
+/// Opens every input (before anything is written, so a bad one stops the run early) and
+/// learns the mailbox profile from every message: pass 1. Compressed inputs are learned
+/// from while they are still being inflated. Also returns notes on files skipped inside
+/// folders.
+pub fn open_and_learn(
     paths: &[PathBuf],
     format: Format,
-) -> Result<(Vec<Source>, Vec<String>), SplitError> {
+    dir: &Directory,
+    over: &Overrides,
+    progress: &(dyn Fn(&'static str, u64) + Sync),
+) -> Result<(Vec<Source>, Vec<String>, Profile), SplitError> {
     let mut skipped = Vec::new();
     let mut sources = Vec::new();
+    let mut early = Stats::default();
+    let mut learn_early = |data: &[u8], spans: &[Span]| {
+        let part = spans
+            .par_iter()
+            .map(|s| gather(&source::head_of(data, s)))
+            .fold(Stats::default, |mut st, facts| {
+                st.add(&facts, &dir.domains);
+                st
+            })
+            .reduce(Stats::default, Stats::merge);
+        early = std::mem::take(&mut early).merge(part);
+        progress(
+            "learning",
+            spans
+                .iter()
+                .map(|s| (s.trailer.end - s.from_line.start) as u64)
+                .sum(),
+        );
+    };
     for p in paths {
-        sources.extend(source::open(p, format, &mut skipped)?);
+        sources.extend(source::open(p, format, &mut skipped, &mut learn_early)?);
     }
-    Ok((sources, skipped))
+    let rest = fold_heads(
+        &sources,
+        "learning",
+        progress,
+        |s| !s.seen_early(),
+        |st: &mut Stats, facts| st.add(facts, &dir.domains),
+        Stats::merge,
+    )?;
+    Ok((sources, skipped, early.merge(rest).learn(dir, over)))
 }
 
 /// Calls `each` with every batch of message units of every source, in order.
@@ -165,17 +198,21 @@ fn read_batch<'a>(source: &'a Source, batch: &[Unit]) -> Result<Vec<Message<'a>>
         .collect()
 }
 
-/// A pass over the header blocks of every message, in parallel batches: `add` folds each
-/// message's facts into a `T`, `merge` joins the workers' parts.
+/// A pass over the header blocks of every message of the `wanted` sources, in parallel
+/// batches: `add` folds each message's facts into a `T`, `merge` joins the workers' parts.
 fn fold_heads<T: Default + Send>(
     sources: &[Source],
     phase: &'static str,
     progress: &(dyn Fn(&'static str, u64) + Sync),
+    wanted: impl Fn(&Source) -> bool,
     add: impl Fn(&mut T, &Facts) + Sync,
     merge: impl Fn(T, T) -> T + Sync,
 ) -> Result<T, SplitError> {
     let mut total = T::default();
     batches(sources, |_, source, batch, bytes| {
+        if !wanted(source) {
+            return Ok(());
+        }
         let part = batch
             .par_iter()
             .map(|u| source.read_head(u).map(|head| gather(&head)))
@@ -190,23 +227,6 @@ fn fold_heads<T: Default + Send>(
         Ok(())
     })?;
     Ok(total)
-}
-
-/// Pass 1: learns the mailbox profile from every message.
-pub fn learn(
-    sources: &[Source],
-    dir: &Directory,
-    over: &Overrides,
-    progress: &(dyn Fn(&'static str, u64) + Sync),
-) -> Result<Profile, SplitError> {
-    let stats = fold_heads(
-        sources,
-        "learning",
-        progress,
-        |st: &mut Stats, facts| st.add(facts, &dir.domains),
-        Stats::merge,
-    )?;
-    Ok(stats.learn(dir, over))
 }
 
 /// A thread entry for a message that went to several users.
@@ -312,6 +332,7 @@ fn index(
         sources,
         "indexing",
         progress,
+        |_| true,
         |ix: &mut Index, facts| ix.add(facts, &decide(facts, ctx, &none), ctx.dir),
         Index::merge,
     )
@@ -427,8 +448,13 @@ pub fn run(
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Outcome, SplitError> {
     check_paths(config)?;
-    let (sources, skipped) = open_inputs(&config.inputs, config.format)?;
-    let profile = learn(&sources, &config.directory, &config.overrides, progress)?;
+    let (sources, skipped, profile) = open_and_learn(
+        &config.inputs,
+        config.format,
+        &config.directory,
+        &config.overrides,
+        progress,
+    )?;
     let ctx = Context {
         dir: &config.directory,
         profile: &profile,
@@ -640,7 +666,14 @@ pub struct Which {
 /// Everything popsplit considered for one message, and why it went where it went.
 pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     use std::fmt::Write as _;
-    let (sources, _) = open_inputs(&config.inputs, config.format)?;
+    let noop = |_: &'static str, _: u64| {};
+    let (sources, _, profile) = open_and_learn(
+        &config.inputs,
+        config.format,
+        &config.directory,
+        &config.overrides,
+        &noop,
+    )?;
     let source = match &which.source {
         None => sources.first(),
         Some(name) => sources.iter().find(|s| s.name == *name),
@@ -657,8 +690,6 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         .ok_or_else(|| {
             SplitError::Usage(format!("{} has no message {}", source.name, which.index))
         })?;
-    let noop = |_: &'static str, _: u64| {};
-    let profile = learn(&sources, &config.directory, &config.overrides, &noop)?;
     let ctx = Context {
         dir: &config.directory,
         profile: &profile,
