@@ -465,118 +465,63 @@ pub fn run(
         source,
         progress: "nothing was written".into(),
     };
-    let (mut outbox, mut mboxes) = match (config.dry_run, config.output) {
+    let (outbox, mboxes) = match (config.dry_run, config.output) {
         (true, _) => (None, None),
         (false, Output::Maildir) => (Some(Outbox::open(&config.out).map_err(nothing)?), None),
         (false, Output::Mbox) => (None, Some(MboxOut::open(&config.out).map_err(nothing)?)),
     };
-    let mut report = match &config.report {
+    let report = match &config.report {
         Some(p) => Some(BufWriter::new(
             File::create(p).map_err(|source| report_err(p, source))?,
         )),
         None => None,
     };
-    let mut summary = Summary::default();
-    let mut audit = Audit::default();
-    let mut seen = Delivered::default();
+    let mut d = Delivery {
+        config,
+        sources: &sources,
+        outbox,
+        mboxes,
+        report,
+        summary: Summary::default(),
+        audit: Audit::default(),
+        seen: Delivered::default(),
+    };
+    // Batch k is delivered while batch k+1 is read and analysed: writing waits on the
+    // disk (syncfs) and on renames, and the analysis fills that time.
+    let mut pending: Option<Analysed<'_>> = None;
     batches(&sources, |at, source, batch, bytes| {
-        let messages = read_batch(source, &batch)?;
-        let mtime_is_arrival = source.mtime_is_arrival();
-        let work: Vec<Work<'_>> = messages
-            .into_par_iter()
-            .map(|m| analyse(source, m, mtime_is_arrival, &ctx, &index))
-            .collect();
-        let plans: Vec<Plan> = work
-            .iter()
-            .map(|w| plan(w, at, &config.unassigned, &mut seen, &sources))
-            .collect();
-        let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
-        let mut already: Vec<Vec<&str>> = vec![Vec::new(); work.len()];
-        if let Some(out) = mboxes.as_mut() {
-            // One file per folder, appended in input order: nothing to gain from threads.
-            for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
-                let added = added_headers(w, p);
-                for (folder, _) in &p.copies {
-                    let path = out
-                        .write(folder, &w.from_line.sender, w.arrival, &added, &w.content)
-                        .map_err(|source| SplitError::Deliver {
-                            path: w.source.to_string(),
-                            index: w.number,
-                            offset: w.offset,
-                            source,
-                            progress: "no mbox file was completed: the output is written as .partial files and renamed at the end".into(),
-                        })?;
-                    files[i].push(path);
-                }
-            }
-        }
-        if let Some(outbox) = outbox.as_mut() {
-            for (folder, _) in plans.iter().flat_map(|p| &p.copies) {
-                outbox
-                    .prepare(folder)
-                    .map_err(|source| SplitError::Output {
-                        source,
-                        progress: written(&summary),
-                    })?;
-            }
-            let outbox = &*outbox;
-            for (i, p) in plans.iter().enumerate() {
-                for (folder, key) in &p.copies {
-                    if outbox.mailbox(folder).is_some_and(|m| m.has(key)) {
-                        already[i].push(folder);
-                    }
-                }
-            }
-            let staged: Vec<Result<Vec<Staged>, DeliverError>> = work
-                .par_iter()
-                .zip(&plans)
-                .zip(&already)
-                .map(|((w, p), skip)| stage(outbox, w, p, skip, config.sync))
-                .collect();
-            let stop = |i: usize, source: DeliverError, summary: &Summary| SplitError::Deliver {
-                path: work[i].source.to_string(),
-                index: work[i].number,
-                offset: work[i].offset,
-                source,
-                progress: written(summary),
-            };
-            let mut ready = Vec::with_capacity(staged.len());
-            for (i, s) in staged.into_iter().enumerate() {
-                // Nothing of this batch is in cur/ yet: a failure leaves only tmp/ files,
-                // which the next run removes.
-                ready.push(s.map_err(|e| stop(i, e, &summary))?);
-            }
-            outbox
-                .sync_data(config.sync)
-                .map_err(|source| SplitError::Output {
+        let (next, done) = rayon::join(
+            || -> Result<Analysed<'_>, SplitError> {
+                let messages = read_batch(source, &batch)?;
+                let mtime_is_arrival = source.mtime_is_arrival();
+                let work = messages
+                    .into_par_iter()
+                    .map(|m| analyse(source, m, mtime_is_arrival, &ctx, &index))
+                    .collect();
+                Ok(Analysed {
+                    at,
                     source,
-                    progress: written(&summary),
-                })?;
-            for (i, r) in ready.iter().enumerate() {
-                commit(r).map_err(|e| stop(i, e, &summary))?;
-                files[i] = r.iter().map(|s| s.path.clone()).collect();
-            }
-            outbox
-                .sync_names(config.sync)
-                .map_err(|source| SplitError::Output {
-                    source,
-                    progress: written(&summary),
-                })?;
-        }
-        for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
-            account(&mut summary, w, p, already[i].len());
-            note_audit(&mut audit, w, p);
-            if let Some(out) = report.as_mut() {
-                write_row(out, w, p, &files[i], &already[i], &config.out).map_err(|e| {
-                    report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
-                })?;
-            }
-        }
-        drop(work);
-        source.release(&batch);
-        progress("delivering", bytes);
+                    batch,
+                    bytes,
+                    work,
+                })
+            },
+            || pending.take().map_or(Ok(()), |p| d.deliver(p, progress)),
+        );
+        done?;
+        pending = Some(next?);
         Ok(())
     })?;
+    if let Some(p) = pending.take() {
+        d.deliver(p, progress)?;
+    }
+    let Delivery {
+        mboxes,
+        mut report,
+        summary,
+        audit,
+        ..
+    } = d;
     if let Some(out) = mboxes {
         out.finish(config.sync)
             .map_err(|source| SplitError::Output {
@@ -609,6 +554,133 @@ pub fn run(
         skipped,
         audit,
     })
+}
+
+/// A batch read and analysed, waiting to be delivered.
+struct Analysed<'a> {
+    at: usize,
+    source: &'a Source,
+    batch: Vec<Unit>,
+    bytes: u64,
+    work: Vec<Work<'a>>,
+}
+
+/// The output side of pass 3: what is written, counted and reported, batch by batch.
+struct Delivery<'c> {
+    config: &'c Config,
+    sources: &'c [Source],
+    outbox: Option<Outbox>,
+    mboxes: Option<MboxOut>,
+    report: Option<BufWriter<File>>,
+    summary: Summary,
+    audit: Audit,
+    seen: Delivered,
+}
+
+impl Delivery<'_> {
+    /// Sets duplicates aside (in input order), writes the copies, reports every message.
+    fn deliver(
+        &mut self,
+        a: Analysed<'_>,
+        progress: &(dyn Fn(&'static str, u64) + Sync),
+    ) -> Result<(), SplitError> {
+        let config = self.config;
+        let work = &a.work;
+        let plans: Vec<Plan> = work
+            .iter()
+            .map(|w| plan(w, a.at, &config.unassigned, &mut self.seen, self.sources))
+            .collect();
+        let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
+        let mut already: Vec<Vec<&str>> = vec![Vec::new(); work.len()];
+        if let Some(out) = self.mboxes.as_mut() {
+            // One file per folder, appended in input order: nothing to gain from threads.
+            for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
+                let added = added_headers(w, p);
+                for (folder, _) in &p.copies {
+                    let path = out
+                        .write(folder, &w.from_line.sender, w.arrival, &added, &w.content)
+                        .map_err(|source| SplitError::Deliver {
+                            path: w.source.to_string(),
+                            index: w.number,
+                            offset: w.offset,
+                            source,
+                            progress: "no mbox file was completed: the output is written as .partial files and renamed at the end".into(),
+                        })?;
+                    files[i].push(path);
+                }
+            }
+        }
+        if let Some(outbox) = self.outbox.as_mut() {
+            for (folder, _) in plans.iter().flat_map(|p| &p.copies) {
+                outbox
+                    .prepare(folder)
+                    .map_err(|source| SplitError::Output {
+                        source,
+                        progress: written(&self.summary),
+                    })?;
+            }
+            let outbox = &*outbox;
+            for (i, p) in plans.iter().enumerate() {
+                for (folder, key) in &p.copies {
+                    if outbox.mailbox(folder).is_some_and(|m| m.has(key)) {
+                        already[i].push(folder);
+                    }
+                }
+            }
+            let staged: Vec<Result<Vec<Staged>, DeliverError>> = work
+                .par_iter()
+                .zip(&plans)
+                .zip(&already)
+                .map(|((w, p), skip)| stage(outbox, w, p, skip, config.sync))
+                .collect();
+            let stop = |i: usize, source: DeliverError, summary: &Summary| SplitError::Deliver {
+                path: work[i].source.to_string(),
+                index: work[i].number,
+                offset: work[i].offset,
+                source,
+                progress: written(summary),
+            };
+            let mut ready = Vec::with_capacity(staged.len());
+            for (i, s) in staged.into_iter().enumerate() {
+                // Nothing of this batch is in cur/ yet: a failure leaves only tmp/ files,
+                // which the next run removes.
+                ready.push(s.map_err(|e| stop(i, e, &self.summary))?);
+            }
+            outbox
+                .sync_data(config.sync)
+                .map_err(|source| SplitError::Output {
+                    source,
+                    progress: written(&self.summary),
+                })?;
+            // Renames are independent; in one thread they would be a serial tail per batch.
+            ready
+                .par_iter()
+                .enumerate()
+                .try_for_each(|(i, r)| commit(r).map_err(|e| (i, e)))
+                .map_err(|(i, e)| stop(i, e, &self.summary))?;
+            for (i, r) in ready.iter().enumerate() {
+                files[i] = r.iter().map(|s| s.path.clone()).collect();
+            }
+            outbox
+                .sync_names(config.sync)
+                .map_err(|source| SplitError::Output {
+                    source,
+                    progress: written(&self.summary),
+                })?;
+        }
+        for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
+            account(&mut self.summary, w, p, already[i].len());
+            note_audit(&mut self.audit, w, p);
+            if let Some(out) = self.report.as_mut() {
+                write_row(out, w, p, &files[i], &already[i], &config.out).map_err(|e| {
+                    report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
+                })?;
+            }
+        }
+        a.source.release(&a.batch);
+        progress("delivering", a.bytes);
+        Ok(())
+    }
 }
 
 /// Counts what decided the message, and lists it for review when it is unassigned or low.
