@@ -181,7 +181,7 @@ fn run_profile(args: MailboxArgs) -> Result<()> {
     let (directory, overrides) = office(&args)?;
     let bar = progress_bar(&args.inputs, 1)?;
     let profile = pool(args.jobs)?.install(|| -> Result<_> {
-        let (_, skipped, profile) = split::open_and_learn(
+        let (_, skipped, profile, _) = split::open_and_learn(
             &args.inputs,
             args.input_format,
             &directory,

@@ -68,9 +68,6 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> SourceError + '_ {
     }
 }
 
-/// Bytes scanned between two hand-backs of mapped pages while splitting.
-const RELEASE_EVERY: usize = 32 << 20;
-
 /// One message file of a Maildir or `.eml` tree.
 #[derive(Debug, Clone)]
 struct MailFile {
@@ -91,16 +88,16 @@ pub struct Source {
     /// The path as given (or found inside a folder that was given).
     pub name: String,
     body: Body,
-    /// The mbox split, done once: every pass walks the same spans instead of scanning the
-    /// file again.
-    spans: std::sync::OnceLock<Spans>,
+    /// The mbox split, done once when opened: every pass walks the same spans instead of
+    /// scanning the file again.
+    spans: Spans,
     /// Whether every message already went through the `early` work while inflating.
     early: bool,
 }
 
-/// Work on a compressed input's messages while the rest is still being inflated: called
-/// with the inflated bytes so far and the messages newly found in them, in order.
-pub type Early<'e> = dyn FnMut(&[u8], &[Span]) + 'e;
+/// Work on an mbox's messages while it is still being split (or inflated): called with the
+/// source's name, its bytes so far and the messages newly found in them, in order.
+pub type Early<'e> = dyn FnMut(&str, &[u8], &[Span]) + 'e;
 
 /// The header block of the message at `span` of `data`, mbox quoting undone.
 pub fn head_of<'d>(data: &'d [u8], span: &Span) -> Cow<'d, [u8]> {
@@ -108,49 +105,76 @@ pub fn head_of<'d>(data: &'d [u8], span: &Span) -> Cow<'d, [u8]> {
     mbox::unquote(&content[..header_end(content)])
 }
 
-/// Every span of an mbox, packed: the split is kept for the whole run, so it costs 32
-/// bytes a message rather than the 72 of a [`Span`].
+/// Every span of an mbox, packed: the split is kept for the whole run, and spans follow
+/// one another through the file, so each is stored as varint lengths (its gap after the
+/// last one, always 0 from the splitter, then its three parts): about 6 bytes a message
+/// rather than the 72 of a [`Span`]. Passes walk them in order.
 #[derive(Default)]
 struct Spans {
-    packed: Vec<Packed>,
+    bytes: Vec<u8>,
+    count: usize,
+    /// Where the last span ends.
+    end: usize,
     /// The rare spans the splitter had doubts about, by 0-based position.
     notes: HashMap<usize, &'static str>,
-}
-
-/// A span's three back-to-back parts as a start and lengths.
-struct Packed {
-    start: u64,
-    content: u64,
-    from_line: u64,
-    trailer: u64,
 }
 
 impl Spans {
     fn push(&mut self, span: Span) {
         if let Some(note) = span.note {
-            self.notes.insert(self.packed.len(), note);
+            self.notes.insert(self.count, note);
         }
-        self.packed.push(Packed {
-            start: span.from_line.start as u64,
-            content: span.content.len() as u64,
-            from_line: span.from_line.len() as u64,
-            trailer: span.trailer.len() as u64,
-        });
+        for n in [
+            span.from_line.start.saturating_sub(self.end),
+            span.from_line.len(),
+            span.content.len(),
+            span.trailer.len(),
+        ] {
+            put_varint(&mut self.bytes, n as u64);
+        }
+        self.count += 1;
+        self.end = span.trailer.end;
     }
 
-    fn span(&self, i: usize) -> Span {
-        let p = &self.packed[i];
-        let start = p.start as usize;
-        let content = start + p.from_line as usize;
-        let trailer = content + p.content as usize;
-        Span {
-            number: i + 1,
-            from_line: start..content,
-            content: content..trailer,
-            trailer: trailer..trailer + p.trailer as usize,
-            note: self.notes.get(&i).copied(),
-        }
+    fn iter(&self) -> impl Iterator<Item = Span> + '_ {
+        let (mut at, mut end) = (0, 0);
+        (0..self.count).map(move |i| {
+            let mut next = || get_varint(&self.bytes, &mut at) as usize;
+            let start = end + next();
+            let content = start + next();
+            let trailer = content + next();
+            end = trailer + next();
+            Span {
+                number: i + 1,
+                from_line: start..content,
+                content: content..trailer,
+                trailer: trailer..end,
+                note: self.notes.get(&i).copied(),
+            }
+        })
     }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Reads what [`put_varint`] wrote at `*at` (our own bytes: always complete).
+fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let (mut n, mut shift) = (0u64, 0);
+    while let Some(&b) = bytes.get(*at) {
+        *at += 1;
+        n |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+    }
+    n
 }
 
 /// Where one message is inside its source.
@@ -186,27 +210,7 @@ impl Source {
     /// The message units of this source, in order.
     pub fn units(&self) -> Box<dyn Iterator<Item = Unit> + Send + '_> {
         match &self.body {
-            Body::Mapped(map) => {
-                let spans = self.spans.get_or_init(|| {
-                    let data: &[u8] = map.as_deref().unwrap_or_default();
-                    // Checked when opened; a mapped read-only file stays an mbox.
-                    let Ok(splitter) = Splitter::new(data) else {
-                        return Spans::default();
-                    };
-                    let (mut spans, mut released) = (Spans::default(), 0);
-                    for span in splitter {
-                        // The scan reads the whole file: give pages back as it goes.
-                        if span.from_line.start - released > RELEASE_EVERY {
-                            self.release_range(released, span.from_line.start);
-                            released = span.from_line.start;
-                        }
-                        spans.push(span);
-                    }
-                    self.release_range(released, data.len());
-                    spans
-                });
-                Box::new((0..spans.packed.len()).map(|i| Unit::Span(spans.span(i))))
-            }
+            Body::Mapped(_) => Box::new(self.spans.iter().map(Unit::Span)),
             Body::Files(files) => Box::new((0..files.len()).map(Unit::File)),
         }
     }
@@ -354,7 +358,7 @@ pub fn open(
     };
     match format {
         // `sniff` never answers Auto; the mbox reader says exactly why a file is not mail.
-        Format::Mbox | Format::Auto => open_mbox(path).map(|s| vec![s]),
+        Format::Mbox | Format::Auto => open_mbox(path, early).map(|s| vec![s]),
         Format::Gzip => open_gzip(path, early).map(|s| vec![s]),
         Format::Maildir => open_maildir(path),
         Format::Eml => {
@@ -425,10 +429,66 @@ fn header_end(msg: &[u8]) -> usize {
     msg.len()
 }
 
-fn open_mbox(path: &Path) -> Result<Source, SourceError> {
+/// Maps an mbox and splits it, handing every message to `early` as the split goes: one
+/// thread scans for separators while this one runs the first pass on what it found.
+fn open_mbox(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
+    use std::sync::mpsc;
     let file = File::open(path).map_err(io_err(path))?;
-    map(path, &file)
+    let mut source = map(path, &file)?;
+    let data: &[u8] = match &source.body {
+        Body::Mapped(m) => m.as_deref().unwrap_or_default(),
+        Body::Files(_) => &[],
+    };
+    // `map` checked that this is an mbox.
+    let splitter = Splitter::new(data).map_err(|e| SourceError::NotMbox {
+        path: source.name.clone(),
+        source: e,
+    })?;
+    let mut spans = Spans::default();
+    std::thread::scope(|scope| {
+        // The scan touches every page; one chunk queued and one being learned from keep
+        // the pages it has touched and nobody has given back small.
+        let (tx, rx) = mpsc::sync_channel::<Vec<Span>>(1);
+        scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(EARLY_SPANS);
+            let mut from = 0;
+            for span in splitter {
+                let end = span.trailer.end;
+                chunk.push(span);
+                if (chunk.len() == EARLY_SPANS || end - from >= EARLY_BYTES)
+                    && tx
+                        .send(std::mem::replace(
+                            &mut chunk,
+                            Vec::with_capacity(EARLY_SPANS),
+                        ))
+                        .is_err()
+                {
+                    return;
+                }
+                if chunk.is_empty() {
+                    from = end;
+                }
+            }
+            let _ = tx.send(chunk);
+        });
+        for chunk in rx {
+            early(&source.name, data, &chunk);
+            if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {
+                source.release_range(first.from_line.start, last.trailer.end);
+            }
+            for span in chunk {
+                spans.push(span);
+            }
+        }
+    });
+    source.spans = spans;
+    source.early = true;
+    Ok(source)
 }
+
+/// Messages, and bytes, handed to the first pass at a time while an mbox is split.
+const EARLY_SPANS: usize = 1024;
+const EARLY_BYTES: usize = 16 << 20;
 
 fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
     let name = path.display().to_string();
@@ -465,6 +525,7 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
+    let name = path.display().to_string();
     let input = File::open(path).map_err(io_err(path))?;
     let mut decoder =
         flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
@@ -539,10 +600,11 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
             if written < next_look || looked.is_err() {
                 continue;
             }
-            looked = early_look(&tmp, written, &mut at, &mut spans, early).map_err(|e| match e {
-                Look::Io(e) => io_err(path)(e),
-                Look::NotMbox(e) => not_mbox(e),
-            });
+            looked =
+                early_look(&name, &tmp, written, &mut at, &mut spans, early).map_err(|e| match e {
+                    Look::Io(e) => io_err(path)(e),
+                    Look::NotMbox(e) => not_mbox(e),
+                });
             if looked.is_err() {
                 stop.store(true, Ordering::Relaxed);
             }
@@ -568,12 +630,12 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     };
     let mut rest = Splitter::resume(data, at, true).map_err(not_mbox)?;
     let last: Vec<Span> = rest.by_ref().collect();
-    early(data, &last);
+    early(&source.name, data, &last);
     for span in last {
         spans.push(span);
     }
     source.release_range(0, data.len());
-    source.spans = spans.into();
+    source.spans = spans;
     source.early = true;
     Ok(source)
 }
@@ -587,6 +649,7 @@ enum Look {
 /// Splits the first `written` inflated bytes on from `at`, hands new messages to `early`
 /// and keeps their spans.
 fn early_look(
+    name: &str,
     tmp: &File,
     written: u64,
     at: &mut mbox::Resume,
@@ -600,7 +663,7 @@ fn early_look(
     let mut splitter = Splitter::resume(&map, *at, false).map_err(Look::NotMbox)?;
     let new: Vec<Span> = splitter.by_ref().collect();
     *at = splitter.state();
-    early(&map, &new);
+    early(name, &map, &new);
     for span in new {
         spans.push(span);
     }
@@ -711,7 +774,7 @@ fn open_folder(
         }
         match sniff(p) {
             Ok(Format::Gzip) => sources.push(open_gzip(p, early)),
-            Ok(_) => match open_mbox(p) {
+            Ok(_) => match open_mbox(p, early) {
                 Ok(s) => sources.push(Ok(s)),
                 Err(SourceError::NotMbox { .. }) => {
                     skipped.push(format!("{}: not mail, skipped", p.display()))
@@ -790,8 +853,28 @@ mod tests {
         for s in spans.clone() {
             packed.push(s);
         }
-        let unpacked: Vec<Span> = (0..spans.len()).map(|i| packed.span(i)).collect();
+        let unpacked: Vec<Span> = packed.iter().collect();
         assert_eq!(unpacked, spans);
+        // Lengths of every varint size, including more than 4 GB.
+        let mut big = Spans::default();
+        let mut at = 3;
+        let mut want = Vec::new();
+        for (i, len) in [0usize, 1, 127, 128, 16_383, 16_384, 1 << 32, 5 << 40]
+            .into_iter()
+            .enumerate()
+        {
+            let s = Span {
+                number: i + 1,
+                from_line: at..at + 7,
+                content: at + 7..at + 7 + len,
+                trailer: at + 7 + len..at + 8 + len,
+                note: None,
+            };
+            at = s.trailer.end;
+            big.push(s.clone());
+            want.push(s);
+        }
+        assert_eq!(big.iter().collect::<Vec<_>>(), want);
     }
 
     #[test]
@@ -822,7 +905,7 @@ mod tests {
         enc.write_all(&plain).expect("write");
         enc.finish().expect("finish");
         let (mut looks, mut seen) = (0, Vec::new());
-        let s = open(&gz, Format::Auto, &mut Vec::new(), &mut |data, spans| {
+        let s = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, data, spans| {
             looks += 1;
             seen.extend(
                 spans
@@ -864,9 +947,11 @@ mod tests {
             .expect("write");
         enc.finish().expect("finish");
         let mut looks = 0;
-        let err = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, _| looks += 1)
-            .err()
-            .expect("not an mbox");
+        let err = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, _, _| {
+            looks += 1
+        })
+        .err()
+        .expect("not an mbox");
         assert!(matches!(err, SourceError::NotMbox { .. }), "{err}");
         assert!(err.to_string().contains("notes.txt.gz"), "{err}");
         assert_eq!(looks, 0);
@@ -883,7 +968,7 @@ mod tests {
         enc.write_all(MBOX).expect("write");
         enc.finish().expect("finish");
         let mut skipped = Vec::new();
-        let s = open(&gz, Format::Auto, &mut skipped, &mut |_, _| {}).expect("open");
+        let s = open(&gz, Format::Auto, &mut skipped, &mut |_, _, _| {}).expect("open");
         assert_eq!(
             contents(&s),
             vec![
@@ -901,7 +986,7 @@ mod tests {
         enc.write_all(&MBOX.repeat(100)).expect("write");
         let bytes = enc.finish().expect("finish");
         fs::write(&gz, &bytes[..bytes.len() / 2]).expect("write");
-        let err = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, _| {})
+        let err = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, _, _| {})
             .err()
             .expect("error")
             .to_string();
@@ -921,7 +1006,7 @@ mod tests {
         fs::write(md.join("cur/1.x.host:2,SRa"), b"Subject: one\n\n1\n").expect("write");
         fs::write(md.join("new/2.x.host"), b"Subject: two\n\n2\n").expect("write");
         fs::write(md.join(".Sent/cur/3.x.host:2,S"), b"Subject: three\n\n3\n").expect("write");
-        let s = open(&md, Format::Auto, &mut Vec::new(), &mut |_, _| {}).expect("open");
+        let s = open(&md, Format::Auto, &mut Vec::new(), &mut |_, _, _| {}).expect("open");
         assert_eq!(s.len(), 2);
         let first = s[0].read(&Unit::File(0)).expect("read");
         assert_eq!(first.flags, "RS");
@@ -945,7 +1030,7 @@ mod tests {
         fs::write(root.join("notes.txt"), b"shopping list").expect("write");
         fs::write(root.join("saved.eml"), b"Subject: eml\n\nhi\n").expect("write");
         let mut skipped = Vec::new();
-        let s = open(&root, Format::Auto, &mut skipped, &mut |_, _| {}).expect("open");
+        let s = open(&root, Format::Auto, &mut skipped, &mut |_, _, _| {}).expect("open");
         assert_eq!(contents(&s).len(), 5);
         assert_eq!(skipped.len(), 1);
         assert!(skipped[0].contains("notes.txt"));
@@ -956,7 +1041,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let pdf = dir.path().join("scan.pdf");
         fs::write(&pdf, b"%PDF-1.4\n").expect("write");
-        let err = open(&pdf, Format::Auto, &mut Vec::new(), &mut |_, _| {})
+        let err = open(&pdf, Format::Auto, &mut Vec::new(), &mut |_, _, _| {})
             .err()
             .expect("error")
             .to_string();

@@ -30,7 +30,7 @@ use crate::source::{self, Format, Message, Source, SourceError, Unit};
 /// Messages per batch, and bytes per batch: enough to keep every core busy, few enough
 /// that a batch's messages in flight stay small in memory.
 const BATCH_MESSAGES: usize = 1024;
-const BATCH_BYTES: u64 = 64 << 20;
+const BATCH_BYTES: u64 = 32 << 20;
 
 /// What one `split` run is asked to do.
 #[derive(Debug, Clone)]
@@ -125,49 +125,148 @@ pub enum SplitError {
 }
 
 /// Opens every input (before anything is written, so a bad one stops the run early) and
-/// learns the mailbox profile from every message: pass 1. Compressed inputs are learned
-/// from while they are still being inflated. Also returns notes on files skipped inside
-/// folders.
+/// learns the mailbox profile from every message: pass 1. Mbox inputs are learned from
+/// while they are still being split (or inflated). Also returns notes on files skipped
+/// inside folders, and the marks pass 2 needs.
 pub fn open_and_learn(
     paths: &[PathBuf],
     format: Format,
     dir: &Directory,
     over: &Overrides,
     progress: &(dyn Fn(&'static str, u64) + Sync),
-) -> Result<(Vec<Source>, Vec<String>, Profile), SplitError> {
+) -> Result<(Vec<Source>, Vec<String>, Profile, Marks), SplitError> {
     let mut skipped = Vec::new();
     let mut sources = Vec::new();
-    let mut early = Stats::default();
-    let mut learn_early = |data: &[u8], spans: &[Span]| {
-        let part = spans
+    let mut stats = Stats::default();
+    let mut marks = Marks::default();
+    let mut learn_early = |name: &str, data: &[u8], spans: &[Span]| {
+        let facts: Vec<Facts> = spans
             .par_iter()
             .map(|s| gather(&source::head_of(data, s)))
-            .fold(Stats::default, |mut st, facts| {
-                st.add(&facts, &dir.domains);
-                st
-            })
-            .reduce(Stats::default, Stats::merge);
-        early = std::mem::take(&mut early).merge(part);
-        progress(
-            "learning",
-            spans
-                .iter()
-                .map(|s| (s.trailer.end - s.from_line.start) as u64)
-                .sum(),
-        );
+            .collect();
+        stats = std::mem::take(&mut stats).merge(learn_from(&facts, dir));
+        marks.add(name, spans.first().is_some_and(|s| s.number == 1), &facts);
+        progress("learning", spans.iter().map(span_bytes).sum());
     };
     for p in paths {
         sources.extend(source::open(p, format, &mut skipped, &mut learn_early)?);
     }
-    let rest = fold_heads(
-        &sources,
-        "learning",
-        progress,
-        |s| !s.seen_early(),
-        |st: &mut Stats, facts| st.add(facts, &dir.domains),
-        Stats::merge,
-    )?;
-    Ok((sources, skipped, early.merge(rest).learn(dir, over)))
+    batches(&sources, |_, source, batch, bytes| {
+        if source.seen_early() {
+            return Ok(());
+        }
+        let facts = heads(source, &batch)?;
+        stats = std::mem::take(&mut stats).merge(learn_from(&facts, dir));
+        marks.add(
+            &source.name,
+            matches!(batch.first(), Some(Unit::File(0))),
+            &facts,
+        );
+        source.release(&batch);
+        progress("learning", bytes);
+        Ok(())
+    })?;
+    Ok((sources, skipped, stats.learn(dir, over), marks))
+}
+
+fn span_bytes(s: &Span) -> u64 {
+    (s.trailer.end - s.from_line.start) as u64
+}
+
+/// The facts of a batch's header blocks, in order.
+fn heads(source: &Source, batch: &[Unit]) -> Result<Vec<Facts>, SplitError> {
+    batch
+        .par_iter()
+        .map(|u| source.read_head(u).map(|head| gather(&head)))
+        .collect::<Result<_, _>>()
+        .map_err(SplitError::from)
+}
+
+fn learn_from(facts: &[Facts], dir: &Directory) -> Stats {
+    facts
+        .par_iter()
+        .fold(Stats::default, |mut st, f| {
+            st.add(f, &dir.domains);
+            st
+        })
+        .reduce(Stats::default, Stats::merge)
+}
+
+/// What pass 1 keeps for pass 2, so that pass 2 decides only the messages inference can
+/// use (those another message refers to, and list mail) instead of all: each message's
+/// Message-ID hash (or [`ON_A_LIST`]) by source, and the Message-IDs referred to.
+#[derive(Default)]
+pub struct Marks {
+    ids: HashMap<String, Vec<u64>>,
+    referred: Referred,
+}
+
+/// The mark of a message with a List-Id.
+const ON_A_LIST: u64 = u64::MAX;
+
+impl Marks {
+    /// Adds the next messages of the source `name` (from its first when `first`).
+    fn add(&mut self, name: &str, first: bool, facts: &[Facts]) {
+        let ids = self.ids.entry(name.to_string()).or_default();
+        if first {
+            // The same file given twice: its marks are the same.
+            ids.clear();
+        }
+        for f in facts {
+            for p in &f.parents {
+                self.referred.insert(*p);
+            }
+            ids.push(if f.list_id.is_some() {
+                ON_A_LIST
+            } else {
+                f.id_hash
+            });
+        }
+    }
+
+    /// Whether pass 2 must decide the message at 0-based `pos` of the source `name`.
+    fn wanted(&self, name: &str, pos: usize) -> bool {
+        match self.ids.get(name).and_then(|ids| ids.get(pos)) {
+            None | Some(&ON_A_LIST) => true,
+            Some(0) => false,
+            Some(id) => self.referred.maybe(*id),
+        }
+    }
+}
+
+/// Message-IDs other messages refer to, in a fixed 2 MB whatever the archive's size: it
+/// may say "maybe" of one nobody refers to (pass 2 then decides one message more), never
+/// "no" of one somebody does.
+struct Referred {
+    bits: Vec<u64>,
+}
+
+impl Default for Referred {
+    fn default() -> Self {
+        Referred {
+            bits: vec![0; Referred::BITS / 64],
+        }
+    }
+}
+
+impl Referred {
+    const BITS: usize = 1 << 24;
+
+    fn slot(id: u64) -> (usize, u64) {
+        // Fibonacci hashing: the top bits of the product depend on every bit of the hash.
+        let b = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize;
+        (b / 64, 1 << (b % 64))
+    }
+
+    fn insert(&mut self, id: u64) {
+        let (word, bit) = Referred::slot(id);
+        self.bits[word] |= bit;
+    }
+
+    fn maybe(&self, id: u64) -> bool {
+        let (word, bit) = Referred::slot(id);
+        self.bits[word] & bit != 0
+    }
 }
 
 /// Calls `each` with every batch of message units of every source, in order.
@@ -196,37 +295,6 @@ fn read_batch<'a>(source: &'a Source, batch: &[Unit]) -> Result<Vec<Message<'a>>
         .par_iter()
         .map(|u| source.read(u).map_err(SplitError::from))
         .collect()
-}
-
-/// A pass over the header blocks of every message of the `wanted` sources, in parallel
-/// batches: `add` folds each message's facts into a `T`, `merge` joins the workers' parts.
-fn fold_heads<T: Default + Send>(
-    sources: &[Source],
-    phase: &'static str,
-    progress: &(dyn Fn(&'static str, u64) + Sync),
-    wanted: impl Fn(&Source) -> bool,
-    add: impl Fn(&mut T, &Facts) + Sync,
-    merge: impl Fn(T, T) -> T + Sync,
-) -> Result<T, SplitError> {
-    let mut total = T::default();
-    batches(sources, |_, source, batch, bytes| {
-        if !wanted(source) {
-            return Ok(());
-        }
-        let part = batch
-            .par_iter()
-            .map(|u| source.read_head(u).map(|head| gather(&head)))
-            .try_fold(T::default, |mut acc, facts| {
-                add(&mut acc, &facts?);
-                Ok::<_, SourceError>(acc)
-            })
-            .try_reduce(T::default, |a, b| Ok(merge(a, b)))?;
-        total = merge(std::mem::take(&mut total), part);
-        source.release(&batch);
-        progress(phase, bytes);
-        Ok(())
-    })?;
-    Ok(total)
 }
 
 /// A thread entry for a message that went to several users.
@@ -321,21 +389,42 @@ impl Index {
     }
 }
 
-/// Pass 2: decides every message without inference, to index threads and lists.
+/// Pass 2: decides, without inference, the messages inference can use (see [`Marks`]), to
+/// index threads and lists.
 fn index(
     sources: &[Source],
     ctx: &Context<'_>,
+    marks: &Marks,
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Index, SplitError> {
     let none = Hints::default();
-    fold_heads(
-        sources,
-        "indexing",
-        progress,
-        |_| true,
-        |ix: &mut Index, facts| ix.add(facts, &decide(facts, ctx, &none), ctx.dir),
-        Index::merge,
-    )
+    let mut index = Index::default();
+    batches(sources, |_, source, batch, bytes| {
+        let wanted: Vec<&Unit> = batch
+            .iter()
+            .filter(|u| {
+                let pos = match u {
+                    Unit::Span(s) => s.number - 1,
+                    Unit::File(i) => *i,
+                };
+                marks.wanted(&source.name, pos)
+            })
+            .collect();
+        let part = wanted
+            .par_iter()
+            .map(|u| source.read_head(u).map(|head| gather(&head)))
+            .try_fold(Index::default, |mut ix, facts| {
+                let facts = facts?;
+                ix.add(&facts, &decide(&facts, ctx, &none), ctx.dir);
+                Ok::<_, SourceError>(ix)
+            })
+            .try_reduce(Index::default, |a, b| Ok(a.merge(b)))?;
+        index = std::mem::take(&mut index).merge(part);
+        source.release(&batch);
+        progress("indexing", bytes);
+        Ok(())
+    })
+    .map(|()| index)
 }
 
 /// One message after the parallel analysis.
@@ -448,7 +537,7 @@ pub fn run(
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Outcome, SplitError> {
     check_paths(config)?;
-    let (sources, skipped, profile) = open_and_learn(
+    let (sources, skipped, profile, marks) = open_and_learn(
         &config.inputs,
         config.format,
         &config.directory,
@@ -460,7 +549,8 @@ pub fn run(
         profile: &profile,
         policy: &config.policy,
     };
-    let index = index(&sources, &ctx, progress)?;
+    let index = index(&sources, &ctx, &marks, progress)?;
+    drop(marks);
     let nothing = |source| SplitError::Output {
         source,
         progress: "nothing was written".into(),
@@ -739,7 +829,7 @@ pub struct Which {
 pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     use std::fmt::Write as _;
     let noop = |_: &'static str, _: u64| {};
-    let (sources, _, profile) = open_and_learn(
+    let (sources, _, profile, marks) = open_and_learn(
         &config.inputs,
         config.format,
         &config.directory,
@@ -767,7 +857,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         profile: &profile,
         policy: &config.policy,
     };
-    let index = index(&sources, &ctx, &noop)?;
+    let index = index(&sources, &ctx, &marks, &noop)?;
     let w = analyse(
         source,
         source.read(&unit)?,
@@ -1119,4 +1209,55 @@ fn written(summary: &Summary) -> String {
         summary.copies - summary.previously,
         summary.delivered + summary.unassigned + summary.duplicates,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: u64, parents: &[u64], list: bool) -> Facts {
+        Facts {
+            id_hash: id,
+            parents: parents.to_vec(),
+            list_id: list.then(|| "team.example.com".to_string()),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn pass_two_decides_the_referred_and_list_mail_and_never_misses_one() {
+        let mut marks = Marks::default();
+        // 1 is referred to by 3; 2 is on a list; nobody refers to 3 or 4; then one message
+        // without a Message-ID.
+        let facts = [
+            message(1, &[], false),
+            message(2, &[], true),
+            message(3, &[1], false),
+            message(4, &[], false),
+        ];
+        marks.add("box", true, &facts);
+        marks.add("box", false, &[message(0, &[], false)]);
+        let wanted: Vec<bool> = (0..6).map(|i| marks.wanted("box", i)).collect();
+        // The last: a position pass 1 never saw is decided, to be safe.
+        assert_eq!(wanted, [true, true, false, false, false, true]);
+        // The same file again from its start replaces its marks.
+        marks.add("box", true, &[message(2, &[], false)]);
+        assert!(!marks.wanted("box", 0));
+        assert!(marks.wanted("box", 1));
+        // Never "no" for a referred id, whatever the ids.
+        let mut referred = Referred::default();
+        let ids: Vec<u64> = (1..20_000u64)
+            .map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D))
+            .collect();
+        for id in &ids {
+            referred.insert(*id);
+        }
+        assert!(ids.iter().all(|id| referred.maybe(*id)));
+        let strangers = (1..20_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x55)
+            .filter(|id| referred.maybe(*id))
+            .count();
+        // 20,000 of 2^24 slots: about 0.1% of strangers share one.
+        assert!(strangers < 100, "{strangers}");
+    }
 }
