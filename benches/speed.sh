@@ -27,15 +27,20 @@ BIN=target/release/popsplit
 GEN=target/release/examples/generate
 FLOOR=target/release/examples/floor
 
-# Every timed run starts alike: the output of the last run removed, caches dropped (when
-# root), the input read back into the page cache. Without the drop, ext4 creates files
-# slowly for minutes after an `rm -rf` of the last output (perf: 40% of samples in its
-# inode allocator's recently_deleted/find_get_block_common) and runs spread 2x.
+# Every timed run starts alike: a new output folder, caches dropped (when root), the input
+# read back into the page cache. Outputs are removed only between sections, followed by a
+# minute's wait: for a minute after files are deleted, ext4 (without a journal, as here)
+# skips their inodes one by one when it creates new files (perf: up to 40% of samples in
+# recently_deleted/find_get_block_common), which slows and spreads the runs that follow.
+# Disk needed: about 12 x SIZE_MB for the outputs of one section.
+RUN=0
 prep() {
-    rm -rf "$WORK/out"; sync
+    RUN=$((RUN + 1)); OUT="$WORK/runs/$RUN"
+    sync
     if [ -w /proc/sys/vm/drop_caches ]; then echo 1 >/proc/sys/vm/drop_caches; fi
     cat "$1" >/dev/null
 }
+settle() { rm -rf "$WORK/runs"; sync; sleep "${POPSPLIT_BENCH_SETTLE:-61}"; }
 [ -w /proc/sys/vm/drop_caches ] || echo "note: not root, caches are not dropped between runs: expect a wide spread"
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -56,51 +61,54 @@ echo
 echo "== popsplit against the floor (--sync batch for both), $RUNS runs each, alternating"
 : >"$WORK/floor.t"; : >"$WORK/pop.t"
 for i in $(seq "$RUNS"); do
-    prep "$WORK/in.mbox"; time_run $FLOOR "$WORK/in.mbox" "$WORK/out" batch >>"$WORK/floor.t"
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$WORK/out") >>"$WORK/pop.t"
+    prep "$WORK/in.mbox"; time_run $FLOOR "$WORK/in.mbox" "$OUT" batch >>"$WORK/floor.t"
+    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT") >>"$WORK/pop.t"
 done
 F=$(median <"$WORK/floor.t"); P=$(median <"$WORK/pop.t")
 echo "floor    median ${F} s   runs: $(tr '\n' ' ' <"$WORK/floor.t")"
 echo "popsplit median ${P} s   runs: $(tr '\n' ' ' <"$WORK/pop.t")"
 awk -v p="$P" -v f="$F" -v m="$MSGS" 'BEGIN {printf "ratio popsplit/floor = %.2f (target <= 1.30); popsplit %.0f messages/s\n", p/f, m/p}'
 
+settle
 echo
 echo "== one worker thread against two, 3 runs each"
 : >"$WORK/j1.t"; : >"$WORK/j2.t"
 for i in 1 2 3; do
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$WORK/out" "--jobs 1") >>"$WORK/j1.t"
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$WORK/out" "--jobs 2") >>"$WORK/j2.t"
+    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--jobs 1") >>"$WORK/j1.t"
+    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--jobs 2") >>"$WORK/j2.t"
 done
 J1=$(median <"$WORK/j1.t"); J2=$(median <"$WORK/j2.t")
 awk -v a="$J1" -v b="$J2" 'BEGIN {printf "--jobs 1 median %s s, --jobs 2 median %s s: speed-up %.2fx\n", a, b, a/b}'
 
+settle
 echo
 echo "== gzip input against plain, 3 runs each"
 gzip -1 -c "$WORK/in.mbox" >"$WORK/in.mbox.gz"
 : >"$WORK/gz.t"; : >"$WORK/plain.t"; : >"$WORK/gzn.t"; : >"$WORK/plainn.t"
 for i in 1 2 3; do
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$WORK/out") >>"$WORK/plain.t"
-    prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$WORK/out") >>"$WORK/gz.t"
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$WORK/out" "--sync none") >>"$WORK/plainn.t"
-    prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$WORK/out" "--sync none") >>"$WORK/gzn.t"
+    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT") >>"$WORK/plain.t"
+    prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT") >>"$WORK/gz.t"
+    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--sync none") >>"$WORK/plainn.t"
+    prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT" "--sync none") >>"$WORK/gzn.t"
 done
 G=$(median <"$WORK/gz.t"); PL=$(median <"$WORK/plain.t"); GN=$(median <"$WORK/gzn.t"); PN=$(median <"$WORK/plainn.t")
 awk -v g="$G" -v p="$PL" -v s="$(stat -c %s "$WORK/in.mbox.gz")" 'BEGIN {printf "--sync batch: plain median %s s, gzip (%.0f MB) median %s s: ratio %.2f (target <= 1.50)\n", p, s/1e6, g, g/p}'
 awk -v g="$GN" -v p="$PN" 'BEGIN {printf "--sync none:  plain median %s s, gzip median %s s: ratio %.2f\n", p, g, g/p}'
 rm -f "$WORK/in.mbox.gz"
 
+settle
 echo
 echo "== peak resident memory at two input sizes (the 4x input is generated, then removed)"
 prep "$WORK/in.mbox"
-time_run $(split_cmd "$WORK/in.mbox" "$WORK/out") >/dev/null
+time_run $(split_cmd "$WORK/in.mbox" "$OUT") >/dev/null
 echo "$(stat -c %s "$WORK/in.mbox") bytes, $MSGS messages: peak RSS $(( $(cat "$WORK/rss") / 1024 )) MB"
-rm -rf "$WORK/out"
 $GEN "$WORK/big.mbox" $((SIZE * 4)) >/dev/null
 cp "$WORK/in.mbox.csv" "$WORK/big.mbox.csv"
 prep "$WORK/big.mbox"
-time_run $BIN split "$WORK/big.mbox" --domain example.com --directory "$WORK/big.mbox.csv" --out "$WORK/out" >/dev/null
+time_run $BIN split "$WORK/big.mbox" --domain example.com --directory "$WORK/big.mbox.csv" --out "$OUT" >/dev/null
 echo "$(stat -c %s "$WORK/big.mbox") bytes, $(grep -c '^From ' "$WORK/big.mbox") messages: peak RSS $(( $(cat "$WORK/rss") / 1024 )) MB (target <= 256 MB)"
-rm -rf "$WORK/out" "$WORK/big.mbox"
+rm -f "$WORK/big.mbox"
+settle
 
 echo
 echo "== formail | procmail, one process per message (procmail fsyncs every file it delivers)"
@@ -128,7 +136,7 @@ pm_rate() { # RC: messages per second of formail+procmail on the small input
 ROUTE=$(pm_rate route.rc); ONE=$(pm_rate one.rc)
 : >"$WORK/none.t"
 for i in 1 2 3; do
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$WORK/out" "--sync none") >>"$WORK/none.t"
+    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--sync none") >>"$WORK/none.t"
 done
 N=$(median <"$WORK/none.t")
 awk -v r="$ROUTE" -v o="$ONE" -v n="$SMSGS" -v m="$MSGS" -v p="$P" -v q="$N" 'BEGIN {
