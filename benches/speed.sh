@@ -88,12 +88,22 @@ gzip -1 -c "$WORK/in.mbox" >"$WORK/in.mbox.gz"
 for i in 1 2 3; do
     prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT") >>"$WORK/plain.t"
     prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT") >>"$WORK/gz.t"
+done
+settle
+for i in 1 2 3; do
     prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--sync none") >>"$WORK/plainn.t"
     prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT" "--sync none") >>"$WORK/gzn.t"
 done
 G=$(median <"$WORK/gz.t"); PL=$(median <"$WORK/plain.t"); GN=$(median <"$WORK/gzn.t"); PN=$(median <"$WORK/plainn.t")
 awk -v g="$G" -v p="$PL" -v s="$(stat -c %s "$WORK/in.mbox.gz")" 'BEGIN {printf "--sync batch: plain median %s s, gzip (%.0f MB) median %s s: ratio %.2f (target <= 1.50)\n", p, s/1e6, g, g/p}'
+echo "  runs: plain $(tr '\n' ' ' <"$WORK/plain.t"), gzip $(tr '\n' ' ' <"$WORK/gz.t")"
 awk -v g="$GN" -v p="$PN" 'BEGIN {printf "--sync none:  plain median %s s, gzip median %s s: ratio %.2f\n", p, g, g/p}'
+: >"$WORK/gzd.t"; : >"$WORK/plaind.t"
+for i in 1 2 3; do
+    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--dry-run") >>"$WORK/plaind.t"
+    prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT" "--dry-run") >>"$WORK/gzd.t"
+done
+awk -v g="$(median <"$WORK/gzd.t")" -v p="$(median <"$WORK/plaind.t")" 'BEGIN {printf "--dry-run (no output, so the difference is inflating): plain median %s s, gzip median %s s\n", p, g}'
 rm -f "$WORK/in.mbox.gz"
 
 settle
@@ -133,7 +143,9 @@ pm_rate() { # RC: messages per second of formail+procmail on the small input
     e=$(date +%s.%N)
     awk -v s="$s" -v e="$e" -v n="$SMSGS" 'BEGIN {printf "%.1f", n / (e - s)}'
 }
-ROUTE=$(pm_rate route.rc); ONE=$(pm_rate one.rc)
+: >"$WORK/route.r"; : >"$WORK/one.r"
+for i in 1 2 3; do pm_rate route.rc >>"$WORK/route.r"; echo >>"$WORK/route.r"; pm_rate one.rc >>"$WORK/one.r"; echo >>"$WORK/one.r"; done
+ROUTE=$(median <"$WORK/route.r"); ONE=$(median <"$WORK/one.r")
 : >"$WORK/none.t"
 for i in 1 2 3; do
     prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--sync none") >>"$WORK/none.t"
@@ -142,6 +154,6 @@ N=$(median <"$WORK/none.t")
 awk -v r="$ROUTE" -v o="$ONE" -v n="$SMSGS" -v m="$MSGS" -v p="$P" -v q="$N" 'BEGIN {
     pp = m / p; pq = m / q;
     printf "formail+procmail on %d messages ('"$SMALL"' MB of the same kind; per message, so size matters little):\n", n;
-    printf "  routing to each user like popsplit: %.0f messages/s; into one Maildir, no routing: %.0f messages/s\n", r, o;
+    printf "  medians of 3: routing to each user like popsplit %.0f messages/s (runs: '"$(tr '\n' ' ' <"$WORK/route.r")"'); into one Maildir, no routing, %.0f messages/s\n", r, o;
     printf "popsplit --sync batch (durable, as procmail): %.0f messages/s = %.1fx the routing pipeline (target >= 30x), %.1fx the one-Maildir one\n", pp, pp / r, pp / o;
     printf "popsplit --sync none (median of 3, %s s): %.0f messages/s = %.1fx, %.1fx\n", q, pq, pq / r, pq / o }'
