@@ -199,6 +199,8 @@ fn learn_from(facts: &[Facts], dir: &Directory) -> Stats {
 pub struct Marks {
     ids: HashMap<String, Vec<u64>>,
     referred: Referred,
+    /// For pass 3: which messages may have a copy elsewhere in the inputs.
+    repeats: Repeats,
 }
 
 /// The mark of a message with a List-Id.
@@ -213,6 +215,7 @@ impl Marks {
             ids.clear();
         }
         for f in facts {
+            self.repeats.add(&f.header_key);
             for p in &f.parents {
                 self.referred.insert(*p);
             }
@@ -231,6 +234,50 @@ impl Marks {
             Some(0) => false,
             Some(id) => self.referred.maybe(*id),
         }
+    }
+}
+
+/// Which messages may share their Message-ID (or From, Date and Subject) with another: only
+/// those can be duplicates, so only those need a place in the duplicate index, which would
+/// otherwise hold every message of the archive. Two fixed bitmaps of 8 MB, pages touched
+/// only as used: "maybe" for some messages that have no twin, never "no" for one that has.
+struct Repeats {
+    once: Vec<u64>,
+    twice: Vec<u64>,
+}
+
+impl Default for Repeats {
+    fn default() -> Self {
+        Repeats {
+            once: vec![0; Repeats::BITS / 64],
+            twice: vec![0; Repeats::BITS / 64],
+        }
+    }
+}
+
+impl Repeats {
+    const BITS: usize = 1 << 26;
+
+    fn slot(key: &[u8; 16]) -> (usize, u64) {
+        // The key is a BLAKE3 digest: any 26 of its bits are uniform.
+        let b = (u64::from_le_bytes([
+            key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
+        ]) as usize)
+            & (Repeats::BITS - 1);
+        (b / 64, 1 << (b % 64))
+    }
+
+    fn add(&mut self, key: &[u8; 16]) {
+        let (word, bit) = Repeats::slot(key);
+        if self.once[word] & bit != 0 {
+            self.twice[word] |= bit;
+        }
+        self.once[word] |= bit;
+    }
+
+    fn maybe(&self, key: &[u8; 16]) -> bool {
+        let (word, bit) = Repeats::slot(key);
+        self.twice[word] & bit != 0
     }
 }
 
@@ -489,6 +536,8 @@ impl Names {
 struct Delivered {
     seen: HashMap<[u8; 16], Seen>,
     folders: Names,
+    /// The messages that may have a copy elsewhere: the others never enter `seen`.
+    repeats: Repeats,
 }
 
 /// [`Seen::folder`] of a message no folder holds yet.
@@ -550,7 +599,7 @@ pub fn run(
         policy: &config.policy,
     };
     let index = index(&sources, &ctx, &marks, progress)?;
-    drop(marks);
+    let Marks { repeats, .. } = marks;
     let nothing = |source| SplitError::Output {
         source,
         progress: "nothing was written".into(),
@@ -574,7 +623,10 @@ pub fn run(
         report,
         summary: Summary::default(),
         audit: Audit::default(),
-        seen: Delivered::default(),
+        seen: Delivered {
+            repeats,
+            ..Delivered::default()
+        },
     };
     // Batch k is delivered while batch k+1 is read and analysed: writing waits on the
     // disk (syncfs) and on renames, and the analysis fills that time.
@@ -1049,6 +1101,19 @@ fn plan(
         true => vec![unassigned.to_string()],
         false => w.decision.users.clone(),
     };
+    if !delivered.repeats.maybe(&w.facts.header_key) {
+        // No other message shares its Message-ID (or From, Date and Subject): no copy of
+        // it came before or will come after.
+        let copies = wanted.into_iter().map(|f| {
+            let key = copy_key(w, &f, false);
+            (f, key)
+        });
+        return Plan {
+            copies: copies.collect(),
+            duplicate_of: None,
+            set_aside: false,
+        };
+    }
     let ids: Vec<u32> = wanted.iter().map(|f| delivered.folders.intern(f)).collect();
     let entry = delivered.seen.entry(w.identity).or_insert_with(|| Seen {
         source: source as u32,
@@ -1259,5 +1324,29 @@ mod tests {
             .count();
         // 20,000 of 2^24 slots: about 0.1% of strangers share one.
         assert!(strangers < 100, "{strangers}");
+    }
+
+    #[test]
+    fn only_messages_with_a_twin_may_be_duplicates() {
+        let key = |i: u64| -> [u8; 16] {
+            *blake3::hash(&i.to_le_bytes())
+                .as_bytes()
+                .first_chunk()
+                .expect("16 bytes")
+        };
+        let mut repeats = Repeats::default();
+        for i in 0..50_000 {
+            repeats.add(&key(i));
+        }
+        for i in (0..50_000).step_by(7) {
+            repeats.add(&key(i));
+        }
+        assert!((0..50_000).step_by(7).all(|i| repeats.maybe(&key(i))));
+        let lonely = (0..50_000)
+            .filter(|i| i % 7 != 0)
+            .filter(|i| repeats.maybe(&key(*i)))
+            .count();
+        // 50,000 keys in 2^26 slots: a lonely key shares one about 0.07% of the time.
+        assert!(lonely < 200, "{lonely}");
     }
 }
