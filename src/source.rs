@@ -513,9 +513,6 @@ fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
     })
 }
 
-/// Inflated bytes between two flushes of the temporary file to disk.
-const TMP_SYNC_STEP: u64 = 64 << 20;
-
 /// Inflated bytes between two looks at a compressed input's new messages (small in unit
 /// tests, so that they take several looks).
 const EARLY_STEP: u64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
@@ -548,16 +545,10 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     };
     let (at, mut spans) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> io::Result<()> {
-            let (mut written, mut synced) = (0, 0);
+            let mut written = 0;
             for block in full_rx {
                 sink.write_all(&block)?;
                 written += block.len() as u64;
-                if written - synced >= TMP_SYNC_STEP {
-                    // The disk is idle while inflating; write the temporary file out now,
-                    // or the output's first syncfs would have to, in the middle of delivery.
-                    sink.sync_data()?;
-                    synced = written;
-                }
                 let _ = written_tx.send(written);
                 let _ = empty_tx.send(block);
             }
