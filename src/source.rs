@@ -831,6 +831,17 @@ mod tests {
 
     const MBOX: &[u8] = b"From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nbody a\n\nFrom b@x Tue Jan  2 00:00:00 2001\nSubject: b\n\nbody b\n";
 
+    fn gzip_file(dir: &Path, name: &str, plain: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        let mut enc = flate2::write::GzEncoder::new(
+            File::create(&path).expect("create"),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(plain).expect("write");
+        enc.finish().expect("finish");
+        path
+    }
+
     fn contents(sources: &[Source]) -> Vec<Vec<u8>> {
         sources
             .iter()
@@ -897,13 +908,7 @@ mod tests {
             }
         }
         let dir = tempfile::tempdir().expect("tmp");
-        let gz = dir.path().join("big.mbox.gz");
-        let mut enc = flate2::write::GzEncoder::new(
-            File::create(&gz).expect("create"),
-            flate2::Compression::fast(),
-        );
-        enc.write_all(&plain).expect("write");
-        enc.finish().expect("finish");
+        let gz = gzip_file(dir.path(), "big.mbox.gz", &plain);
         let (mut looks, mut seen) = (0, Vec::new());
         let s = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, data, spans| {
             looks += 1;
@@ -938,14 +943,7 @@ mod tests {
     #[test]
     fn a_large_gzip_that_is_not_an_mbox_stops_while_inflating() {
         let dir = tempfile::tempdir().expect("tmp");
-        let gz = dir.path().join("notes.txt.gz");
-        let mut enc = flate2::write::GzEncoder::new(
-            File::create(&gz).expect("create"),
-            flate2::Compression::fast(),
-        );
-        enc.write_all(&b"Dear diary\n".repeat(1 << 20))
-            .expect("write");
-        enc.finish().expect("finish");
+        let gz = gzip_file(dir.path(), "notes.txt.gz", &b"Dear diary\n".repeat(1 << 20));
         let mut looks = 0;
         let err = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, _, _| {
             looks += 1
@@ -960,13 +958,7 @@ mod tests {
     #[test]
     fn gzip_reads_like_the_plain_file() {
         let dir = tempfile::tempdir().expect("tmp");
-        let gz = dir.path().join("box.mbox.gz");
-        let mut enc = flate2::write::GzEncoder::new(
-            File::create(&gz).expect("create"),
-            flate2::Compression::fast(),
-        );
-        enc.write_all(MBOX).expect("write");
-        enc.finish().expect("finish");
+        let gz = gzip_file(dir.path(), "box.mbox.gz", MBOX);
         let mut skipped = Vec::new();
         let s = open(&gz, Format::Auto, &mut skipped, &mut |_, _, _| {}).expect("open");
         assert_eq!(
