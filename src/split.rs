@@ -1,11 +1,13 @@
 //! The `split` job: wires read → split → gather evidence → decide → deliver → report.
 //!
-//! Three passes over the inputs, each in parallel batches: learn the mailbox profile;
-//! decide every message once to index threads and lists (for inference); then decide for
-//! good and deliver. Within a batch of the last pass, duplicate detection runs in input
-//! order on one thread (so reruns decide the same), copies are written in parallel into
-//! `tmp/`, made durable, renamed into `cur/`, and report rows are written in input order.
-//! Parsing is cheap next to writing files, so the extra passes cost little.
+//! Three passes over the inputs, each in parallel batches: learn the mailbox profile (while
+//! an mbox is still being split or inflated); decide the messages inference can use, to
+//! index threads and lists; then decide every message for good and deliver, batch k while
+//! batch k+1 is read and analysed. Within a batch of the last pass, duplicate detection
+//! runs in input order on one thread (so reruns decide the same), copies are written in
+//! parallel into `tmp/`, made durable, renamed into `cur/`, and report rows are written in
+//! input order. Whole-run state is kept to numbers and fixed-size bitmaps, so memory
+//! follows the batches in flight rather than the archive.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
