@@ -6,8 +6,8 @@
 //! batch k+1 is read and analysed. Within a batch of the last pass, duplicate detection
 //! runs in input order on one thread (so reruns decide the same), copies are written in
 //! parallel into `tmp/`, made durable, renamed into `cur/`, and report rows are written in
-//! input order. Whole-run state is kept to numbers and fixed-size bitmaps, so memory
-//! follows the batches in flight rather than the archive.
+//! input order. Whole-run state is kept to numbers and fixed-size bitmaps, so memory is
+//! mostly the batches in flight, with a few dozen bytes a message besides.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
