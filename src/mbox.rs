@@ -37,6 +37,13 @@ pub struct Span {
     pub note: Option<&'static str>,
 }
 
+impl Span {
+    /// Bytes of the file the span covers, separator and trailer included.
+    pub fn size(&self) -> u64 {
+        (self.trailer.end - self.from_line.start) as u64
+    }
+}
+
 /// How sure the splitter is that a `From ` line starts a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Strength {

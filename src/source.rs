@@ -91,8 +91,6 @@ pub struct Source {
     /// The mbox split, done once when opened: every pass walks the same spans instead of
     /// scanning the file again.
     spans: Spans,
-    /// Whether every message already went through the `early` work while inflating.
-    early: bool,
 }
 
 /// Work on an mbox's messages while it is still being split (or inflated): called with the
@@ -218,7 +216,7 @@ impl Source {
     /// Input bytes a unit stands for (progress only).
     pub fn unit_bytes(&self, unit: &Unit) -> u64 {
         match (unit, &self.body) {
-            (Unit::Span(s), _) => (s.trailer.end - s.from_line.start) as u64,
+            (Unit::Span(s), _) => s.size(),
             (Unit::File(i), Body::Files(f)) => f
                 .get(*i)
                 .and_then(|m| fs::metadata(&m.path).ok())
@@ -315,7 +313,8 @@ impl Source {
 
     /// Whether every message already went through the `early` work given to [`open`].
     pub fn seen_early(&self) -> bool {
-        self.early
+        // Every mbox is split, and its messages handed to `early`, when it is opened.
+        matches!(self.body, Body::Mapped(_))
     }
 
     /// The name a message is reported under: the source's, or the message's own file.
@@ -382,7 +381,6 @@ pub fn open(
                 name: path.display().to_string(),
                 body: Body::Files(files),
                 spans: Default::default(),
-                early: false,
             }])
         }
     }
@@ -439,7 +437,6 @@ fn open_mbox(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
         Body::Mapped(m) => m.as_deref().unwrap_or_default(),
         Body::Files(_) => &[],
     };
-    // `map` checked that this is an mbox.
     let splitter = Splitter::new(data).map_err(|e| SourceError::NotMbox {
         path: source.name.clone(),
         source: e,
@@ -482,7 +479,6 @@ fn open_mbox(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
         }
     });
     source.spans = spans;
-    source.early = true;
     Ok(source)
 }
 
@@ -501,15 +497,10 @@ fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
     } else {
         Some(unsafe { Mmap::map(file) }.map_err(io_err(path))?)
     };
-    Splitter::new(map.as_deref().unwrap_or_default()).map_err(|source| SourceError::NotMbox {
-        path: name.clone(),
-        source,
-    })?;
     Ok(Source {
         name,
         body: Body::Mapped(map),
         spans: Default::default(),
-        early: false,
     })
 }
 
@@ -636,7 +627,6 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     }
     source.release_range(0, data.len());
     source.spans = spans;
-    source.early = true;
     Ok(source)
 }
 
@@ -727,7 +717,6 @@ fn maildir_source(path: &Path) -> Result<Source, SourceError> {
         name: path.display().to_string(),
         body: Body::Files(files),
         spans: Default::default(),
-        early: false,
     })
 }
 
@@ -793,7 +782,6 @@ fn open_folder(
             name: root.display().to_string(),
             body: Body::Files(emls),
             spans: Default::default(),
-            early: false,
         });
     }
     if out.is_empty() {

@@ -148,7 +148,7 @@ pub fn open_and_learn(
             .collect();
         stats = std::mem::take(&mut stats).merge(learn_from(&facts, dir));
         marks.add(name, spans.first().is_some_and(|s| s.number == 1), &facts);
-        progress("learning", spans.iter().map(span_bytes).sum());
+        progress("learning", spans.iter().map(Span::size).sum());
     };
     for p in paths {
         sources.extend(source::open(p, format, &mut skipped, &mut learn_early)?);
@@ -169,10 +169,6 @@ pub fn open_and_learn(
         Ok(())
     })?;
     Ok((sources, skipped, stats.learn(dir, over), marks))
-}
-
-fn span_bytes(s: &Span) -> u64 {
-    (s.trailer.end - s.from_line.start) as u64
 }
 
 /// The facts of a batch's header blocks, in order.
@@ -532,9 +528,8 @@ impl Names {
     }
 }
 
-/// The messages delivered so far in this run, by identity. One entry a message for the
-/// whole run, so an entry holds numbers (about 40 bytes), not names.
-#[derive(Default)]
+/// The messages delivered so far in this run that may have a copy elsewhere, by identity.
+/// An entry holds numbers (about 40 bytes), not names.
 struct Delivered {
     seen: HashMap<[u8; 16], Seen>,
     folders: Names,
@@ -626,8 +621,9 @@ pub fn run(
         summary: Summary::default(),
         audit: Audit::default(),
         seen: Delivered {
+            seen: HashMap::new(),
+            folders: Names::default(),
             repeats,
-            ..Delivered::default()
         },
     };
     // Batch k is delivered while batch k+1 is read and analysed: writing waits on the

@@ -193,11 +193,7 @@ fn mboxcl2_content_length_and_lying_lengths() {
     );
     assert!(String::from_utf8_lossy(&tree["alice"][0].bytes).ends_with("not a message\n"));
     assert!(tree.contains_key("bob") && tree.contains_key("carol"));
-    let rows: Vec<serde_json::Value> = fs::read_to_string(&report)
-        .expect("r")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let rows = report_rows(&report);
     assert_eq!(rows.len(), 3);
     assert!(
         rows[1]["split_note"]

@@ -144,11 +144,7 @@ fn envelope_header_option_restricts_envelope_evidence() {
         "X-Original-To",
     ]);
     popsplit_ok(&args);
-    let rows: Vec<serde_json::Value> = fs::read_to_string(&report)
-        .expect("report")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let rows = report_rows(&report);
     // Message 6 (qmail Delivered-To) falls back to its To field.
     assert_eq!(rows[5]["confidence"], "medium");
     assert_eq!(rows[5]["evidence"][0]["verdict"], "ignored");

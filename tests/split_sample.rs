@@ -13,14 +13,6 @@ fn run_sample(out: &std::path::Path, report: &std::path::Path, extra: &[&str]) -
     split_office_ok(&sample("shared-pop.mbox"), out, &args)
 }
 
-fn report_rows(path: &std::path::Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(path)
-        .expect("report")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
-}
-
 #[test]
 fn every_sample_message_lands_where_expected_with_its_confidence() {
     let tmp = tempfile::tempdir().expect("tmp");

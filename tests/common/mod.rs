@@ -87,6 +87,15 @@ pub fn split_bare_ok(input: &Path, out: &Path, extra: &[&str]) -> String {
     String::from_utf8_lossy(&res.stdout).into_owned()
 }
 
+/// The rows of a `--report` file.
+pub fn report_rows(path: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(path)
+        .expect("report")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
 /// Every delivered file under `out`, as (`folder/cur-or-new/name`, bytes), in order.
 pub fn all_files(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut v = Vec::new();
@@ -315,11 +324,7 @@ pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> popsplit::s
             args.push("--dry-run");
         }
         popsplit_ok(&args);
-        let rows: Vec<serde_json::Value> = fs::read_to_string(&report)
-            .expect("report")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("json"))
-            .collect();
+        let rows = report_rows(&report);
         let outcomes: Vec<Outcome> = rows
             .iter()
             .map(|r| Outcome {
