@@ -207,16 +207,7 @@ fn bad_directory_row_is_named_by_line() {
     .expect("write");
     let mbox = sample("shared-pop.mbox");
     let out = tmp.path().join("out");
-    let res = popsplit(&[
-        "split",
-        mbox.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--directory",
-        csv.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
+    let res = split_with_directory(&mbox, &csv, &out, &[]);
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(

@@ -35,14 +35,19 @@ pub fn popsplit_ok(args: &[&str]) -> String {
 /// Runs `split INPUT --domain example.com --directory samples/directory.csv --out OUT`
 /// with `extra` arguments after, as the sample's office.
 pub fn split_office(input: &Path, out: &Path, extra: &[&str]) -> Output {
-    let dir = sample("directory.csv");
+    split_with_directory(input, &sample("directory.csv"), out, extra)
+}
+
+/// Runs `split INPUT --domain example.com --directory DIRECTORY --out OUT` with `extra`
+/// arguments after.
+pub fn split_with_directory(input: &Path, directory: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "split",
         input.to_str().expect("utf8"),
         "--domain",
         "Example.COM",
         "--directory",
-        dir.to_str().expect("utf8"),
+        directory.to_str().expect("utf8"),
         "--out",
         out.to_str().expect("utf8"),
     ];
