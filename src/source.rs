@@ -522,6 +522,8 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
         flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
     let tmp = tempfile::tempfile().map_err(io_err(path))?;
     let mut sink = tmp.try_clone().map_err(io_err(path))?;
+    let flushed = tmp.try_clone().map_err(io_err(path))?;
+    let (flush_tx, flush_rx) = mpsc::channel::<u64>();
     let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(2);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
     let (written_tx, written_rx) = mpsc::channel::<u64>();
@@ -541,9 +543,22 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
                 sink.write_all(&block)?;
                 written += block.len() as u64;
                 let _ = written_tx.send(written);
+                let _ = flush_tx.send(written);
                 let _ = empty_tx.send(block);
             }
             Ok(())
+        });
+        // The disk is idle while the stream inflates: the temporary file goes out to it now
+        // rather than in the output's first syncfs, in the middle of delivery. In its own
+        // thread, because starting a write-out may wait for the device's queue.
+        scope.spawn(move || {
+            let mut started = 0;
+            for written in flush_rx {
+                if written - started >= FLUSH_STEP {
+                    start_writeback(&flushed, started, written - started);
+                    started = written;
+                }
+            }
         });
         let stop = &stop;
         let inflater = scope.spawn(move || -> Result<(), SourceError> {
@@ -628,6 +643,21 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     source.release_range(0, data.len());
     source.spans = spans;
     Ok(source)
+}
+
+/// Inflated bytes between two write-outs of the temporary file.
+const FLUSH_STEP: u64 = 32 << 20;
+
+/// Starts writing `len` bytes of `file` from `from` to disk, without waiting for them: a
+/// hint, so a failure is left to the syncs that follow.
+fn start_writeback(file: &File, from: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(from), Ok(len)) = (i64::try_from(from), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for the whole call, which only reads its arguments.
+    let _ =
+        unsafe { libc::sync_file_range(file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 /// Why a look at a compressed input's inflated part failed.
