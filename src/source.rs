@@ -91,6 +91,8 @@ pub struct Source {
     /// The mbox split, done once when opened: every pass walks the same spans instead of
     /// scanning the file again.
     spans: Spans,
+    /// The unnamed file a compressed input was inflated into.
+    scratch: Option<File>,
 }
 
 /// Work on an mbox's messages while it is still being split (or inflated): called with the
@@ -295,6 +297,25 @@ impl Source {
         }
     }
 
+    /// Like [`Source::release`], for a batch that is never read again (delivered): the
+    /// page cache of an inflated input's temporary file is given back too, as the run
+    /// goes, for the copies being written to reuse.
+    pub fn done(&self, batch: &[Unit]) {
+        self.release(batch);
+        if let (Some(file), Some(Unit::Span(first)), Some(Unit::Span(last))) =
+            (&self.scratch, batch.first(), batch.last())
+        {
+            let (start, end) = (first.from_line.start as u64, last.trailer.end as u64);
+            // Only advice: pages still dirty are skipped, and reading them again works.
+            let _ = rustix::fs::fadvise(
+                file,
+                start,
+                std::num::NonZeroU64::new(end.saturating_sub(start)),
+                rustix::fs::Advice::DontNeed,
+            );
+        }
+    }
+
     fn release_range(&self, start: usize, end: usize) {
         let Body::Mapped(Some(map)) = &self.body else {
             return;
@@ -381,6 +402,7 @@ pub fn open(
                 name: path.display().to_string(),
                 body: Body::Files(files),
                 spans: Default::default(),
+                scratch: None,
             }])
         }
     }
@@ -501,6 +523,7 @@ fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
         name,
         body: Body::Mapped(map),
         spans: Default::default(),
+        scratch: None,
     })
 }
 
@@ -642,6 +665,7 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     }
     source.release_range(0, data.len());
     source.spans = spans;
+    source.scratch = Some(tmp);
     Ok(source)
 }
 
@@ -747,6 +771,7 @@ fn maildir_source(path: &Path) -> Result<Source, SourceError> {
         name: path.display().to_string(),
         body: Body::Files(files),
         spans: Default::default(),
+        scratch: None,
     })
 }
 
@@ -812,6 +837,7 @@ fn open_folder(
             name: root.display().to_string(),
             body: Body::Files(emls),
             spans: Default::default(),
+            scratch: None,
         });
     }
     if out.is_empty() {

@@ -817,7 +817,7 @@ impl Delivery<'_> {
                 })?;
             }
         }
-        a.source.release(&a.batch);
+        a.source.done(&a.batch);
         progress("delivering", a.bytes);
         Ok(())
     }
