@@ -151,3 +151,84 @@ fn format_option_overrides_detection() {
     assert_eq!(res.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&res.stderr).contains("mail.dat"));
 }
+
+/// Past 64 MB inflated, a compressed input is split and learned from while it inflates, its
+/// temporary file is written out as it grows (every 32 MB) and given back batch by batch
+/// as it is delivered: the output is still the plain file's, byte for byte.
+#[test]
+fn a_large_gzip_input_lands_like_the_plain_one() {
+    use popsplit::synth::{Spec, Style, directory_csv, generate};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut plain = Vec::new();
+    generate(
+        &Spec {
+            style: Style::Postfix,
+            messages: 1_700,
+            seed: 5,
+            per_recipient_copies: true,
+            body_bytes: 40_000,
+        },
+        &mut plain,
+    )
+    .expect("generate");
+    assert!(
+        plain.len() > 70 << 20,
+        "{} bytes: too small to look early",
+        plain.len()
+    );
+    let mbox = tmp.path().join("box.mbox");
+    fs::write(&mbox, &plain).expect("write");
+    let gz = tmp.path().join("box.mbox.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        fs::File::create(&gz).expect("create"),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(&plain).expect("write");
+    enc.finish().expect("finish");
+    drop(plain);
+    let dir = tmp.path().join("directory.csv");
+    fs::write(&dir, directory_csv()).expect("dir");
+    let run = |input: &Path, name: &str| {
+        let out = tmp.path().join(name);
+        let report = tmp.path().join(format!("{name}.jsonl"));
+        let res = split_with_directory(
+            input,
+            &dir,
+            &out,
+            &["--report", report.to_str().expect("utf8")],
+        );
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        (all_files(&out), report_rows(&report))
+    };
+    let (plain_files, plain_rows) = run(&mbox, "plain");
+    let (gz_files, gz_rows) = run(&gz, "gz");
+    // Copies set aside as duplicates name their source in their key and header.
+    let kept = |files: Vec<(std::path::PathBuf, Vec<u8>)>| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        files
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with("_duplicates"))
+            .collect()
+    };
+    let plain_count = plain_files.len();
+    assert_eq!(gz_files.len(), plain_count);
+    assert!(plain_count > 1_700, "{plain_count} files");
+    assert!(kept(gz_files) == kept(plain_files), "gzip output differs");
+    let sourceless = |rows: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        rows.into_iter()
+            .filter(|r| r["delivered_to"][0] != "_duplicates")
+            .map(|mut r| {
+                r["source"] = serde_json::Value::Null;
+                r
+            })
+            .collect()
+    };
+    assert_eq!(gz_rows.len(), plain_rows.len());
+    assert!(
+        sourceless(gz_rows) == sourceless(plain_rows),
+        "reports differ"
+    );
+}
