@@ -83,6 +83,27 @@ enum Body {
     Files(Vec<MailFile>),
 }
 
+impl Body {
+    /// The mbox bytes (none for message files).
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Mapped(map) => map.as_deref().unwrap_or_default(),
+            Body::Files(_) => &[],
+        }
+    }
+}
+
+/// The input bytes a batch of mbox messages spans, from its first From line to its last
+/// message's end.
+fn batch_range(batch: &[Unit]) -> Option<(usize, usize)> {
+    match (batch.first(), batch.last()) {
+        (Some(Unit::Span(first)), Some(Unit::Span(last))) => {
+            Some((first.from_line.start, last.trailer.end))
+        }
+        _ => None,
+    }
+}
+
 /// One input source: an mbox, or a set of message files.
 pub struct Source {
     /// The path as given (or found inside a folder that was given).
@@ -230,8 +251,8 @@ impl Source {
     /// Reads one message.
     pub fn read(&self, unit: &Unit) -> Result<Message<'_>, SourceError> {
         match (unit, &self.body) {
-            (Unit::Span(span), Body::Mapped(map)) => {
-                let data: &[u8] = map.as_deref().unwrap_or_default();
+            (Unit::Span(span), Body::Mapped(_)) => {
+                let data = self.body.bytes();
                 Ok(Message {
                     number: span.number,
                     offset: span.from_line.start,
@@ -276,9 +297,7 @@ impl Source {
     /// indexing need, without touching the body.
     pub fn read_head(&self, unit: &Unit) -> Result<Cow<'_, [u8]>, SourceError> {
         match (unit, &self.body) {
-            (Unit::Span(span), Body::Mapped(map)) => {
-                Ok(head_of(map.as_deref().unwrap_or_default(), span))
-            }
+            (Unit::Span(span), Body::Mapped(_)) => Ok(head_of(self.body.bytes(), span)),
             _ => self.read(unit).map(|m| match m.content {
                 Cow::Owned(mut v) => {
                     v.truncate(header_end(&v));
@@ -292,8 +311,8 @@ impl Source {
     /// Gives back the memory of a finished batch: the pages of a mapped file stay in the
     /// page cache, but no longer count in this process's resident memory.
     pub fn release(&self, batch: &[Unit]) {
-        if let (Some(Unit::Span(first)), Some(Unit::Span(last))) = (batch.first(), batch.last()) {
-            self.release_range(first.from_line.start, last.trailer.end);
+        if let Some((start, end)) = batch_range(batch) {
+            self.release_range(start, end);
         }
     }
 
@@ -302,15 +321,12 @@ impl Source {
     /// goes, for the copies being written to reuse.
     pub fn done(&self, batch: &[Unit]) {
         self.release(batch);
-        if let (Some(file), Some(Unit::Span(first)), Some(Unit::Span(last))) =
-            (&self.scratch, batch.first(), batch.last())
-        {
-            let (start, end) = (first.from_line.start as u64, last.trailer.end as u64);
+        if let (Some(file), Some((start, end))) = (&self.scratch, batch_range(batch)) {
             // Only advice: pages still dirty are skipped, and reading them again works.
             let _ = rustix::fs::fadvise(
                 file,
-                start,
-                std::num::NonZeroU64::new(end.saturating_sub(start)),
+                start as u64,
+                std::num::NonZeroU64::new(end.saturating_sub(start) as u64),
                 rustix::fs::Advice::DontNeed,
             );
         }
@@ -455,10 +471,7 @@ fn open_mbox(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     use std::sync::mpsc;
     let file = File::open(path).map_err(io_err(path))?;
     let mut source = map(path, &file)?;
-    let data: &[u8] = match &source.body {
-        Body::Mapped(m) => m.as_deref().unwrap_or_default(),
-        Body::Files(_) => &[],
-    };
+    let data = source.body.bytes();
     let splitter = Splitter::new(data).map_err(|e| SourceError::NotMbox {
         path: source.name.clone(),
         source: e,
@@ -653,10 +666,7 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
         Ok::<_, SourceError>((at, spans))
     })?;
     let mut source = map(path, &tmp)?;
-    let data: &[u8] = match &source.body {
-        Body::Mapped(m) => m.as_deref().unwrap_or_default(),
-        Body::Files(_) => &[],
-    };
+    let data = source.body.bytes();
     let mut rest = Splitter::resume(data, at, true).map_err(not_mbox)?;
     let last: Vec<Span> = rest.by_ref().collect();
     early(&source.name, data, &last);

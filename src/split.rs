@@ -141,14 +141,18 @@ pub fn open_and_learn(
     let mut sources = Vec::new();
     let mut stats = Stats::default();
     let mut marks = Marks::default();
+    let mut learn = |name: &str, first: bool, facts: &[Facts], bytes: u64| {
+        stats = std::mem::take(&mut stats).merge(learn_from(facts, dir));
+        marks.add(name, first, facts);
+        progress("learning", bytes);
+    };
     let mut learn_early = |name: &str, data: &[u8], spans: &[Span]| {
         let facts: Vec<Facts> = spans
             .par_iter()
             .map(|s| gather(&source::head_of(data, s)))
             .collect();
-        stats = std::mem::take(&mut stats).merge(learn_from(&facts, dir));
-        marks.add(name, spans.first().is_some_and(|s| s.number == 1), &facts);
-        progress("learning", spans.iter().map(Span::size).sum());
+        let first = spans.first().is_some_and(|s| s.number == 1);
+        learn(name, first, &facts, spans.iter().map(Span::size).sum());
     };
     for p in paths {
         sources.extend(source::open(p, format, &mut skipped, &mut learn_early)?);
@@ -158,14 +162,9 @@ pub fn open_and_learn(
             return Ok(());
         }
         let facts = heads(source, &batch)?;
-        stats = std::mem::take(&mut stats).merge(learn_from(&facts, dir));
-        marks.add(
-            &source.name,
-            matches!(batch.first(), Some(Unit::File(0))),
-            &facts,
-        );
+        let first = matches!(batch.first(), Some(Unit::File(0)));
+        learn(&source.name, first, &facts, bytes);
         source.release(&batch);
-        progress("learning", bytes);
         Ok(())
     })?;
     Ok((sources, skipped, stats.learn(dir, over), marks))
@@ -629,11 +628,13 @@ pub fn run(
     // Batch k is delivered while batch k+1 is read and analysed: writing waits on the
     // disk (syncfs) and on renames, and the analysis fills that time.
     let mut pending: Option<Analysed<'_>> = None;
+    // Once per source: it looks at every file's folder.
+    let arrival: Vec<bool> = sources.iter().map(Source::mtime_is_arrival).collect();
     batches(&sources, |at, source, batch, bytes| {
         let (next, done) = rayon::join(
             || -> Result<Analysed<'_>, SplitError> {
                 let messages = read_batch(source, &batch)?;
-                let mtime_is_arrival = source.mtime_is_arrival();
+                let mtime_is_arrival = arrival[at];
                 let work = messages
                     .into_par_iter()
                     .map(|m| analyse(source, m, mtime_is_arrival, &ctx, &index))
@@ -1099,44 +1100,13 @@ fn plan(
         true => vec![unassigned.to_string()],
         false => w.decision.users.clone(),
     };
-    if !delivered.repeats.maybe(&w.facts.header_key) {
+    let (folders, duplicate_of) = if delivered.repeats.maybe(&w.facts.header_key) {
+        delivered.place(w, source, wanted, sources)
+    } else {
         // No other message shares its Message-ID (or From, Date and Subject): no copy of
         // it came before or will come after.
-        let copies = wanted.into_iter().map(|f| {
-            let key = copy_key(w, &f, false);
-            (f, key)
-        });
-        return Plan {
-            copies: copies.collect(),
-            duplicate_of: None,
-            set_aside: false,
-        };
-    }
-    let ids: Vec<u32> = wanted.iter().map(|f| delivered.folders.intern(f)).collect();
-    let entry = delivered.seen.entry(w.identity).or_insert_with(|| Seen {
-        source: source as u32,
-        number: w.number as u64,
-        folder: NO_FOLDER,
-        more: Box::default(),
-    });
-    let folders: Vec<String> = wanted
-        .iter()
-        .zip(&ids)
-        .filter(|(_, id)| !entry.holds(**id))
-        .map(|(f, _)| f.clone())
-        .collect();
-    let duplicate_of = (folders.len() < wanted.len()).then(|| FirstSeen {
-        source: sources
-            .get(entry.source as usize)
-            .map(|s| s.message_name(entry.number as usize))
-            .unwrap_or_default(),
-        index: entry.number as usize,
-    });
-    for (f, id) in wanted.iter().zip(&ids) {
-        if folders.contains(f) {
-            entry.add(*id);
-        }
-    }
+        (wanted, None)
+    };
     let set_aside = folders.is_empty();
     let folders = if set_aside {
         vec![DUPLICATES.to_string()]
@@ -1151,6 +1121,43 @@ fn plan(
         copies: copies.collect(),
         duplicate_of,
         set_aside,
+    }
+}
+
+impl Delivered {
+    /// The folders of `wanted` that hold no earlier copy of the message, which they now
+    /// hold, and the first copy when some folder did.
+    fn place(
+        &mut self,
+        w: &Work<'_>,
+        source: usize,
+        wanted: Vec<String>,
+        sources: &[Source],
+    ) -> (Vec<String>, Option<FirstSeen>) {
+        let ids: Vec<u32> = wanted.iter().map(|f| self.folders.intern(f)).collect();
+        let entry = self.seen.entry(w.identity).or_insert_with(|| Seen {
+            source: source as u32,
+            number: w.number as u64,
+            folder: NO_FOLDER,
+            more: Box::default(),
+        });
+        let (folders, new): (Vec<String>, Vec<u32>) = wanted
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| !entry.holds(**id))
+            .map(|(f, id)| (f.clone(), *id))
+            .unzip();
+        let first = (folders.len() < wanted.len()).then(|| FirstSeen {
+            source: sources
+                .get(entry.source as usize)
+                .map(|s| s.message_name(entry.number as usize))
+                .unwrap_or_default(),
+            index: entry.number as usize,
+        });
+        for id in new {
+            entry.add(id);
+        }
+        (folders, first)
     }
 }
 
