@@ -197,11 +197,7 @@ fn a_large_gzip_input_lands_like_the_plain_one() {
             &out,
             &["--report", report.to_str().expect("utf8")],
         );
-        assert!(
-            res.status.success(),
-            "{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        succeeded(res, name);
         (all_files(&out), report_rows(&report))
     };
     let (plain_files, plain_rows) = run(&mbox, "plain");

@@ -288,11 +288,7 @@ fn every_sync_policy_writes_the_same_files() {
     for policy in ["batch", "file", "none"] {
         let out = tmp.path().join(policy);
         let res = split_office(&sample("shared-pop.mbox"), &out, &["--sync", policy]);
-        assert!(
-            res.status.success(),
-            "{policy}: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        succeeded(res, policy);
         seen.push(names(&out));
     }
     assert_eq!(seen[0], seen[1]);

@@ -23,10 +23,15 @@ pub fn popsplit(args: &[&str]) -> Output {
 
 /// Runs `popsplit`, failing the test with its stderr if it does not exit 0.
 pub fn popsplit_ok(args: &[&str]) -> String {
-    let out = popsplit(args);
+    succeeded(popsplit(args), &format!("{args:?}"))
+}
+
+/// The stdout of a run, failing the test with its stderr (and `what` was run) unless it
+/// exited 0.
+pub fn succeeded(out: Output, what: &str) -> String {
     assert!(
         out.status.success(),
-        "popsplit {args:?} failed: {}",
+        "popsplit {what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -57,13 +62,7 @@ pub fn split_with_directory(input: &Path, directory: &Path, out: &Path, extra: &
 
 /// [`split_office`], failing the test with popsplit's stderr unless it exits 0; its stdout.
 pub fn split_office_ok(input: &Path, out: &Path, extra: &[&str]) -> String {
-    let res = split_office(input, out, extra);
-    assert!(
-        res.status.success(),
-        "popsplit failed: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    String::from_utf8_lossy(&res.stdout).into_owned()
+    succeeded(split_office(input, out, extra), "split")
 }
 
 /// Runs `split INPUT --domain example.com --out OUT` (no directory: every local address
@@ -83,13 +82,7 @@ pub fn split_bare(input: &Path, out: &Path, extra: &[&str]) -> Output {
 
 /// [`split_bare`], failing the test with popsplit's stderr unless it exits 0; its stdout.
 pub fn split_bare_ok(input: &Path, out: &Path, extra: &[&str]) -> String {
-    let res = split_bare(input, out, extra);
-    assert!(
-        res.status.success(),
-        "popsplit failed: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    String::from_utf8_lossy(&res.stdout).into_owned()
+    succeeded(split_bare(input, out, extra), "split")
 }
 
 /// The rows of a `--report` file.
