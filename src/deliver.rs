@@ -146,12 +146,53 @@ impl Mailbox {
     }
 }
 
-/// Moves staged copies into `cur/`. The caller has made their data durable first.
-pub fn commit(staged: &[Staged]) -> Result<(), DeliverError> {
-    for s in staged {
-        fs::rename(&s.tmp, &s.path).map_err(io_at(&s.path))?;
+/// What committing a batch needs, owned, so that the commit runs in a thread of its own
+/// while the next batch is written: the disk takes one batch as the CPU writes the next.
+#[derive(Debug)]
+pub struct Commit {
+    policy: SyncPolicy,
+    root: PathBuf,
+    /// Under [`SyncPolicy::File`], the folders whose entries the renames change.
+    dirs: Vec<PathBuf>,
+}
+
+/// A failed commit: the position (in the batch) of the message whose copy could not be
+/// moved, or `None` when a sync failed.
+#[derive(Debug)]
+pub struct CommitError {
+    /// The message, when one copy's rename failed.
+    pub message: Option<usize>,
+    /// The failure.
+    pub source: DeliverError,
+}
+
+impl Commit {
+    /// Makes the staged copies' data durable, moves them into `cur/` (the commit point), and
+    /// makes the new names durable. `staged` holds each message's copies, in batch order.
+    pub fn run(&self, staged: &[Vec<Staged>]) -> Result<(), CommitError> {
+        let sync = |source| CommitError {
+            message: None,
+            source,
+        };
+        if self.policy == SyncPolicy::Batch {
+            syncfs(&self.root).map_err(sync)?;
+        }
+        // One thread: renames across folders take the file system's rename lock, so more
+        // threads would only wait on each other.
+        for (i, copies) in staged.iter().enumerate() {
+            for s in copies {
+                fs::rename(&s.tmp, &s.path).map_err(|e| CommitError {
+                    message: Some(i),
+                    source: io_at(&s.path)(e),
+                })?;
+            }
+        }
+        match self.policy {
+            SyncPolicy::Batch => syncfs(&self.root).map_err(sync),
+            SyncPolicy::File => self.dirs.iter().try_for_each(|d| sync_dir(d).map_err(sync)),
+            SyncPolicy::None => Ok(()),
+        }
     }
-    Ok(())
 }
 
 /// The output tree: one Maildir per user under one root.
@@ -204,26 +245,21 @@ impl Outbox {
         self.boxes.get(name)
     }
 
-    /// Makes the data of files written so far durable, before they are renamed.
-    pub fn sync_data(&self, policy: SyncPolicy) -> Result<(), DeliverError> {
-        match policy {
-            SyncPolicy::Batch => syncfs(&self.root),
-            SyncPolicy::File | SyncPolicy::None => Ok(()),
-        }
-    }
-
-    /// Makes every rename so far durable.
-    pub fn sync_names(&self, policy: SyncPolicy) -> Result<(), DeliverError> {
-        match policy {
-            SyncPolicy::Batch => syncfs(&self.root),
-            SyncPolicy::File => {
-                for b in self.boxes.values() {
-                    sync_dir(&b.base.join("cur"))?;
-                    sync_dir(&b.base)?;
-                }
-                sync_dir(&self.root)
-            }
-            SyncPolicy::None => Ok(()),
+    /// The commit of the copies staged so far, under `policy`.
+    pub fn commit(&self, policy: SyncPolicy) -> Commit {
+        let dirs = match policy {
+            SyncPolicy::File => self
+                .boxes
+                .values()
+                .flat_map(|b| [b.base.join("cur"), b.base.clone()])
+                .chain([self.root.clone()])
+                .collect(),
+            SyncPolicy::Batch | SyncPolicy::None => Vec::new(),
+        };
+        Commit {
+            policy,
+            root: self.root.clone(),
+            dirs,
         }
     }
 }
@@ -419,10 +455,11 @@ mod tests {
             .stage(&copy("abc"), SyncPolicy::Batch)
             .expect("stage");
         assert!(!staged.path.exists(), "visible in cur/ before the commit");
-        o.sync_data(SyncPolicy::Batch).expect("sync");
-        commit(std::slice::from_ref(&staged)).expect("commit");
-        o.sync_names(SyncPolicy::Batch).expect("sync");
-        let p = &staged.path;
+        let p = staged.path.clone();
+        o.commit(SyncPolicy::Batch)
+            .run(&[vec![staged]])
+            .expect("commit");
+        let p = &p;
         assert!(
             p.to_string_lossy()
                 .ends_with("1000000000.abc.popsplit,S=24:2,RSc"),
@@ -444,6 +481,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_rename_names_its_message_and_keeps_the_renames_before() {
+        const K1: &str = "00000000000000000000000c";
+        const K2: &str = "00000000000000000000000d";
+        let out = tempfile::tempdir().expect("tmp");
+        let mut o = Outbox::open(out.path()).expect("open");
+        o.prepare("erin").expect("prepare");
+        let b = o.mailbox("erin").expect("box");
+        let first = b.stage(&copy(K1), SyncPolicy::Batch).expect("stage");
+        let second = b.stage(&copy(K2), SyncPolicy::Batch).expect("stage");
+        let first_path = first.path.clone();
+        fs::remove_file(&second.tmp).expect("remove");
+        let e = o
+            .commit(SyncPolicy::Batch)
+            .run(&[vec![first], vec![second]])
+            .unwrap_err();
+        assert_eq!(e.message, Some(1));
+        assert!(e.source.to_string().contains(K2), "{}", e.source);
+        assert!(first_path.exists());
+    }
+
+    #[test]
     fn a_reopened_maildir_knows_its_copies_and_drops_leftovers() {
         const K1: &str = "00000000000000000000000a";
         const K2: &str = "00000000000000000000000b";
@@ -455,7 +513,10 @@ mod tests {
             .expect("box")
             .stage(&copy(K1), SyncPolicy::File)
             .expect("stage");
-        commit(std::slice::from_ref(&done)).expect("commit");
+        let done_path = done.path.clone();
+        o.commit(SyncPolicy::File)
+            .run(&[vec![done]])
+            .expect("commit");
         // A run killed after writing in tmp/ but before the rename.
         let _left = o
             .mailbox("dave")
@@ -463,14 +524,14 @@ mod tests {
             .stage(&copy(K2), SyncPolicy::None)
             .expect("stage");
         // An IMAP server renamed the first copy's flags.
-        let renamed = done.path.with_file_name(
-            done.path
+        let renamed = done_path.with_file_name(
+            done_path
                 .file_name()
                 .expect("name")
                 .to_string_lossy()
                 .replace(":2,RSc", ":2,FRSc"),
         );
-        fs::rename(&done.path, &renamed).expect("rename");
+        fs::rename(&done_path, &renamed).expect("rename");
         let mut again = Outbox::open(out.path()).expect("open");
         again.prepare("dave").expect("prepare");
         let b = again.mailbox("dave").expect("box");

@@ -5,7 +5,8 @@
 //! index threads and lists; then decide every message for good and deliver, batch k while
 //! batch k+1 is read and analysed. Within a batch of the last pass, duplicate detection
 //! runs in input order on one thread (so reruns decide the same), copies are written in
-//! parallel into `tmp/`, made durable, renamed into `cur/`, and report rows are written in
+//! parallel into `tmp/`; a thread of its own makes them durable and renames them into
+//! `cur/` while the next batch is written; then the batch's report rows are written in
 //! input order. Whole-run state is kept to numbers and fixed-size bitmaps, so memory is
 //! mostly the batches in flight, with a few dozen bytes a message besides.
 
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::decide::{Confidence, Context, Decision, Hints, Policy, decide};
-use crate::deliver::{Copy, DeliverError, Outbox, Staged, SyncPolicy, commit};
+use crate::deliver::{CommitError, Copy, DeliverError, Outbox, Staged, SyncPolicy};
 use crate::directory::Directory;
 use crate::evidence::{Facts, gather, identity};
 use crate::mbox::FromLine;
@@ -624,9 +625,10 @@ pub fn run(
             folders: Names::default(),
             repeats,
         },
+        in_flight: None,
     };
-    // Batch k is delivered while batch k+1 is read and analysed: writing waits on the
-    // disk (syncfs) and on renames, and the analysis fills that time.
+    // Batch k is written while batch k+1 is read and analysed, and committed while batch
+    // k+1 is written: the disk (syncfs) and the renames wait, and the CPU fills that time.
     let mut pending: Option<Analysed<'_>> = None;
     // Once per source: it looks at every file's folder.
     let arrival: Vec<bool> = sources.iter().map(Source::mtime_is_arrival).collect();
@@ -656,6 +658,7 @@ pub fn run(
     if let Some(p) = pending.take() {
         d.deliver(p, progress)?;
     }
+    d.land(progress)?;
     let Delivery {
         mboxes,
         mut report,
@@ -716,13 +719,26 @@ struct Delivery<'c> {
     summary: Summary,
     audit: Audit,
     seen: Delivered,
+    /// The batch last written, whose commit may still be running.
+    in_flight: Option<InFlight<'c>>,
 }
 
-impl Delivery<'_> {
+/// A written batch: its commit (running in a thread of its own, when it writes a Maildir)
+/// and what its accounting and report rows need once the commit is done.
+struct InFlight<'a> {
+    work: Vec<Work<'a>>,
+    plans: Vec<Plan>,
+    files: Vec<Vec<PathBuf>>,
+    already: Vec<Vec<String>>,
+    bytes: u64,
+    commit: Option<std::thread::JoinHandle<Result<(), CommitError>>>,
+}
+
+impl<'c> Delivery<'c> {
     /// Sets duplicates aside (in input order), writes the copies, reports every message.
     fn deliver(
         &mut self,
-        a: Analysed<'_>,
+        a: Analysed<'c>,
         progress: &(dyn Fn(&'static str, u64) + Sync),
     ) -> Result<(), SplitError> {
         let config = self.config;
@@ -732,7 +748,7 @@ impl Delivery<'_> {
             .map(|w| plan(w, a.at, &config.unassigned, &mut self.seen, self.sources))
             .collect();
         let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
-        let mut already: Vec<Vec<&str>> = vec![Vec::new(); work.len()];
+        let mut already: Vec<Vec<String>> = vec![Vec::new(); work.len()];
         if let Some(out) = self.mboxes.as_mut() {
             // One file per folder, appended in input order: nothing to gain from threads.
             for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
@@ -751,6 +767,7 @@ impl Delivery<'_> {
                 }
             }
         }
+        let mut commit = None;
         if let Some(outbox) = self.outbox.as_mut() {
             for (folder, _) in plans.iter().flat_map(|p| &p.copies) {
                 outbox
@@ -764,7 +781,7 @@ impl Delivery<'_> {
             for (i, p) in plans.iter().enumerate() {
                 for (folder, key) in &p.copies {
                     if outbox.mailbox(folder).is_some_and(|m| m.has(key)) {
-                        already[i].push(folder);
+                        already[i].push(folder.clone());
                     }
                 }
             }
@@ -774,53 +791,106 @@ impl Delivery<'_> {
                 .zip(&already)
                 .map(|((w, p), skip)| stage(outbox, w, p, skip, config.sync))
                 .collect();
-            let stop = |i: usize, source: DeliverError, summary: &Summary| SplitError::Deliver {
-                path: work[i].source.to_string(),
-                index: work[i].number,
-                offset: work[i].offset,
-                source,
-                progress: written(summary),
-            };
+            let job = outbox.commit(config.sync);
             let mut ready = Vec::with_capacity(staged.len());
             for (i, s) in staged.into_iter().enumerate() {
-                // Nothing of this batch is in cur/ yet: a failure leaves only tmp/ files,
-                // which the next run removes.
-                ready.push(s.map_err(|e| stop(i, e, &self.summary))?);
+                match s {
+                    Ok(s) => ready.push(s),
+                    Err(e) => {
+                        // Nothing of this batch is in cur/ yet: a failure leaves only tmp/
+                        // files, which the next run removes. The batch before is landed
+                        // first, so that the count in the message is true.
+                        self.land(progress)?;
+                        return Err(self.stop(&work[i], e));
+                    }
+                }
             }
-            outbox
-                .sync_data(config.sync)
-                .map_err(|source| SplitError::Output {
-                    source,
-                    progress: written(&self.summary),
-                })?;
-            // Renames are independent; in one thread they would be a serial tail per batch.
-            ready
-                .par_iter()
-                .enumerate()
-                .try_for_each(|(i, r)| commit(r).map_err(|e| (i, e)))
-                .map_err(|(i, e)| stop(i, e, &self.summary))?;
             for (i, r) in ready.iter().enumerate() {
                 files[i] = r.iter().map(|s| s.path.clone()).collect();
             }
-            outbox
-                .sync_names(config.sync)
-                .map_err(|source| SplitError::Output {
-                    source,
+            // The commit before must end before this one starts: one batch in flight.
+            self.land(progress)?;
+            let spawned = std::thread::Builder::new()
+                .name("commit".into())
+                .spawn(move || job.run(&ready))
+                .map_err(|e| SplitError::Output {
+                    source: DeliverError::Io {
+                        path: config.out.clone(),
+                        source: e,
+                    },
                     progress: written(&self.summary),
                 })?;
+            commit = Some(spawned);
         }
-        for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
-            account(&mut self.summary, w, p, already[i].len());
+        a.source.done(&a.batch);
+        let mut work = a.work;
+        for w in &mut work {
+            // The copies are written: the rows need the facts, not the bytes.
+            w.content = Cow::Borrowed(&[]);
+        }
+        self.in_flight = Some(InFlight {
+            work,
+            plans,
+            files,
+            already,
+            bytes: a.bytes,
+            commit,
+        });
+        if self.outbox.is_none() {
+            self.land(progress)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch in flight to be committed, then counts and reports it.
+    fn land(&mut self, progress: &(dyn Fn(&'static str, u64) + Sync)) -> Result<(), SplitError> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(());
+        };
+        if let Some(commit) = f.commit {
+            let done = commit.join().unwrap_or_else(|_| {
+                Err(CommitError {
+                    message: None,
+                    source: DeliverError::Io {
+                        path: self.config.out.clone(),
+                        source: io::Error::other("the commit thread stopped"),
+                    },
+                })
+            });
+            if let Err(e) = done {
+                return Err(match e.message.and_then(|i| f.work.get(i)) {
+                    Some(w) => self.stop(w, e.source),
+                    None => SplitError::Output {
+                        source: e.source,
+                        progress: written(&self.summary),
+                    },
+                });
+            }
+        }
+        let config = self.config;
+        for (i, (w, p)) in f.work.iter().zip(&f.plans).enumerate() {
+            account(&mut self.summary, w, p, f.already[i].len());
             note_audit(&mut self.audit, w, p);
             if let Some(out) = self.report.as_mut() {
-                write_row(out, w, p, &files[i], &already[i], &config.out).map_err(|e| {
+                let already: Vec<&str> = f.already[i].iter().map(String::as_str).collect();
+                write_row(out, w, p, &f.files[i], &already, &config.out).map_err(|e| {
                     report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
                 })?;
             }
         }
-        a.source.done(&a.batch);
-        progress("delivering", a.bytes);
+        progress("delivering", f.bytes);
         Ok(())
+    }
+
+    /// The error for a copy of `w` that could not be written or moved.
+    fn stop(&self, w: &Work<'_>, source: DeliverError) -> SplitError {
+        SplitError::Deliver {
+            path: w.source.to_string(),
+            index: w.number,
+            offset: w.offset,
+            source,
+            progress: written(&self.summary),
+        }
     }
 }
 
@@ -1166,13 +1236,13 @@ fn stage(
     outbox: &Outbox,
     w: &Work<'_>,
     p: &Plan,
-    skip: &[&str],
+    skip: &[String],
     sync: SyncPolicy,
 ) -> Result<Vec<Staged>, DeliverError> {
     let added = added_headers(w, p);
     p.copies
         .iter()
-        .filter(|(folder, _)| !skip.contains(&folder.as_str()))
+        .filter(|(folder, _)| !skip.contains(folder))
         .map(|(folder, key)| {
             let mailbox = outbox
                 .mailbox(folder)
