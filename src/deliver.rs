@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
 
 use crate::decide::Confidence;
@@ -124,8 +124,11 @@ impl Mailbox {
             .truncate(true)
             .open(&tmp)
             .map_err(io_at(&tmp))?;
-        file.write_all(copy.added).map_err(io_at(&tmp))?;
-        file.write_all(copy.content).map_err(io_at(&tmp))?;
+        write_all_parts(
+            &mut file,
+            &mut [IoSlice::new(copy.added), IoSlice::new(copy.content)],
+        )
+        .map_err(io_at(&tmp))?;
         if let Some(t) = copy.mtime {
             let ft = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
             file.set_times(fs::FileTimes::new().set_modified(ft).set_accessed(ft))
@@ -262,6 +265,21 @@ impl Outbox {
             dirs,
         }
     }
+}
+
+/// Writes every byte of `parts` in order: one system call for popsplit's fields and the
+/// message together, unless the system takes less at a time.
+fn write_all_parts(file: &mut fs::File, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        match file.write_vectored(parts) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// One syncfs(2) flushes the whole output file system: far cheaper than an fsync per file.
