@@ -632,7 +632,7 @@ pub fn run(
     let mut pending: Option<Analysed<'_>> = None;
     // Once per source: it looks at every file's folder.
     let arrival: Vec<bool> = sources.iter().map(Source::mtime_is_arrival).collect();
-    batches(&sources, |at, source, batch, bytes| {
+    let written = batches(&sources, |at, source, batch, bytes| {
         let (next, done) = rayon::join(
             || -> Result<Analysed<'_>, SplitError> {
                 let messages = read_batch(source, &batch)?;
@@ -654,11 +654,13 @@ pub fn run(
         done?;
         pending = Some(next?);
         Ok(())
-    })?;
-    if let Some(p) = pending.take() {
-        d.deliver(p, progress)?;
-    }
-    d.land(progress)?;
+    })
+    .and_then(|()| pending.take().map_or(Ok(()), |p| d.deliver(p, progress)));
+    // Also when reading a later batch failed: the batch being committed is finished and
+    // counted before the run stops, not cut off by the process's exit.
+    let landed = d.land(progress);
+    written?;
+    landed?;
     let Delivery {
         mboxes,
         mut report,
