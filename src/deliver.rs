@@ -462,22 +462,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn delivered_file_has_flags_keyword_mtime_and_bytes() {
+    /// A new output folder holding one prepared Maildir, `name`.
+    fn prepared(name: &str) -> (tempfile::TempDir, Outbox) {
         let out = tempfile::tempdir().expect("tmp");
         let mut o = Outbox::open(out.path()).expect("open");
-        o.prepare("carol").expect("prepare");
+        o.prepare(name).expect("prepare");
+        (out, o)
+    }
+
+    #[test]
+    fn delivered_file_has_flags_keyword_mtime_and_bytes() {
+        let (out, o) = prepared("carol");
         let staged = o
             .mailbox("carol")
             .expect("box")
             .stage(&copy("abc"), SyncPolicy::Batch)
             .expect("stage");
         assert!(!staged.path.exists(), "visible in cur/ before the commit");
-        let p = staged.path.clone();
+        let p = &staged.path.clone();
         o.commit(SyncPolicy::Batch)
             .run(&[vec![staged]])
             .expect("commit");
-        let p = &p;
         assert!(
             p.to_string_lossy()
                 .ends_with("1000000000.abc.popsplit,S=24:2,RSc"),
@@ -502,9 +507,7 @@ mod tests {
     fn a_failed_rename_names_its_message_and_keeps_the_renames_before() {
         const K1: &str = "00000000000000000000000c";
         const K2: &str = "00000000000000000000000d";
-        let out = tempfile::tempdir().expect("tmp");
-        let mut o = Outbox::open(out.path()).expect("open");
-        o.prepare("erin").expect("prepare");
+        let (_out, o) = prepared("erin");
         let b = o.mailbox("erin").expect("box");
         let first = b.stage(&copy(K1), SyncPolicy::Batch).expect("stage");
         let second = b.stage(&copy(K2), SyncPolicy::Batch).expect("stage");
@@ -523,9 +526,7 @@ mod tests {
     fn a_reopened_maildir_knows_its_copies_and_drops_leftovers() {
         const K1: &str = "00000000000000000000000a";
         const K2: &str = "00000000000000000000000b";
-        let out = tempfile::tempdir().expect("tmp");
-        let mut o = Outbox::open(out.path()).expect("open");
-        o.prepare("dave").expect("prepare");
+        let (out, o) = prepared("dave");
         let done = o
             .mailbox("dave")
             .expect("box")

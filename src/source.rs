@@ -154,9 +154,17 @@ impl Scratch {
         }
     }
 
-    /// Frees the whole blocks inside `start..end`: never a block shared with a byte
-    /// outside, which a neighbouring batch still reads.
-    fn free(&self, start: usize, end: usize) {
+    /// Gives back `start..end`: its page cache at once (the copies being written reuse
+    /// it), and its whole blocks in the thread: never a block shared with a byte outside,
+    /// which a neighbouring batch still reads.
+    fn give_back(&self, start: usize, end: usize) {
+        // Only advice: pages still dirty are skipped, and reading them again works.
+        let _ = rustix::fs::fadvise(
+            &self.file,
+            start as u64,
+            std::num::NonZeroU64::new(end.saturating_sub(start) as u64),
+            rustix::fs::Advice::DontNeed,
+        );
         const BLOCK: u64 = 4096;
         let start = (start as u64).div_ceil(BLOCK) * BLOCK;
         let end = end as u64 / BLOCK * BLOCK;
@@ -264,6 +272,16 @@ pub enum Unit {
     Span(Span),
     /// The n-th (0-based) file of a file source.
     File(usize),
+}
+
+impl Unit {
+    /// The message's 0-based position in its source.
+    pub fn position(&self) -> usize {
+        match self {
+            Unit::Span(s) => s.number - 1,
+            Unit::File(i) => *i,
+        }
+    }
 }
 
 /// One message read from a source.
@@ -381,14 +399,7 @@ impl Source {
     pub fn done(&self, batch: &[Unit]) {
         self.release(batch);
         if let (Some(scratch), Some((start, end))) = (&self.scratch, batch_range(batch)) {
-            scratch.free(start, end);
-            // Only advice: pages still dirty are skipped, and reading them again works.
-            let _ = rustix::fs::fadvise(
-                &scratch.file,
-                start as u64,
-                std::num::NonZeroU64::new(end.saturating_sub(start) as u64),
-                rustix::fs::Advice::DontNeed,
-            );
+            scratch.give_back(start, end);
         }
     }
 

@@ -163,7 +163,7 @@ pub fn open_and_learn(
             return Ok(());
         }
         let facts = heads(source, &batch)?;
-        let first = matches!(batch.first(), Some(Unit::File(0)));
+        let first = batch.first().is_some_and(|u| u.position() == 0);
         learn(&source.name, first, &facts, bytes);
         source.release(&batch);
         Ok(())
@@ -240,15 +240,15 @@ impl Marks {
 /// otherwise hold every message of the archive. Two fixed bitmaps of 8 MB, pages touched
 /// only as used: "maybe" for some messages that have no twin, never "no" for one that has.
 struct Repeats {
-    once: Vec<u64>,
-    twice: Vec<u64>,
+    once: Bits,
+    twice: Bits,
 }
 
 impl Default for Repeats {
     fn default() -> Self {
         Repeats {
-            once: vec![0; Repeats::BITS / 64],
-            twice: vec![0; Repeats::BITS / 64],
+            once: Bits::new(Repeats::BITS),
+            twice: Bits::new(Repeats::BITS),
         }
     }
 }
@@ -256,61 +256,69 @@ impl Default for Repeats {
 impl Repeats {
     const BITS: usize = 1 << 26;
 
-    fn slot(key: &[u8; 16]) -> (usize, u64) {
+    fn slot(key: &[u8; 16]) -> usize {
         // The key is a BLAKE3 digest: any 26 of its bits are uniform.
-        let b = (u64::from_le_bytes([
+        (u64::from_le_bytes([
             key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
         ]) as usize)
-            & (Repeats::BITS - 1);
-        (b / 64, 1 << (b % 64))
+            & (Repeats::BITS - 1)
     }
 
     fn add(&mut self, key: &[u8; 16]) {
-        let (word, bit) = Repeats::slot(key);
-        if self.once[word] & bit != 0 {
-            self.twice[word] |= bit;
+        let b = Repeats::slot(key);
+        if self.once.get(b) {
+            self.twice.set(b);
         }
-        self.once[word] |= bit;
+        self.once.set(b);
     }
 
     fn maybe(&self, key: &[u8; 16]) -> bool {
-        let (word, bit) = Repeats::slot(key);
-        self.twice[word] & bit != 0
+        self.twice.get(Repeats::slot(key))
+    }
+}
+
+/// A fixed bitmap whose pages are touched only as bits are set.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(bits: usize) -> Self {
+        Bits(vec![0; bits / 64])
+    }
+
+    fn set(&mut self, b: usize) {
+        self.0[b / 64] |= 1 << (b % 64);
+    }
+
+    fn get(&self, b: usize) -> bool {
+        self.0[b / 64] & (1 << (b % 64)) != 0
     }
 }
 
 /// Message-IDs other messages refer to, in a fixed 2 MB whatever the archive's size: it
 /// may say "maybe" of one nobody refers to (pass 2 then decides one message more), never
 /// "no" of one somebody does.
-struct Referred {
-    bits: Vec<u64>,
-}
+struct Referred(Bits);
 
 impl Default for Referred {
     fn default() -> Self {
-        Referred {
-            bits: vec![0; Referred::BITS / 64],
-        }
+        Referred(Bits::new(Referred::BITS))
     }
 }
 
 impl Referred {
     const BITS: usize = 1 << 24;
 
-    fn slot(id: u64) -> (usize, u64) {
+    fn slot(id: u64) -> usize {
         // Fibonacci hashing: the top bits of the product depend on every bit of the hash.
-        let b = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize;
-        (b / 64, 1 << (b % 64))
+        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
     }
 
     fn insert(&mut self, id: u64) {
-        let (word, bit) = Referred::slot(id);
-        self.bits[word] |= bit;
+        self.0.set(Referred::slot(id));
     }
 
     fn maybe(&self, id: u64) -> bool {
-        let (word, bit) = Referred::slot(id);
-        self.bits[word] & bit != 0
+        self.0.get(Referred::slot(id))
     }
 }
 
@@ -447,13 +455,7 @@ fn index(
     batches(sources, |_, source, batch, bytes| {
         let wanted: Vec<&Unit> = batch
             .iter()
-            .filter(|u| {
-                let pos = match u {
-                    Unit::Span(s) => s.number - 1,
-                    Unit::File(i) => *i,
-                };
-                marks.wanted(&source.name, pos)
-            })
+            .filter(|u| marks.wanted(&source.name, u.position()))
             .collect();
         let part = wanted
             .par_iter()
@@ -874,8 +876,7 @@ impl<'c> Delivery<'c> {
             account(&mut self.summary, w, p, f.already[i].len());
             note_audit(&mut self.audit, w, p);
             if let Some(out) = self.report.as_mut() {
-                let already: Vec<&str> = f.already[i].iter().map(String::as_str).collect();
-                write_row(out, w, p, &f.files[i], &already, &config.out).map_err(|e| {
+                write_row(out, w, p, &f.files[i], &f.already[i], &config.out).map_err(|e| {
                     report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
                 })?;
             }
@@ -1316,7 +1317,7 @@ fn write_row(
     w: &Work<'_>,
     p: &Plan,
     files: &[PathBuf],
-    already: &[&str],
+    already: &[String],
     root: &Path,
 ) -> io::Result<()> {
     let row = Row {
@@ -1329,7 +1330,7 @@ fn write_row(
         arrival: w.arrival,
         decided: &w.decision.users,
         delivered_to: p.copies.iter().map(|(f, _)| f.as_str()).collect(),
-        already: already.to_vec(),
+        already: already.iter().map(String::as_str).collect(),
         duplicate_of: p.duplicate_of.clone(),
         confidence: w.decision.confidence,
         decisive: &w.decisive,
