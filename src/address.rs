@@ -102,6 +102,86 @@ pub fn bare_address(raw: &str) -> Option<String> {
     (ok_local && ok_domain).then(|| a.to_string())
 }
 
+/// The forms under which an address may be known, most literal first: as written (lower
+/// case), then after each rewrite that a sender or an ISP applies, each step on the result
+/// of the one before: the ISP's affix (`isp`, already rewritten by the caller), BATV
+/// (`prvs=1a2b3c4d5=judy@` is judy), SRS (`SRS0=HH=TT=example.com=judy@fwd.example` is
+/// `judy@example.com`), the qmail/Courier `domain-` prefix and a `+tag`. A directory looks
+/// each form up in this order, so an address it names exactly (`lists+a@`) is never
+/// rewritten into another (`lists@`).
+pub fn forms(addr: &str, isp: Option<String>, local_domains: &[String]) -> Vec<String> {
+    let lower = |a: &str| match a.rsplit_once('@') {
+        Some((l, d)) => format!(
+            "{}@{}",
+            l.trim_matches('"').to_lowercase(),
+            d.trim_end_matches('.').to_ascii_lowercase()
+        ),
+        None => a.to_lowercase(),
+    };
+    let mut out = vec![lower(addr)];
+    // Each step rewrites the latest form; a step that changes nothing adds nothing.
+    let step = |out: &mut Vec<String>, f: &dyn Fn(&str) -> Option<String>| {
+        let last = out.last().cloned().unwrap_or_default();
+        if let Some(next) = f(&last).map(|n| lower(&n))
+            && next != last
+        {
+            out.push(next);
+        }
+    };
+    step(&mut out, &|_| isp.clone());
+    step(&mut out, &strip_batv);
+    step(&mut out, &decode_srs);
+    step(&mut out, &|a| {
+        let (l, d) = a.rsplit_once('@')?;
+        local_domains.iter().find_map(|ld| {
+            l.strip_prefix(ld.as_str())
+                .and_then(|r| r.strip_prefix('-'))
+                .filter(|r| !r.is_empty())
+                .map(|r| format!("{r}@{d}"))
+        })
+    });
+    step(&mut out, &|a| {
+        let (l, d) = a.rsplit_once('@')?;
+        l.find('+')
+            .filter(|&p| p > 0)
+            .map(|p| format!("{}@{d}", &l[..p]))
+    });
+    out
+}
+
+/// `prvs=TAG=user@d` (and `msprvs1=`, `btv1==TAG==`) → `user@d`: bounce-address tagging
+/// signs return paths, and auto-replies and bounces come back to the signed form.
+fn strip_batv(addr: &str) -> Option<String> {
+    let (local, domain) = addr.rsplit_once('@')?;
+    let user = if let Some(rest) = local.strip_prefix("btv1==") {
+        rest.split_once("==")?.1
+    } else {
+        let rest = local
+            .strip_prefix("prvs=")
+            .or_else(|| local.strip_prefix("msprvs1="))?;
+        rest.split_once('=')?.1
+    };
+    (!user.is_empty()).then(|| format!("{user}@{domain}"))
+}
+
+/// The original address inside an SRS-rewritten one (Sender Rewriting Scheme, used by
+/// forwarders): `SRS0=HHHH=TT=orig.example=user@fwd` and `SRS1=HHH=fwd1==HHHH=TT=orig=user@fwd2`.
+fn decode_srs(addr: &str) -> Option<String> {
+    let (local, _) = addr.rsplit_once('@')?;
+    let lower = local.to_ascii_lowercase();
+    let rest = if lower.starts_with("srs0=") {
+        &local[5..]
+    } else if lower.starts_with("srs1=") {
+        local.split_once("==")?.1
+    } else {
+        return None;
+    };
+    let mut parts = rest.splitn(4, '=');
+    let (_hash, _time) = (parts.next()?, parts.next()?);
+    let (domain, user) = (parts.next()?, parts.next()?);
+    (!domain.is_empty() && !user.is_empty()).then(|| format!("{user}@{domain}"))
+}
+
 /// An address at one of the office's domains, in the form the directory is keyed by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LocalAddress {
@@ -118,7 +198,8 @@ impl LocalAddress {
     }
 }
 
-/// Maps an address to its canonical local form, or `None` if it is not at a local domain.
+/// Maps an address to its canonical local form (the last of [`forms`]), or `None` if it is
+/// not at a local domain.
 ///
 /// Local parts are compared case-insensitively: no mail server an office used treats
 /// `Alice` and `alice` as two people, and merging them cannot leak mail between users.
@@ -197,5 +278,61 @@ mod tests {
         );
         assert!(localize("alice@example.org", &d).is_none());
         assert!(localize("alice@sub.example.com", &d).is_none());
+    }
+
+    #[test]
+    fn forms_go_from_literal_to_rewritten() {
+        let d = vec!["example.com".to_string()];
+        assert_eq!(
+            forms("Lists+A@Example.COM.", None, &d),
+            vec!["lists+a@example.com", "lists@example.com"]
+        );
+        assert_eq!(
+            forms("prvs=1a2b3c4d5=Judy@example.com", None, &d),
+            vec!["prvs=1a2b3c4d5=judy@example.com", "judy@example.com"]
+        );
+        assert_eq!(
+            forms("btv1==5a1==judy@example.com", None, &d)
+                .last()
+                .map(String::as_str),
+            Some("judy@example.com")
+        );
+        assert_eq!(
+            forms("SRS0=HHHH=TT=example.com=bob@fwd.example.net", None, &d),
+            vec![
+                "srs0=hhhh=tt=example.com=bob@fwd.example.net",
+                "bob@example.com"
+            ]
+        );
+        assert_eq!(
+            forms(
+                "SRS1=x=fwd1.example==HHHH=TT=example.com=bob+x@fwd2.example",
+                None,
+                &d
+            )
+            .last()
+            .map(String::as_str),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            forms(
+                "acmepop-carol@isp.net",
+                Some("carol@example.com".into()),
+                &d
+            ),
+            vec!["acmepop-carol@isp.net", "carol@example.com"]
+        );
+        assert_eq!(
+            forms("example.com-dave+x@example.com", None, &d),
+            vec![
+                "example.com-dave+x@example.com",
+                "dave+x@example.com",
+                "dave@example.com"
+            ]
+        );
+        assert_eq!(
+            forms("srs0=broken@x.org", None, &d),
+            vec!["srs0=broken@x.org"]
+        );
     }
 }

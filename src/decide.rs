@@ -6,9 +6,8 @@
 //! user decides alone; weaker groups are reported as superseded. This is what keeps a
 //! per-recipient copy (X-Original-To: alice) away from everyone else in its To/Cc.
 
-use crate::address::localize;
 use crate::directory::Directory;
-use crate::evidence::{Evidence, Facts, Kind};
+use crate::evidence::{Evidence, Facts, Kind, Place};
 use crate::profile::Profile;
 
 /// How sure popsplit is that a copy reached the right person.
@@ -55,6 +54,9 @@ pub enum Verdict {
     Superseded,
     /// It sits below the ISP's own Received fields, where a sender can forge it.
     Untrusted,
+    /// It belongs to an earlier delivery (a list server's, a forwarder's, a resent
+    /// message's old header): history, not this box's envelope.
+    Earlier,
     /// A local address that is no user (not in the directory: departed or guessed).
     NotAUser,
     /// The shared POP box itself, never a person.
@@ -76,7 +78,10 @@ impl Verdict {
             Verdict::Decisive => "decisive: names the users the message went to",
             Verdict::Superseded => "superseded: names a user, but stronger evidence decided",
             Verdict::Untrusted => {
-                "untrusted: below the ISP's own Received fields, where a sender can forge it"
+                "untrusted: below the ISP's own Received fields (or not the provider's own field), where a sender can forge it"
+            }
+            Verdict::Earlier => {
+                "earlier delivery: a list server's, a forwarder's or a resent message's old trace"
             }
             Verdict::NotAUser => {
                 "not a user: a local address that maps to nobody (departed, or a guess)"
@@ -187,33 +192,48 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
     let trusted = ctx
         .profile
         .trusted_hops(&facts.hops, ctx.policy.trusted_hops);
+    let resolve = |a: &str| ctx.dir.resolve(a, ctx.profile.rewrite(a));
     // List mail whose To/Cc name someone outside the office (the list): To/Cc is no
     // evidence of who read it. A newsletter addressed to the reader alone still counts.
     let list_blind = facts.is_list
         && evidence.iter().any(|e| {
             e.kind == Kind::Content
-                && e.address
-                    .as_deref()
-                    .is_some_and(|a| localize(a, &ctx.dir.domains).is_none())
+                && e.place == Place::Current
+                && e.address.as_deref().is_some_and(|a| resolve(a).is_none())
         });
     let mut verdicts = Vec::with_capacity(evidence.len());
     let mut canonical = Vec::with_capacity(evidence.len());
     let mut named: Vec<Vec<String>> = Vec::with_capacity(evidence.len());
     for e in evidence {
-        let addr = e
-            .address
-            .as_deref()
-            .map(|a| ctx.profile.rewrite(a).unwrap_or_else(|| a.to_string()));
-        let local = addr.as_deref().and_then(|a| localize(a, &ctx.dir.domains));
-        canonical.push(local.as_ref().map(|l| l.to_address()));
-        let users = local.as_ref().map(|l| ctx.dir.users(l)).unwrap_or_default();
+        let found = e.address.as_deref().and_then(resolve);
+        canonical.push(found.as_ref().map(|r| r.canonical.to_address()));
+        let users = found.as_ref().map(|r| r.users.clone()).unwrap_or_default();
         let envelope_kind = matches!(e.kind, Kind::Envelope(_) | Kind::Other);
-        let verdict = match (&addr, &local) {
+        let trace = envelope_kind || e.kind == Kind::ReceivedFor;
+        let is_box = |a: &str| {
+            ctx.profile.is_box(a)
+                || found
+                    .as_ref()
+                    .is_some_and(|r| ctx.profile.is_box(&r.canonical.to_address()))
+        };
+        let verdict = match (e.address.as_deref(), &found) {
             (None, _) => Verdict::NoAddress,
             _ if envelope_kind && !ctx.profile.is_envelope(e.kind, &e.header) => Verdict::Ignored,
-            (Some(a), _) if ctx.profile.is_box(a) => Verdict::SharedBox,
+            _ if e.place == Place::Earlier => Verdict::Earlier,
+            _ if e.place == Place::Bottom
+                && !ctx.profile.is_bottom_field(&e.header, &facts.hops) =>
+            {
+                Verdict::Untrusted
+            }
+            // Only a trace of the delivery can name the box; mail `To:` the general address
+            // still belongs to whoever reads it.
+            (Some(a), _) if trace && is_box(a) => Verdict::SharedBox,
             (Some(_), None) => Verdict::NotLocal,
-            _ if e.kind != Kind::Content && e.depth >= trusted && !facts.hops.is_empty() => {
+            _ if trace
+                && e.place == Place::Current
+                && e.depth >= trusted
+                && !facts.hops.is_empty() =>
+            {
                 Verdict::Untrusted
             }
             _ if e.kind == Kind::Content && list_blind => Verdict::ListMail,
@@ -223,17 +243,43 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
         verdicts.push(verdict);
         named.push(users);
     }
+    // The strongest group that names a local address decides: an envelope that names only
+    // addresses that are nobody (someone who left, a spammer's guess) sends the copy to
+    // nobody, whatever To/Cc say.
+    let counts = |v: Verdict| matches!(v, Verdict::Superseded | Verdict::NotAUser);
+    // Of several Received `for` clauses, the topmost is the latest hop's word; the lower
+    // ones (before an alias was expanded) only confirm or are superseded.
+    let top_for = evidence
+        .iter()
+        .zip(&verdicts)
+        .position(|(e, v)| e.kind == Kind::ReceivedFor && counts(*v));
+    let groups: Vec<u8> = evidence
+        .iter()
+        .enumerate()
+        .map(|(i, e)| match e.kind {
+            Kind::ReceivedFor if Some(i) != top_for => group(e.kind) + 1,
+            kind => group(kind),
+        })
+        .collect();
     let winner = evidence
         .iter()
         .zip(&verdicts)
-        .filter(|(_, v)| **v == Verdict::Superseded)
-        .map(|(e, _)| group(e.kind))
-        .min();
+        .zip(&groups)
+        .filter(|((e, v), _)| counts(**v) && e.kind != Kind::Content)
+        .map(|(_, g)| *g)
+        .min()
+        .or_else(|| {
+            evidence
+                .iter()
+                .zip(&verdicts)
+                .any(|(e, v)| *v == Verdict::Superseded && e.kind == Kind::Content)
+                .then_some(group(Kind::Content))
+        });
     let mut users = Vec::new();
     let (mut all_salvaged, mut expanded) = (true, false);
     if let Some(g) = winner {
         for (i, e) in evidence.iter().enumerate() {
-            if verdicts[i] == Verdict::Superseded && group(e.kind) == g {
+            if verdicts[i] == Verdict::Superseded && groups[i] == g {
                 verdicts[i] = Verdict::Decisive;
                 users.extend(named[i].iter().cloned());
                 all_salvaged &= e.salvaged;
@@ -243,13 +289,14 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
     }
     users.sort();
     users.dedup();
+    let winner = winner.filter(|_| !users.is_empty());
     // To/Cc naming a local address that is nobody (a guess, or someone who left) is what
     // spam looks like.
     let spam_shaped = evidence
         .iter()
         .zip(&verdicts)
         .any(|(e, v)| e.kind == Kind::Content && *v == Verdict::NotAUser);
-    let (confidence, lowered) = match winner {
+    let (mut confidence, mut lowered) = match winner {
         None => (Confidence::None, None),
         Some(_) if all_salvaged => (Confidence::Low, Some("salvaged from a malformed field")),
         Some(_) if expanded => (Confidence::Low, Some("distribution list: members inferred")),
@@ -260,6 +307,32 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
         ),
         Some(_) => (Confidence::Medium, None),
     };
+    // A box that kept one copy of a message for several recipients (Gmail keeps one per
+    // Message-ID) holds the envelope of one of them: the colleagues in To/Cc lost theirs.
+    if ctx.profile.one_copy.kept_one
+        && winner.is_some_and(|g| g < group(Kind::Content))
+        && !spam_shaped
+    {
+        let mut added = false;
+        for (i, e) in evidence.iter().enumerate() {
+            if e.kind == Kind::Content
+                && verdicts[i] == Verdict::Superseded
+                && named[i].iter().any(|u| !users.contains(u))
+            {
+                verdicts[i] = Verdict::Decisive;
+                users.extend(named[i].iter().cloned());
+                added = true;
+            }
+        }
+        if added {
+            users.sort();
+            users.dedup();
+            if confidence == Confidence::High {
+                confidence = Confidence::Medium;
+                lowered = Some("this box kept one copy per Message-ID: To/Cc colleagues added");
+            }
+        }
+    }
     let mut decision = Decision {
         users,
         confidence,
@@ -307,12 +380,13 @@ mod tests {
             kind,
             depth,
             salvaged: false,
+            place: Place::Current,
         }
     }
 
     fn office() -> Directory {
         let mut f = tempfile::NamedTempFile::new().expect("tmp");
-        f.write_all(b"address,user\nalice@example.com,alice\nbob@example.com,bob\nboss@example.com,bob\nteam@example.com,alice\nteam@example.com,bob\n")
+        f.write_all(b"address,user\nalice@example.com,alice\nbob@example.com,bob\nboss@example.com,bob\nteam@example.com,alice\nteam@example.com,bob\noffice@example.com,alice\nlists+a@example.com,alice\nlists+b@example.com,bob\njudy@example.com,judy\n")
             .expect("write");
         Directory::from_csv(&["example.com".into()], f.path()).expect("dir")
     }
@@ -381,8 +455,7 @@ mod tests {
     #[test]
     fn learned_relays_set_the_trust_boundary() {
         let hop = |by: &str| Hop {
-            by: by.into(),
-            from: "x".into(),
+            by: Some(by.into()),
         };
         let profile = Profile {
             relays: vec!["mx.isp.net".into()],
@@ -545,8 +618,219 @@ mod tests {
             kind: Kind::Content,
             depth: 0,
             salvaged: false,
+            place: Place::Current,
         };
         assert_eq!(run(&[blank]), (vec![], Confidence::None, vec![NoAddress]));
+    }
+
+    fn at(mut e: Evidence, place: Place) -> Evidence {
+        e.place = place;
+        e
+    }
+
+    /// Rule 1: the catch-all account may be a person's address; Delivered-To naming it is
+    /// a routing target that yields to X-Original-To of the same delivery.
+    #[test]
+    fn the_catch_all_account_yields_to_the_original_recipient() {
+        let (u, c, v) = run(&[
+            ev("Delivered-To", "office@example.com", Kind::Envelope(2), 0),
+            ev("X-Original-To", "bob@example.com", Kind::Envelope(0), 0),
+            ev("To", "office@example.com", Kind::Content, 1),
+        ]);
+        assert_eq!((u, c), (vec!["bob".to_string()], Confidence::High));
+        assert_eq!(v, vec![Superseded, Decisive, Superseded]);
+        // Mail To: the general address still belongs to its reader.
+        let (u, c, _) = run(&[ev("To", "office@example.com", Kind::Content, 1)]);
+        assert_eq!((u, c), (vec!["alice".to_string()], Confidence::Medium));
+    }
+
+    /// Rule 5: an envelope naming only someone who is no user decides: nobody.
+    #[test]
+    fn an_envelope_naming_nobody_is_not_overruled_by_to() {
+        let (u, c, v) = run(&[
+            ev("Delivered-To", "office@example.com", Kind::Envelope(2), 0),
+            ev("X-Original-To", "mail@example.com", Kind::Envelope(0), 0),
+            ev("To", "alice@example.com", Kind::Content, 1),
+        ]);
+        assert!(u.is_empty());
+        assert_eq!(c, Confidence::None);
+        assert_eq!(v, vec![Superseded, NotAUser, Superseded]);
+        let mut f = facts(&[
+            ev("Received", "mail@example.com", Kind::ReceivedFor, 0),
+            ev("Received", "bob@example.com", Kind::ReceivedFor, 1),
+            ev("To", "bob@example.com", Kind::Content, 2),
+        ]);
+        f.hops = vec![Hop::default(); 3];
+        let hints = Hints {
+            thread: Some("bob".into()),
+            list: None,
+        };
+        let d = with(&f, &Profile::default(), &hints);
+        assert!(d.users.is_empty(), "{d:?}");
+    }
+
+    /// Rule 2: an address the directory names exactly is looked up as written first.
+    #[test]
+    fn exact_addresses_before_rewrites() {
+        let (u, c, _) = run(&[ev(
+            "X-Original-To",
+            "Lists+B@example.com",
+            Kind::Envelope(0),
+            0,
+        )]);
+        assert_eq!((u, c), (vec!["bob".to_string()], Confidence::High));
+        let (u, _, _) = run(&[ev(
+            "X-Original-To",
+            "lists+a@example.com",
+            Kind::Envelope(0),
+            0,
+        )]);
+        assert_eq!(u, vec!["alice"]);
+        let (u, _, _) = run(&[ev(
+            "To",
+            "prvs=1a2b3c4d5=judy@example.com",
+            Kind::Content,
+            0,
+        )]);
+        assert_eq!(u, vec!["judy"]);
+    }
+
+    /// Rule 4: what an earlier delivery wrote is history; a resent message goes to its
+    /// Resent-To.
+    #[test]
+    fn earlier_deliveries_never_deliver() {
+        let (u, c, v) = run(&[
+            ev("Delivered-To", "box@gmail.example", Kind::Envelope(2), 0),
+            at(
+                ev("Delivered-To", "alice@example.com", Kind::Envelope(2), 2),
+                Place::Earlier,
+            ),
+            at(
+                ev("Received", "alice@example.com", Kind::ReceivedFor, 2),
+                Place::Earlier,
+            ),
+        ]);
+        assert!(u.is_empty());
+        assert_eq!(c, Confidence::None);
+        assert_eq!(v, vec![NotLocal, Earlier, Earlier]);
+        let (u, c, v) = run(&[
+            ev("Resent-To", "bob@example.com", Kind::Content, 1),
+            at(
+                ev("X-Original-To", "alice@example.com", Kind::Envelope(0), 1),
+                Place::Earlier,
+            ),
+            at(
+                ev("To", "alice@example.com", Kind::Content, 2),
+                Place::Earlier,
+            ),
+        ]);
+        assert_eq!((u, c), (vec!["bob".to_string()], Confidence::Medium));
+        assert_eq!(v, vec![Decisive, Earlier, Earlier]);
+    }
+
+    /// Rule 3: a provider's field below every hop counts only when that provider's relay is
+    /// on top and the mailbox shows the field there on many messages.
+    #[test]
+    fn bottom_fields_count_by_provenance() {
+        let exchange = "X-MS-Exchange-Organization-OriginalEnvelopeRecipients";
+        let mut f = facts(&[
+            at(
+                ev(exchange, "alice@example.com", Kind::Envelope(1), 2),
+                Place::Bottom,
+            ),
+            ev("To", "bob@example.com", Kind::Content, 2),
+        ]);
+        let outlook = |by: Option<&str>| Hop {
+            by: by.map(str::to_string),
+        };
+        f.hops = vec![
+            outlook(Some("am0pr01mb1.eurprd01.prod.outlook.com")),
+            outlook(Some("s.example.org")),
+        ];
+        let learned = Profile {
+            relays: vec!["outlook.com".into()],
+            bottom_fields: vec![crate::profile::Share {
+                name: exchange.to_ascii_lowercase(),
+                messages: 50,
+            }],
+            ..Profile::default()
+        };
+        let d = with(&f, &learned, &Hints::default());
+        assert_eq!(
+            (d.users, d.confidence),
+            (vec!["alice".to_string()], Confidence::High)
+        );
+        let not_learned = Profile {
+            relays: vec!["outlook.com".into()],
+            ..Profile::default()
+        };
+        let d = with(&f, &not_learned, &Hints::default());
+        assert_eq!(d.verdicts, vec![Untrusted, Decisive]);
+        f.hops[0] = outlook(Some("mx.elsewhere.example"));
+        let d = with(&f, &learned, &Hints::default());
+        assert_eq!(d.verdicts, vec![Untrusted, Decisive]);
+    }
+
+    /// Rule 3: a Received field that names no host neither ends nor extends the run.
+    #[test]
+    fn hostless_hops_never_extend_the_trusted_run() {
+        let hop = |by: Option<&str>| Hop {
+            by: by.map(str::to_string),
+        };
+        let profile = Profile {
+            relays: vec!["isp.net".into()],
+            ..Profile::default()
+        };
+        let mut f = facts(&[
+            ev("Received", "alice@example.com", Kind::ReceivedFor, 2),
+            ev("Received", "bob@example.com", Kind::ReceivedFor, 3),
+        ]);
+        f.hops = vec![
+            hop(None),
+            hop(Some("mx.isp.net")),
+            hop(None),
+            hop(Some("evil.example.biz")),
+        ];
+        let d = with(&f, &profile, &Hints::default());
+        assert_eq!(d.verdicts, vec![Untrusted, Untrusted]);
+        f.evidence[0].depth = 1;
+        let d = with(&f, &profile, &Hints::default());
+        assert_eq!(d.users, vec!["alice"]);
+    }
+
+    /// Rule 6: in a box that kept one copy per Message-ID, To/Cc colleagues are added at
+    /// medium; in a box with a copy per recipient they are not.
+    #[test]
+    fn one_copy_boxes_add_the_colleagues_at_medium() {
+        let e = [
+            ev("X-Original-To", "alice@example.com", Kind::Envelope(0), 0),
+            ev("To", "alice@example.com", Kind::Content, 1),
+            ev("Cc", "bob@example.com", Kind::Content, 1),
+            ev("Cc", "friend@else.org", Kind::Content, 1),
+        ];
+        let d = with(&facts(&e), &Profile::default(), &Hints::default());
+        assert_eq!(
+            (d.users, d.confidence),
+            (vec!["alice".to_string()], Confidence::High)
+        );
+        let one = Profile {
+            one_copy: crate::profile::OneCopy {
+                candidates: 40,
+                with_twin: 0,
+                kept_one: true,
+            },
+            ..Profile::default()
+        };
+        let d = with(&facts(&e), &one, &Hints::default());
+        assert_eq!(
+            (d.users.clone(), d.confidence),
+            (
+                vec!["alice".to_string(), "bob".to_string()],
+                Confidence::Medium
+            )
+        );
+        assert_eq!(d.verdicts, vec![Decisive, Superseded, Decisive, NotLocal]);
+        assert!(d.decisive_summary(&e).contains("one copy"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::address::{LocalAddress, localize};
+use crate::address::{LocalAddress, forms, localize};
 use crate::sanitize::folder_name;
 
 /// Why a directory CSV could not be used.
@@ -34,8 +34,18 @@ pub enum DirectoryError {
 pub struct Directory {
     /// Lower-case local domains.
     pub domains: Vec<String>,
-    /// Address → users; `None` means "no directory: every local address is a user".
-    entries: Option<BTreeMap<LocalAddress, BTreeSet<String>>>,
+    /// Address as written in the CSV (lower case) → users; `None` means "no directory:
+    /// every local address is a user".
+    entries: Option<BTreeMap<String, BTreeSet<String>>>,
+}
+
+/// What an address found in mail is to the office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Its canonical local form (rewrites applied, `+tag` removed).
+    pub canonical: LocalAddress,
+    /// The users it delivers to; empty when it is no user.
+    pub users: Vec<String>,
 }
 
 impl Directory {
@@ -73,7 +83,7 @@ impl Directory {
             });
         }
         let mut dir = Directory::open(domains);
-        let mut entries: BTreeMap<LocalAddress, BTreeSet<String>> = BTreeMap::new();
+        let mut entries: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for record in reader.records() {
             let record = record.map_err(csv_err)?;
             let line = record.position().map_or(0, |p| p.line());
@@ -83,18 +93,20 @@ impl Directory {
                 why,
             };
             let (addr, user) = (&record[0], &record[1]);
-            let local = localize(addr, &dir.domains).ok_or_else(|| {
-                bad(format!(
+            if localize(addr, &dir.domains).is_none() {
+                return Err(bad(format!(
                     "`{addr}` is not an address at one of the --domain domains"
-                ))
-            })?;
+                )));
+            }
+            // Kept as written: `lists+a@` and `lists+b@` may be two people.
+            let exact = forms(addr, None, &dir.domains).swap_remove(0);
             let safe = folder_name(user);
             if safe != user {
                 return Err(bad(format!(
                     "user `{user}` is not a safe folder name; use `{safe}`"
                 )));
             }
-            entries.entry(local).or_default().insert(safe);
+            entries.entry(exact).or_default().insert(safe);
         }
         dir.entries = Some(entries);
         Ok(dir)
@@ -105,15 +117,32 @@ impl Directory {
         self.entries.is_some()
     }
 
-    /// The users an address delivers to (several for a distribution list), or none.
-    pub fn users(&self, addr: &LocalAddress) -> Vec<String> {
-        match &self.entries {
-            None => vec![folder_name(&addr.local)],
-            Some(map) => map
-                .get(addr)
+    /// What an address is to the office, or `None` when it is not at a local domain. The
+    /// directory is asked for each of the address's [`forms`] in turn, most literal first,
+    /// so a rewrite applies only when the address as written is not in it. `isp` is the
+    /// address with the ISP's learned or given affix removed.
+    pub fn resolve(&self, addr: &str, isp: Option<String>) -> Option<Resolved> {
+        let forms = forms(addr, isp, &self.domains);
+        let canonical = forms
+            .iter()
+            .rev()
+            .find_map(|f| localize(f, &self.domains))?;
+        let users = match &self.entries {
+            None => vec![folder_name(&canonical.local)],
+            Some(map) => forms
+                .iter()
+                .find_map(|f| map.get(f))
                 .map(|u| u.iter().cloned().collect())
                 .unwrap_or_default(),
-        }
+        };
+        Some(Resolved { canonical, users })
+    }
+
+    /// The users an address delivers to (several for a distribution list), or none.
+    pub fn users(&self, addr: &str) -> Vec<String> {
+        self.resolve(addr, None)
+            .map(|r| r.users)
+            .unwrap_or_default()
     }
 }
 
@@ -128,25 +157,41 @@ mod tests {
         f
     }
 
-    fn addr(s: &str) -> LocalAddress {
-        localize(s, &["example.com".into()]).expect("local")
-    }
-
     #[test]
     fn lists_aliases_and_departed() {
         let f = csv(
             "address,user\nalice@example.com,alice\nali@Example.com,alice\nteam@example.com,alice\nteam@example.com,bob\n",
         );
         let d = Directory::from_csv(&["example.com".into()], f.path()).expect("dir");
-        assert_eq!(d.users(&addr("ALI+x@example.com")), vec!["alice"]);
-        assert_eq!(d.users(&addr("team@example.com")), vec!["alice", "bob"]);
-        assert!(d.users(&addr("carol@example.com")).is_empty());
+        assert_eq!(d.users("ALI+x@example.com"), vec!["alice"]);
+        assert_eq!(d.users("team@example.com"), vec!["alice", "bob"]);
+        assert!(d.users("carol@example.com").is_empty());
+        assert!(d.resolve("alice@example.org", None).is_none());
     }
 
     #[test]
     fn without_directory_every_local_part_is_a_user() {
         let d = Directory::open(&["Example.COM".into()]);
-        assert_eq!(d.users(&addr("../Carol@example.com")), vec!["u.._carol"]);
+        assert_eq!(d.users("../Carol@example.com"), vec!["u.._carol"]);
+    }
+
+    #[test]
+    fn the_exact_address_wins_over_its_rewrites() {
+        let f = csv(
+            "address,user\nlists+pwm@example.com,pwm\nlists+leds@example.com,leds\njudy@example.com,judy\nlists@example.com,postmaster\n",
+        );
+        let d = Directory::from_csv(&["example.com".into()], f.path()).expect("dir");
+        assert_eq!(d.users("Lists+PWM@example.com"), vec!["pwm"]);
+        assert_eq!(d.users("lists+leds@example.com"), vec!["leds"]);
+        assert_eq!(d.users("lists+other@example.com"), vec!["postmaster"]);
+        assert_eq!(d.users("prvs=1a2b3c4d5=judy@example.com"), vec!["judy"]);
+        assert_eq!(
+            d.resolve("lists+pwm@example.com", None)
+                .expect("local")
+                .canonical
+                .to_address(),
+            "lists@example.com"
+        );
     }
 
     #[test]

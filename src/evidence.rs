@@ -3,7 +3,7 @@
 //! Nothing here decides anything; it only records what each field claims and where it
 //! stands (how many Received fields sit above it), so that the decision can judge trust.
 
-use crate::address::{bare_address, parse_list};
+use crate::address::{AddressList, bare_address, parse_list};
 use crate::headers::{self, Field};
 use crate::sanitize::one_line;
 
@@ -52,6 +52,23 @@ pub enum Kind {
     Other,
 }
 
+/// Which delivery a claim belongs to. A box holds a message as the last server delivered
+/// it; what earlier deliveries wrote (a list server's, a forwarder's, the mailbox a message
+/// was redirected from) stays in the header below, and describes history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Place {
+    /// Written for the delivery into this box, above the older parts of the header.
+    Current,
+    /// An envelope field below every Received field, where some providers (Exchange
+    /// Online, GMX/IONOS) append their own; it counts only as the provider's, see
+    /// [`crate::profile::Profile::bottom_fields`]. The last such field of a name.
+    Bottom,
+    /// Part of an earlier delivery: below a Resent-* block, a forwarding mark, or a
+    /// second delivery's envelope field of the same name.
+    Earlier,
+}
+
 /// One address claim found in the header block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evidence {
@@ -65,6 +82,8 @@ pub struct Evidence {
     pub depth: usize,
     /// The address was picked out of a field that the address parser rejected.
     pub salvaged: bool,
+    /// Which delivery the claim belongs to.
+    pub place: Place,
 }
 
 /// Everything the later stages need to know about one message, as plain data.
@@ -108,14 +127,13 @@ pub struct Facts {
     pub parents: Vec<u64>,
 }
 
-/// One Received field: the host that wrote it (`by`) and the host it came from (`from`),
-/// lower case, `-` where the field does not say.
+/// One Received field: the host that wrote it (`by`), lower case.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Hop {
-    /// The host that added the field.
-    pub by: String,
-    /// The host it received the message from.
-    pub from: String,
+    /// The host that added the field; `None` when the field names none (qmail's
+    /// `(qmail 1 invoked by alias)`, Google's `by 2002:a05:…` address literal): such a
+    /// field says nothing about who wrote it.
+    pub by: Option<String>,
 }
 
 /// 64-bit hash of a Message-ID as found in Message-ID, In-Reply-To and References.
@@ -147,25 +165,35 @@ pub fn gather(msg: &[u8]) -> Facts {
     };
     let mut depth = 0;
     let mut flags = Flags::default();
-    for field in &block.fields {
+    let mut scan = Deliveries::default();
+    // The field each evidence item came from, to find the last of a name at the bottom.
+    let mut field_of = Vec::new();
+    for (at, field) in block.fields.iter().enumerate() {
         let lower = String::from_utf8_lossy(field.name).to_ascii_lowercase();
+        scan.field(lower.starts_with("resent-"));
         if lower == "received" {
-            if let Some(e) = received_for(field, depth) {
+            if let Some(e) = received_for(field, depth, scan.place_of_trace()) {
                 facts.evidence.push(e);
             }
-            facts.hops.push(hop(field));
+            let hop = hop(field);
+            if hop.by.is_some() {
+                scan.hop();
+            }
+            facts.hops.push(hop);
             depth += 1;
         } else if let Some(rank) = ENVELOPE
             .iter()
             .position(|names| names.contains(&lower.as_str()))
         {
+            let place = scan.envelope(&lower);
             facts
                 .evidence
-                .extend(addresses(field, Kind::Envelope(rank as u8), depth));
+                .extend(addresses(field, Kind::Envelope(rank as u8), depth, place));
         } else if CONTENT.contains(&lower.as_str()) {
+            let place = scan.place_of_content();
             facts
                 .evidence
-                .extend(addresses(field, Kind::Content, depth));
+                .extend(addresses(field, Kind::Content, depth, place));
         } else {
             match lower.as_str() {
                 "message-id" if facts.message_id.is_none() => {
@@ -207,18 +235,27 @@ pub fn gather(msg: &[u8]) -> Facts {
                 "subject" if facts.subject.is_empty() => facts.subject = one_line(&field.value()),
                 "return-path" => facts.has_return_path = true,
                 "status" | "x-status" | "x-mozilla-status" => flags.read(&lower, &field.value()),
+                // Gmail writes these where it forwarded a message it had delivered to
+                // another mailbox: what follows is that earlier delivery.
+                "x-forwarded-to" | "x-forwarded-for" => scan.forwarded(),
                 _ if lower.starts_with("x-")
                     && !NOT_RECIPIENT.contains(&lower.as_str())
                     && !lower.starts_with("x-popsplit-")
                     && field.raw.len() < 300
                     && memchr::memchr(b'@', field.raw).is_some() =>
                 {
-                    facts.evidence.extend(addresses(field, Kind::Other, depth));
+                    let place = scan.envelope(&lower);
+                    facts
+                        .evidence
+                        .extend(addresses(field, Kind::Other, depth, place));
                 }
                 _ => {}
             }
         }
+        field_of.resize(facts.evidence.len(), at);
     }
+    place_bottom_fields(&mut facts, &field_of, depth);
+    place_alias_chain(&mut facts.evidence);
     facts.flags = flags.to_maildir();
     facts.id_hash = facts.message_id.as_deref().map_or(0, id_hash);
     facts.parents.sort_unstable();
@@ -229,9 +266,12 @@ pub fn gather(msg: &[u8]) -> Facts {
 }
 
 /// One evidence item per address of an address-carrying field (one empty item if none).
-fn addresses(field: &Field<'_>, kind: Kind, depth: usize) -> Vec<Evidence> {
+fn addresses(field: &Field<'_>, kind: Kind, depth: usize, place: Place) -> Vec<Evidence> {
     let header = one_line(&String::from_utf8_lossy(field.name));
-    let list = field.parsed().map(|h| parse_list(&h)).unwrap_or_default();
+    let list = match kind {
+        Kind::Content => field.parsed().map(|h| parse_list(&h)).unwrap_or_default(),
+        _ => server_list(field),
+    };
     if list.addrs.is_empty() {
         return vec![Evidence {
             header,
@@ -239,6 +279,7 @@ fn addresses(field: &Field<'_>, kind: Kind, depth: usize) -> Vec<Evidence> {
             kind,
             depth,
             salvaged: list.salvaged,
+            place,
         }];
     }
     list.addrs
@@ -249,12 +290,27 @@ fn addresses(field: &Field<'_>, kind: Kind, depth: usize) -> Vec<Evidence> {
             kind,
             depth,
             salvaged: list.salvaged,
+            place,
         })
         .collect()
 }
 
+/// The addresses of a field a server wrote: bare or bracketed addresses separated by
+/// commas, semicolons or spaces, after RFC 2047 decoding (Exchange writes
+/// `OriginalEnvelopeRecipients` as `=?us-ascii?Q?alice=40example.com=3B_bob=40…?=`).
+fn server_list(field: &Field<'_>) -> AddressList {
+    AddressList {
+        addrs: field
+            .value()
+            .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+            .filter_map(bare_address)
+            .collect(),
+        salvaged: false,
+    }
+}
+
 /// The address of a Received field's `for` clause, if it has one.
-fn received_for(field: &Field<'_>, depth: usize) -> Option<Evidence> {
+fn received_for(field: &Field<'_>, depth: usize, place: Place) -> Option<Evidence> {
     let text = String::from_utf8_lossy(field.raw);
     // The clause sits before the `;` that starts the date; comments may hold a `for` too,
     // so the last well-formed one before the date wins.
@@ -271,6 +327,7 @@ fn received_for(field: &Field<'_>, depth: usize) -> Option<Evidence> {
         kind: Kind::ReceivedFor,
         depth,
         salvaged: false,
+        place,
     })
 }
 
@@ -284,34 +341,149 @@ fn message_ids(value: &str) -> impl Iterator<Item = u64> + '_ {
         .map(id_hash)
 }
 
-/// The `by` and `from` hosts of a Received field. A `by` word that is not a host name
-/// (qmail's `invoked by uid 89`) counts as none.
+/// Where one delivery ends and an earlier one begins, read top to bottom.
+#[derive(Debug, Default)]
+struct Deliveries {
+    /// A Resent-* field has been read.
+    resent: bool,
+    /// Below the Resent-* block: the whole rest is the message as it was before.
+    below_resent: bool,
+    /// Below a forwarding mark or a second delivery's envelope field: envelope fields and
+    /// Received `for` clauses are history (To/Cc are still the message's own).
+    below_forward: bool,
+    /// Envelope field names of this delivery, and whether a Received field with a host
+    /// has been read since the name was last seen.
+    names: Vec<(String, bool)>,
+}
+
+impl Deliveries {
+    fn field(&mut self, resent: bool) {
+        if resent {
+            self.resent = true;
+        } else if self.resent {
+            self.below_resent = true;
+        }
+    }
+
+    fn hop(&mut self) {
+        for n in &mut self.names {
+            n.1 = true;
+        }
+    }
+
+    fn forwarded(&mut self) {
+        self.below_forward = true;
+    }
+
+    /// An envelope field named `name`: the same name again after a relay hop is the
+    /// previous delivery's (a list server's `X-Original-To: list@…`, the Delivered-To of the
+    /// mailbox a message was forwarded from). Without a hop between, it is one server's
+    /// alias chain (qmail's `invoked by alias`).
+    fn envelope(&mut self, name: &str) -> Place {
+        if self.below_resent || self.below_forward {
+            return Place::Earlier;
+        }
+        match self.names.iter_mut().find(|n| n.0 == name) {
+            Some((_, true)) => {
+                self.below_forward = true;
+                Place::Earlier
+            }
+            Some(_) => Place::Current,
+            None => {
+                self.names.push((name.to_string(), false));
+                Place::Current
+            }
+        }
+    }
+
+    fn place_of_trace(&self) -> Place {
+        match self.below_resent || self.below_forward {
+            true => Place::Earlier,
+            false => Place::Current,
+        }
+    }
+
+    fn place_of_content(&self) -> Place {
+        match self.below_resent {
+            true => Place::Earlier,
+            false => Place::Current,
+        }
+    }
+}
+
+/// Envelope fields below every Received field are where Exchange Online and GMX/IONOS
+/// append their own; of several of one name, the provider's is the last.
+fn place_bottom_fields(facts: &mut Facts, field_of: &[usize], hops: usize) {
+    if hops == 0 {
+        return;
+    }
+    let bottom =
+        |e: &Evidence| e.depth == hops && matches!(e.kind, Kind::Envelope(_) | Kind::Other);
+    for i in 0..facts.evidence.len() {
+        if !bottom(&facts.evidence[i]) {
+            continue;
+        }
+        let name = facts.evidence[i].header.to_ascii_lowercase();
+        let later = (i + 1..facts.evidence.len()).any(|j| {
+            field_of[j] != field_of[i]
+                && bottom(&facts.evidence[j])
+                && facts.evidence[j].header.eq_ignore_ascii_case(&name)
+        });
+        facts.evidence[i].place = if later { Place::Earlier } else { Place::Bottom };
+    }
+}
+
+/// In one server's alias chain (several Delivered-To fields of the current delivery with
+/// no relay hop between, as qmail and Plesk write them), the lowest names the address the
+/// sender used and the ones above it the mailboxes it was passed on to.
+fn place_alias_chain(evidence: &mut [Evidence]) {
+    let routing = Kind::Envelope(ENVELOPE.len() as u8 - 1);
+    let chain: Vec<usize> = evidence
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == routing && e.place == Place::Current)
+        .map(|(i, _)| i)
+        .collect();
+    if let [first, .., last] = chain.as_slice()
+        && evidence[*first].address != evidence[*last].address
+    {
+        evidence[*last].kind = Kind::Envelope(0);
+    }
+}
+
+/// The `by` host of a Received field. Comments are skipped (qmail's `(qmail 1 invoked by
+/// uid 89)` names no host), and so are address literals (Google's `by 2002:a05:…`).
 fn hop(field: &Field<'_>) -> Hop {
     let text = String::from_utf8_lossy(field.raw);
     let head = text.split_once(';').map_or(&*text, |(h, _)| h);
-    let words: Vec<&str> = head.split_ascii_whitespace().skip(1).collect();
-    let host = |w: Option<&&str>| {
-        w.map(|h| {
-            h.trim_matches(['(', ')', '[', ']', ';'])
-                .trim_end_matches('.')
-                .to_ascii_lowercase()
-        })
-        .filter(|h| h.contains('.') || h == "localhost")
-        .unwrap_or_else(|| "-".to_string())
-    };
-    let from = if words
-        .first()
-        .is_some_and(|w| w.eq_ignore_ascii_case("from"))
-    {
-        host(words.get(1))
-    } else {
-        "-".to_string()
-    };
+    let mut plain = String::with_capacity(head.len());
+    let mut depth = 0usize;
+    for c in head.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(c),
+            _ => plain.push(' '),
+        }
+    }
+    let words: Vec<&str> = plain.split_ascii_whitespace().skip(1).collect();
     let by = words
         .iter()
         .position(|w| w.eq_ignore_ascii_case("by"))
-        .map_or_else(|| "-".to_string(), |i| host(words.get(i + 1)));
-    Hop { by, from }
+        // indimail writes `by host mail.example.jp`.
+        .map(|i| match words.get(i + 1) {
+            Some(w) if w.eq_ignore_ascii_case("host") => i + 2,
+            _ => i + 1,
+        })
+        .and_then(|i| words.get(i))
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        .filter(|h| {
+            h.chars().any(|c| c.is_ascii_alphabetic())
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+                && !h.starts_with('-')
+        });
+    Hop { by }
 }
 
 /// Read/answered/flagged state that mail clients wrote into the mbox.
@@ -442,19 +614,8 @@ mod tests {
         let f = gather(
             b"Received: (qmail 1 invoked by uid 89); 1 Jan 2001\nReceived: from a.example.org (a [1.2.3.4]) by MX1.isp.net. with SMTP; x\nReceived: from localhost by localhost; x\nList-Id: Rust Users <Rust.lists.example.org>\nList-Post: <mailto:rust@lists.example.org?subject=x>\nIn-Reply-To: <p@x>\nReferences: <a@x> <b@x>\n <p@x>\nX-Rcpt-Info: alice@example.com\nX-Sender: bob@example.com\nFrom: \"Bob\" <Bob@Example.org>\n\n",
         );
-        let hops: Vec<(&str, &str)> = f
-            .hops
-            .iter()
-            .map(|h| (h.by.as_str(), h.from.as_str()))
-            .collect();
-        assert_eq!(
-            hops,
-            vec![
-                ("-", "-"),
-                ("mx1.isp.net", "a.example.org"),
-                ("localhost", "localhost")
-            ]
-        );
+        let hops: Vec<Option<&str>> = f.hops.iter().map(|h| h.by.as_deref()).collect();
+        assert_eq!(hops, vec![None, Some("mx1.isp.net"), Some("localhost")]);
         assert_eq!(f.list_id.as_deref(), Some("rust.lists.example.org"));
         assert_eq!(f.list_post.as_deref(), Some("rust@lists.example.org"));
         assert!(f.is_list);
@@ -469,6 +630,174 @@ mod tests {
             .map(|e| e.header.as_str())
             .collect();
         assert_eq!(other, vec!["X-Rcpt-Info"]);
+    }
+
+    fn places(msg: &str) -> Vec<(String, Option<String>, Kind, Place)> {
+        gather(msg.as_bytes())
+            .evidence
+            .into_iter()
+            .map(|e| (e.header, e.address, e.kind, e.place))
+            .collect()
+    }
+
+    fn at(h: &str, a: &str, k: Kind, p: Place) -> (String, Option<String>, Kind, Place) {
+        (h.into(), Some(a.into()), k, p)
+    }
+
+    #[test]
+    fn hosts_are_names_not_comments_or_literals() {
+        let f = gather(
+            b"Received: by 2002:a05:6a10:9e0c:b0:5b1:1c2a with SMTP id x; 1 Jan\nReceived: from mail.lfdr.de\n\tby lfdr with LMTP id 2I; 1 Jan\nReceived: indimail-mta queue 1 by host mail.example.jp (invoked by alias); 1 Jan\nReceived: from [1.2.3.4] by [5.6.7.8]; x\n\n",
+        );
+        let hops: Vec<Option<&str>> = f.hops.iter().map(|h| h.by.as_deref()).collect();
+        assert_eq!(
+            hops,
+            vec![None, Some("lfdr"), Some("mail.example.jp"), None]
+        );
+    }
+
+    /// The shape of `../shared/corpora/kernel-lists`: the subscriber's delivery on top, the
+    /// list server's own `X-Original-To` below its hops.
+    #[test]
+    fn a_list_servers_delivery_is_earlier() {
+        let got = places(
+            "Delivered-To: lists+leds@lfdr.de\nReceived: from mail.lfdr.de\n\tby lfdr with LMTP id 2I\n\tfor <lists+leds@lfdr.de>; Wed, 29 Apr 2026 17:47:56 +0200\nX-Original-To: lists+leds@lfdr.de\nReceived: from sto.lore.kernel.org by mail.lfdr.de (Postfix) with ESMTPS id 6E\n\tfor <lists+leds@lfdr.de>; x\nReceived: from smtp.subspace.kernel.org by sto.lore.kernel.org (Postfix) with ESMTP id 38; x\nX-Original-To: linux-leds@vger.kernel.org\nReceived: from mail-dl1-f49.google.com by smtp.subspace.kernel.org (Postfix)\n\tfor <linux-leds@vger.kernel.org>; x\nTo: linux-leds@vger.kernel.org\n\n",
+        );
+        use Place::*;
+        assert_eq!(
+            got,
+            vec![
+                at(
+                    "Delivered-To",
+                    "lists+leds@lfdr.de",
+                    Kind::Envelope(2),
+                    Current
+                ),
+                at("Received", "lists+leds@lfdr.de", Kind::ReceivedFor, Current),
+                at(
+                    "X-Original-To",
+                    "lists+leds@lfdr.de",
+                    Kind::Envelope(0),
+                    Current
+                ),
+                at("Received", "lists+leds@lfdr.de", Kind::ReceivedFor, Current),
+                at(
+                    "X-Original-To",
+                    "linux-leds@vger.kernel.org",
+                    Kind::Envelope(0),
+                    Earlier
+                ),
+                at(
+                    "Received",
+                    "linux-leds@vger.kernel.org",
+                    Kind::ReceivedFor,
+                    Earlier
+                ),
+                at("To", "linux-leds@vger.kernel.org", Kind::Content, Current),
+            ]
+        );
+    }
+
+    /// Gmail's forwarding: the box's Delivered-To, then X-Forwarded-*, then the Delivered-To
+    /// of the mailbox it was forwarded from.
+    #[test]
+    fn a_forwarded_messages_first_delivery_is_earlier() {
+        let got = places(
+            "Delivered-To: box@gmail.com\nReceived: by 2002:a05:7300:1 with SMTP id x; 1 Jan\nReceived: from mail-sor-f69.google.com by mx.google.com with SMTPS id y\n\tfor <box@gmail.com>; 1 Jan\nX-Forwarded-To: box@gmail.com\nX-Forwarded-For: alice@example.com box@gmail.com\nDelivered-To: alice@example.com\nReceived: from s.example.org by mx.google.com for <alice@example.com>; 1 Jan\nTo: alice@example.com\n\n",
+        );
+        use Place::*;
+        assert_eq!(
+            got,
+            vec![
+                at("Delivered-To", "box@gmail.com", Kind::Envelope(2), Current),
+                at("Received", "box@gmail.com", Kind::ReceivedFor, Current),
+                at(
+                    "Delivered-To",
+                    "alice@example.com",
+                    Kind::Envelope(2),
+                    Earlier
+                ),
+                at("Received", "alice@example.com", Kind::ReceivedFor, Earlier),
+                at("To", "alice@example.com", Kind::Content, Current),
+            ]
+        );
+    }
+
+    #[test]
+    fn below_a_resent_block_everything_is_earlier() {
+        let got = places(
+            "X-Original-To: bob@example.com\nReceived: from a by mx.isp.net; x\nResent-From: alice@example.com\nResent-To: bob@example.com\nX-Original-To: alice@example.com\nReceived: from b by mx.isp.net; x\nTo: alice@example.com\n\n",
+        );
+        use Place::*;
+        assert_eq!(
+            got,
+            vec![
+                at(
+                    "X-Original-To",
+                    "bob@example.com",
+                    Kind::Envelope(0),
+                    Current
+                ),
+                at("Resent-To", "bob@example.com", Kind::Content, Current),
+                at(
+                    "X-Original-To",
+                    "alice@example.com",
+                    Kind::Envelope(0),
+                    Earlier
+                ),
+                at("To", "alice@example.com", Kind::Content, Earlier),
+            ]
+        );
+    }
+
+    /// Plesk's `.qmail-default`: the catch-all on top, the address the sender used lowest.
+    #[test]
+    fn the_lowest_of_a_qmail_alias_chain_is_the_original_recipient() {
+        let got = places(
+            "Delivered-To: example.com-office@example.com\nReceived: (qmail 9 invoked by alias); 1 Jan\nDelivered-To: example.com-carol@example.com\nReceived: (qmail 8 invoked from network); 1 Jan\nReceived: from s.example.org by mail.plesk.example.net; 1 Jan\n\n",
+        );
+        use Place::*;
+        assert_eq!(
+            got,
+            vec![
+                at(
+                    "Delivered-To",
+                    "example.com-office@example.com",
+                    Kind::Envelope(2),
+                    Current
+                ),
+                at(
+                    "Delivered-To",
+                    "example.com-carol@example.com",
+                    Kind::Envelope(0),
+                    Current
+                ),
+            ]
+        );
+    }
+
+    /// Exchange Online appends its organisation fields below everything; a sender's copy of
+    /// the same field higher up is not the last one.
+    #[test]
+    fn fields_below_every_hop_are_bottom_fields_and_only_the_last_counts() {
+        let got = places(
+            "Received: from x.outlook.com by y.outlook.com; x\nReceived: from s.example.org by x.outlook.com; x\nTo: bob@example.com\nEnvelope-To: ceo@example.com\nX-MS-Exchange-Organization-OriginalEnvelopeRecipients: =?us-ascii?Q?alice=40example.com?=\nEnvelope-To: bob@example.com\n\n",
+        );
+        use Place::*;
+        assert_eq!(
+            got,
+            vec![
+                at("To", "bob@example.com", Kind::Content, Current),
+                at("Envelope-To", "ceo@example.com", Kind::Envelope(1), Earlier),
+                at(
+                    "X-MS-Exchange-Organization-OriginalEnvelopeRecipients",
+                    "alice@example.com",
+                    Kind::Envelope(1),
+                    Bottom
+                ),
+                at("Envelope-To", "bob@example.com", Kind::Envelope(1), Bottom),
+            ]
+        );
     }
 
     #[test]

@@ -56,6 +56,12 @@ struct MailboxArgs {
     /// Strip this prefix from envelope addresses (`PREFIX` or `PREFIX@DOMAIN`; repeatable).
     #[arg(long = "strip-prefix", value_name = "PREFIX")]
     strip_prefixes: Vec<String>,
+    /// The catch-all account itself (repeatable): never a recipient in envelope fields, even when the directory maps it to a user.
+    #[arg(long = "shared-box", value_name = "ADDRESS")]
+    shared_boxes: Vec<String>,
+    /// Run even when a --domain names no address in the mailbox (otherwise a likely typo stops the run).
+    #[arg(long = "allow-unseen-domain")]
+    allow_unseen_domain: bool,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
@@ -146,6 +152,8 @@ fn office(args: &MailboxArgs) -> Result<(Directory, Overrides)> {
         envelope_headers: args.envelope_headers.clone(),
         trusted_relays: args.trusted_relays.clone(),
         strip_prefixes: args.strip_prefixes.clone(),
+        shared_boxes: args.shared_boxes.clone(),
+        allow_unseen_domain: args.allow_unseen_domain,
     };
     Ok((directory, overrides))
 }

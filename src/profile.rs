@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::address::localize;
 use crate::directory::Directory;
-use crate::evidence::{Facts, Hop, Kind};
+use crate::evidence::{Facts, Hop, Kind, Place};
 
 /// A learned pattern must hold on at least this share of messages.
 const ENVELOPE_SHARE: f64 = 0.2;
@@ -20,6 +20,13 @@ const BOX_SHARE: f64 = 0.5;
 const TOP_HOPS: usize = 4;
 /// Patterns are learned only from at least this many messages.
 const MIN_MESSAGES: u64 = 5;
+/// Messages whose envelope names one person and To/Cc another, needed before deciding
+/// whether the box kept one copy per Message-ID.
+const MIN_ONE_COPY: u64 = 10;
+/// Such messages kept for the look-up of their twins; beyond it the share is estimated.
+const MAX_ONE_COPY: usize = 200_000;
+/// Domains counted for the `--domain` check.
+const MAX_DOMAINS: usize = 10_000;
 
 /// What the admin says instead of what was learned.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +37,10 @@ pub struct Overrides {
     pub trusted_relays: Vec<String>,
     /// Envelope-address prefixes to strip (`--strip-prefix`), replacing the learned ones.
     pub strip_prefixes: Vec<String>,
+    /// Addresses that are the shared box itself (`--shared-box`), besides the learned ones.
+    pub shared_boxes: Vec<String>,
+    /// Run even when a `--domain` names no address in the mailbox (`--allow-unseen-domain`).
+    pub allow_unseen_domain: bool,
 }
 
 /// A constant part the ISP put around the user's local part on envelope addresses.
@@ -89,6 +100,17 @@ pub struct LocalSeen {
     pub user: bool,
 }
 
+/// Whether messages for several local people arrived as one copy each or as one in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OneCopy {
+    /// Messages whose envelope names one local address and whose To/Cc name another.
+    pub candidates: u64,
+    /// Of those, how many have another copy with the same Message-ID in the box.
+    pub with_twin: u64,
+    /// The box kept one copy: the colleagues in To/Cc lost theirs.
+    pub kept_one: bool,
+}
+
 /// What popsplit knows about this mailbox before deciding anything.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Profile {
@@ -103,6 +125,19 @@ pub struct Profile {
     pub only_headers: Option<Vec<String>>,
     /// Addresses that are the shared box itself: never a recipient.
     pub boxes: Vec<Share>,
+    /// Addresses that look like the shared box but that the directory maps to a user: the
+    /// directory wins, and the profile says so.
+    pub boxes_in_directory: Vec<Share>,
+    /// Envelope fields this provider appends below every Received field (Exchange Online's
+    /// `X-MS-Exchange-Organization-OriginalEnvelopeRecipients`, GMX's `Envelope-To`).
+    pub bottom_fields: Vec<Share>,
+    /// Whether the box kept one copy of a message for several recipients (Gmail keeps one
+    /// per Message-ID), with the counts that say so.
+    pub one_copy: OneCopy,
+    /// The domains that envelope fields and To/Cc name, most frequent first (the top 10).
+    pub domains_seen: Vec<Share>,
+    /// `--domain` domains that no address in the mailbox is at (a typo, most likely).
+    pub unseen_domains: Vec<String>,
     /// Prefixes or suffixes to strip from envelope addresses.
     pub rewrites: Vec<Rewrite>,
     /// Hosts whose Received fields are the ISP's own (empty: fall back to a fixed depth).
@@ -135,19 +170,40 @@ impl Profile {
         }
     }
 
-    /// How many Received fields from the top the ISP wrote: the run of fields whose `by`
-    /// host is a relay (or in a relay domain), and at least the topmost, which only the
-    /// receiving side can write. Without learned relays, `default`.
+    /// Whether `header`, found below every Received field, is this provider's own: a field
+    /// it writes there on many messages, in a message whose top relay is the provider's.
+    pub fn is_bottom_field(&self, header: &str, hops: &[Hop]) -> bool {
+        self.bottom_fields
+            .iter()
+            .any(|b| b.name.eq_ignore_ascii_case(header))
+            && hops
+                .iter()
+                .find_map(|h| h.by.as_deref())
+                .is_some_and(|by| self.is_relay(by))
+    }
+
+    fn is_relay(&self, by: &str) -> bool {
+        self.relays.iter().any(|r| r == by || r == org_domain(by))
+    }
+
+    /// How many Received fields from the top the ISP wrote: up to the last field of the
+    /// leading run whose `by` host is a relay (or in a relay domain), and at least the
+    /// topmost, which only the receiving side can write. A field that names no host is
+    /// passed over inside the run but never ends or extends it. Without learned relays,
+    /// `default`.
     pub fn trusted_hops(&self, hops: &[Hop], default: usize) -> usize {
         if self.relays.is_empty() {
             return default;
         }
-        let is_relay = |h: &Hop| {
-            self.relays
-                .iter()
-                .any(|r| *r == h.by || r == org_domain(&h.by))
-        };
-        hops.iter().take_while(|h| is_relay(h)).count().max(1)
+        let mut run = 0;
+        for (i, h) in hops.iter().enumerate() {
+            match h.by.as_deref() {
+                None => continue,
+                Some(by) if self.is_relay(by) => run = i + 1,
+                Some(_) => break,
+            }
+        }
+        run.max(1)
     }
 
     /// A human-readable account of what was learned.
@@ -201,6 +257,53 @@ impl Profile {
                 b.messages,
                 pct(b.messages)
             );
+        }
+        for b in &self.boxes_in_directory {
+            let _ = writeln!(
+                t,
+                "    {} looks like it ({} messages, rarely in To/Cc), but the directory maps it to {}: it stays a person's address; if it is the catch-all account, say --shared-box {}",
+                b.name,
+                b.messages,
+                dir.users(&b.name).join(", "),
+                b.name
+            );
+        }
+        if !self.bottom_fields.is_empty() {
+            let _ = writeln!(
+                t,
+                "  envelope fields the provider appends below every Received field (count when its own relay is on top):"
+            );
+        }
+        for b in &self.bottom_fields {
+            let _ = writeln!(
+                t,
+                "    {:<40} {:>8} messages ({:.1}%)",
+                b.name,
+                b.messages,
+                pct(b.messages)
+            );
+        }
+        let c = &self.one_copy;
+        if c.candidates > 0 {
+            let verdict = if c.kept_one {
+                "this box kept ONE copy per message (as Gmail does): colleagues named in To/Cc are added at medium"
+            } else {
+                "copies per recipient (or too few to tell): To/Cc colleagues are not added"
+            };
+            let _ = writeln!(
+                t,
+                "  messages for one person by envelope and others by To/Cc: {}, {} of them with a second copy: {verdict}",
+                c.candidates, c.with_twin
+            );
+        }
+        for d in &self.unseen_domains {
+            let _ = writeln!(
+                t,
+                "  WARNING: no address in the mailbox is at --domain {d}; the domains it names most:"
+            );
+            for s in &self.domains_seen {
+                let _ = writeln!(t, "    {:<40} {:>8} messages", s.name, s.messages);
+            }
         }
         let _ = writeln!(t, "  envelope address rewrites:");
         if self.rewrites.is_empty() {
@@ -259,72 +362,134 @@ pub struct Stats {
     envelope: HashMap<String, u64>,
     /// Other `X-` fields: (messages, messages where it held a local address).
     other: HashMap<String, (u64, u64)>,
-    /// Envelope addresses: (messages, messages that also name it in To/Cc).
+    /// Envelope addresses of the current delivery: (messages, messages that also name it
+    /// in To/Cc).
     envelope_addrs: HashMap<String, (u64, u64)>,
+    /// Fields below every Received field holding a local address → messages.
+    bottom: HashMap<String, u64>,
     /// (domain, affix) → (messages, distinct remainders, capped).
     affixes: HashMap<(String, Affix), (u64, BTreeSet<String>)>,
     top_hosts: HashMap<String, u64>,
     local: HashMap<String, u64>,
+    /// Message-ID hash → copies, of messages whose envelope names one local address and
+    /// whose To/Cc name another (capped at [`MAX_ONE_COPY`] ids).
+    one_copy: HashMap<u64, u32>,
+    /// Domains of the addresses in envelope fields and To/Cc → messages (capped).
+    domains: HashMap<String, u64>,
 }
 
 /// Distinct remainders kept per affix candidate; three are enough to learn one.
 const MAX_RESTS: usize = 16;
 
+/// What one message has already added, so each fact counts once per message.
+#[derive(Debug, Default)]
+struct Seen(HashSet<(Fact, String)>);
+
+/// The facts counted once per message.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Fact {
+    Local,
+    Field,
+    FieldWithLocal,
+    Address,
+    Affix,
+    Bottom,
+    Domain,
+}
+
+impl Seen {
+    fn first(&mut self, fact: Fact, what: &str) -> bool {
+        self.0.insert((fact, what.to_string()))
+    }
+}
+
 impl Stats {
     /// Adds one message.
     pub fn add(&mut self, facts: &Facts, domains: &[String]) {
         self.messages += 1;
-        let mut once: HashSet<(u8, String)> = HashSet::new();
+        let mut seen = Seen::default();
         let content: HashSet<String> = facts
             .evidence
             .iter()
-            .filter(|e| e.kind == Kind::Content)
+            .filter(|e| e.kind == Kind::Content && e.place == Place::Current)
             .filter_map(|e| e.address.as_ref().map(|a| a.to_lowercase()))
             .collect();
+        let mut envelope_local = BTreeSet::new();
         for e in &facts.evidence {
             let name = e.header.to_ascii_lowercase();
             let addr = e.address.as_ref().map(|a| a.to_lowercase());
-            if let Some(l) = addr.as_deref().and_then(|a| localize(a, domains))
-                && once.insert((0, l.to_address()))
+            let local = addr.as_deref().and_then(|a| localize(a, domains));
+            // Counted as written: a directory may name `lists+a@` and `lists+b@` apart.
+            if let (Some(_), Some(a)) = (&local, &addr)
+                && seen.first(Fact::Local, a)
             {
-                *self.local.entry(l.to_address()).or_default() += 1;
+                *self.local.entry(a.clone()).or_default() += 1;
+            }
+            if let Some(d) = addr
+                .as_deref()
+                .and_then(|a| a.rsplit_once('@'))
+                .map(|x| x.1)
+                && e.kind != Kind::ReceivedFor
+                && seen.first(Fact::Domain, d)
+                && (self.domains.len() < MAX_DOMAINS || self.domains.contains_key(d))
+            {
+                *self.domains.entry(d.to_string()).or_default() += 1;
             }
             let envelope_like = matches!(e.kind, Kind::Envelope(_) | Kind::Other);
-            if !envelope_like {
+            if !envelope_like || e.place == Place::Earlier {
                 continue;
             }
-            if once.insert((1, name.clone())) {
+            if seen.first(Fact::Field, &name) {
                 match e.kind {
                     Kind::Other => self.other.entry(name.clone()).or_default().0 += 1,
                     _ => *self.envelope.entry(name.clone()).or_default() += 1,
                 }
             }
+            if e.place == Place::Bottom && local.is_some() && seen.first(Fact::Bottom, &name) {
+                *self.bottom.entry(name.clone()).or_default() += 1;
+            }
             let Some(a) = addr else { continue };
+            if let Some(l) = &local {
+                envelope_local.insert(l.to_address());
+            }
             if e.kind == Kind::Other {
-                if localize(&a, domains).is_some() && once.insert((2, name.clone())) {
+                if local.is_some() && seen.first(Fact::FieldWithLocal, &name) {
                     self.other.entry(name).or_default().1 += 1;
                 }
                 continue;
             }
-            if once.insert((3, a.clone())) {
+            if seen.first(Fact::Address, &a) {
                 let entry = self.envelope_addrs.entry(a.clone()).or_default();
                 entry.0 += 1;
                 entry.1 += u64::from(content.contains(&a));
-                self.add_affixes(&a, &mut once);
+                self.add_affixes(&a, &mut seen);
             }
+        }
+        let others_in_content = content
+            .iter()
+            .filter_map(|a| localize(a, domains))
+            .any(|l| !envelope_local.contains(&l.to_address()));
+        if envelope_local.len() == 1
+            && others_in_content
+            && facts.id_hash != 0
+            && !facts.is_list
+            && (self.one_copy.len() < MAX_ONE_COPY || self.one_copy.contains_key(&facts.id_hash))
+        {
+            *self.one_copy.entry(facts.id_hash).or_default() += 1;
         }
         let hosts: BTreeSet<&str> = facts
             .hops
             .iter()
             .take(TOP_HOPS)
-            .map(|h| org_domain(&h.by))
+            .filter_map(|h| h.by.as_deref())
+            .map(org_domain)
             .collect();
         for h in hosts {
             *self.top_hosts.entry(h.to_string()).or_default() += 1;
         }
     }
 
-    fn add_affixes(&mut self, addr: &str, once: &mut HashSet<(u8, String)>) {
+    fn add_affixes(&mut self, addr: &str, seen: &mut Seen) {
         let Some((local, domain)) = addr.rsplit_once('@') else {
             return;
         };
@@ -336,7 +501,7 @@ impl Stats {
             candidates.push((Affix::Suffix(format!("-{s}")), rest));
         }
         for (affix, rest) in candidates {
-            if rest.is_empty() || !once.insert((4, format!("{affix:?}@{domain}"))) {
+            if rest.is_empty() || !seen.first(Fact::Affix, &format!("{affix:?}@{domain}")) {
                 continue;
             }
             let entry = self.affixes.entry((domain.to_string(), affix)).or_default();
@@ -363,6 +528,9 @@ impl Stats {
             e.0 += a;
             e.1 += b;
         }
+        for (k, v) in other.bottom {
+            *self.bottom.entry(k).or_default() += v;
+        }
         for (k, (n, rests)) in other.affixes {
             let e = self.affixes.entry(k).or_default();
             e.0 += n;
@@ -377,6 +545,16 @@ impl Stats {
         }
         for (k, v) in other.local {
             *self.local.entry(k).or_default() += v;
+        }
+        for (k, v) in other.one_copy {
+            if self.one_copy.len() < MAX_ONE_COPY || self.one_copy.contains_key(&k) {
+                *self.one_copy.entry(k).or_default() += v;
+            }
+        }
+        for (k, v) in other.domains {
+            if self.domains.len() < MAX_DOMAINS || self.domains.contains_key(&k) {
+                *self.domains.entry(k).or_default() += v;
+            }
         }
         self
     }
@@ -407,7 +585,9 @@ impl Stats {
             }))
             .collect();
         sort_shares(&mut envelope_headers);
-        let mut boxes: Vec<Share> = self
+        // The directory is the truth about who is a person: an address it maps to a user
+        // is never learned as the box, however box-like it looks.
+        let (mut boxes, mut boxes_in_directory): (Vec<Share>, Vec<Share>) = self
             .envelope_addrs
             .iter()
             .filter(|(_, (seen, in_content))| {
@@ -417,8 +597,52 @@ impl Stats {
                 name: k.clone(),
                 messages: *seen,
             })
-            .collect();
+            .partition(|b| !dir.is_closed() || dir.users(&b.name).is_empty());
+        for given in &over.shared_boxes {
+            let name = given.trim().to_lowercase();
+            boxes_in_directory.retain(|b| b.name != name);
+            if !boxes.iter().any(|b| b.name == name) {
+                let messages = self.envelope_addrs.get(&name).map_or(0, |e| e.0);
+                boxes.push(Share { name, messages });
+            }
+        }
         sort_shares(&mut boxes);
+        sort_shares(&mut boxes_in_directory);
+        let mut bottom_fields: Vec<Share> = self
+            .bottom
+            .iter()
+            .filter(|(_, n)| enough(**n, ENVELOPE_SHARE))
+            .map(|(k, n)| Share {
+                name: k.clone(),
+                messages: *n,
+            })
+            .collect();
+        sort_shares(&mut bottom_fields);
+        let candidates = self.one_copy.len() as u64;
+        let with_twin = self.one_copy.values().filter(|n| **n > 1).count() as u64;
+        let one_copy = OneCopy {
+            candidates,
+            with_twin,
+            // A box with a copy per recipient shows most such messages twice; one that
+            // kept one copy shows (almost) none twice.
+            kept_one: candidates >= MIN_ONE_COPY && with_twin * 10 < candidates,
+        };
+        let mut domains_seen: Vec<Share> = self
+            .domains
+            .iter()
+            .map(|(k, n)| Share {
+                name: k.clone(),
+                messages: *n,
+            })
+            .collect();
+        sort_shares(&mut domains_seen);
+        domains_seen.truncate(10);
+        let unseen_domains = dir
+            .domains
+            .iter()
+            .filter(|d| !self.local.keys().any(|a| a.ends_with(&format!("@{d}"))))
+            .cloned()
+            .collect();
         let rewrites = match over.strip_prefixes.is_empty() {
             false => over
                 .strip_prefixes
@@ -452,7 +676,7 @@ impl Stats {
             .map(|(a, c)| LocalSeen {
                 address: a.clone(),
                 messages: *c,
-                user: localize(a, &dir.domains).is_some_and(|l| !dir.users(&l).is_empty()),
+                user: !dir.users(a).is_empty(),
             })
             .collect();
         local_addresses.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.address.cmp(&b.address)));
@@ -467,6 +691,11 @@ impl Stats {
                     .collect()
             }),
             boxes,
+            boxes_in_directory,
+            bottom_fields,
+            one_copy,
+            domains_seen,
+            unseen_domains,
             rewrites,
             relays,
             relays_given,
@@ -654,6 +883,8 @@ mod tests {
             envelope_headers: vec!["X-Original-To".into()],
             trusted_relays: vec!["Gate.ISP.net.".into()],
             strip_prefixes: vec!["pop-".into()],
+            shared_boxes: vec!["Box@Example.com".into()],
+            allow_unseen_domain: false,
         };
         let p = learn(&msgs, &over);
         assert_eq!(p.relays, vec!["gate.isp.net"]);
@@ -664,5 +895,6 @@ mod tests {
             p.rewrite("pop-zed@anything.org").as_deref(),
             Some("zed@example.com")
         );
+        assert!(p.is_box("box@example.com"));
     }
 }

@@ -371,8 +371,7 @@ impl Index {
         let sender = facts
             .from_address
             .as_deref()
-            .and_then(|a| crate::address::localize(a, &dir.domains))
-            .map(|l| dir.users(&l))
+            .map(|a| dir.users(a))
             .filter(|u| u.len() == 1)
             .and_then(|mut u| u.pop());
         let sure = matches!(d.confidence, Confidence::High | Confidence::Medium);
@@ -579,6 +578,28 @@ pub struct Outcome {
     pub audit: Audit,
 }
 
+/// Stops before anything is written when a `--domain` names no address in the mailbox: a
+/// typo there would send every message to `_unassigned`.
+fn check_domains(profile: &Profile, over: &Overrides) -> Result<(), SplitError> {
+    if profile.unseen_domains.is_empty() || profile.messages == 0 || over.allow_unseen_domain {
+        return Ok(());
+    }
+    let seen: Vec<String> = profile
+        .domains_seen
+        .iter()
+        .map(|s| format!("{} ({} messages)", one_line(&s.name), s.messages))
+        .collect();
+    Err(SplitError::Usage(format!(
+        "no address in the mailbox is at --domain {}; its envelope fields and To/Cc name most often: {}. Check the spelling, or pass --allow-unseen-domain to run anyway",
+        profile.unseen_domains.join(", "),
+        if seen.is_empty() {
+            "nothing".to_string()
+        } else {
+            seen.join(", ")
+        }
+    )))
+}
+
 /// Runs the job, calling `progress` with a phase name and the input bytes it finished.
 pub fn run(
     config: &Config,
@@ -592,6 +613,7 @@ pub fn run(
         &config.overrides,
         progress,
     )?;
+    check_domains(&profile, &config.overrides)?;
     let ctx = Context {
         dir: &config.directory,
         profile: &profile,
@@ -1006,7 +1028,12 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     if let Some(note) = w.split_note {
         let _ = writeln!(t, "  split: {note}");
     }
-    let hosts: Vec<&str> = w.facts.hops.iter().map(|h| h.by.as_str()).collect();
+    let hosts: Vec<&str> = w
+        .facts
+        .hops
+        .iter()
+        .map(|h| h.by.as_deref().unwrap_or("(no host)"))
+        .collect();
     let _ = writeln!(
         t,
         "  Received by (top first): {}",

@@ -238,7 +238,11 @@ fn trusted_relay_option_moves_the_trust_boundary() {
         "--trusted-relay",
         "example.net",
         "--trusted-relay",
-        "-",
+        "b",
+        "--trusted-relay",
+        "d",
+        "--trusted-relay",
+        "f",
         "--trusted-relay",
         "example.com",
     ]);
