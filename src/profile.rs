@@ -465,12 +465,17 @@ impl Stats {
                 self.add_affixes(&a, &mut seen);
             }
         }
-        let others_in_content = content
+        // The envelope's one address among To/Cc, beside another local one: the message
+        // was for several people here (a catch-all account's Delivered-To is not in To/Cc).
+        let in_content: BTreeSet<String> = content
             .iter()
             .filter_map(|a| localize(a, domains))
-            .any(|l| !envelope_local.contains(&l.to_address()));
-        if envelope_local.len() == 1
-            && others_in_content
+            .map(|l| l.to_address())
+            .collect();
+        let for_several = envelope_local.len() == 1
+            && envelope_local.iter().all(|a| in_content.contains(a))
+            && in_content.len() > 1;
+        if for_several
             && facts.id_hash != 0
             && !facts.is_list
             && (self.one_copy.len() < MAX_ONE_COPY || self.one_copy.contains_key(&facts.id_hash))
@@ -865,6 +870,122 @@ mod tests {
         assert_eq!(p.learned_headers, vec!["x-rcpt-info"]);
         assert!(p.is_envelope(Kind::Other, "X-Rcpt-Info"));
         assert!(!p.is_envelope(Kind::Other, "X-Something-Else"));
+    }
+
+    fn learn_with(messages: &[String], dir: &Directory) -> Profile {
+        let mut stats = Stats::default();
+        for m in messages {
+            stats.add(&gather(m.as_bytes()), &dir.domains);
+        }
+        stats.learn(dir, &Overrides::default())
+    }
+
+    fn office(rows: &str) -> Directory {
+        let mut f = tempfile::NamedTempFile::new().expect("tmp");
+        std::io::Write::write_all(&mut f, format!("address,user\n{rows}").as_bytes())
+            .expect("write");
+        Directory::from_csv(&["example.com".into()], f.path()).expect("dir")
+    }
+
+    /// A busy reader of list mail and Bcc copies is rarely in To/Cc, and on most envelopes:
+    /// box-shaped. The directory says she is a person, and the profile says so.
+    #[test]
+    fn a_directory_user_is_never_learned_as_the_box() {
+        let msgs: Vec<String> = (0..40)
+            .map(|i| {
+                let (user, to) = if i % 3 == 0 { ("bob", "bob@example.com") } else { ("alice", "list@lists.example.org") };
+                format!("X-Original-To: {user}@example.com\nReceived: from s{i}.example.org by mx.isp.net; x\nTo: {to}\nMessage-ID: <{i}@x>\n\n")
+            })
+            .collect();
+        let open = learn_with(&msgs, &Directory::open(&["example.com".into()]));
+        assert_eq!(
+            open.boxes.len(),
+            1,
+            "without a directory it looks like the box"
+        );
+        let dir = office("alice@example.com,alice\nbob@example.com,bob\n");
+        let p = learn_with(&msgs, &dir);
+        assert!(p.boxes.is_empty());
+        assert_eq!(p.boxes_in_directory[0].name, "alice@example.com");
+        let said = p.describe(&dir);
+        assert!(
+            said.contains("the directory maps it to alice")
+                && said.contains("--shared-box alice@example.com"),
+            "{said}"
+        );
+    }
+
+    /// Exchange Online appends its envelope field below every hop, on every message.
+    #[test]
+    fn learns_a_providers_bottom_field() {
+        let exchange = "X-MS-Exchange-Organization-OriginalEnvelopeRecipients";
+        let msgs: Vec<String> = (0..20)
+            .map(|i| format!("Received: from a by am0pr01mb{i}.eurprd01.prod.outlook.com; x\nReceived: from s.example.org by x.outlook.com; x\nTo: bob@example.com\n{exchange}: alice@example.com\n\n"))
+            .collect();
+        let p = learn(&msgs, &Overrides::default());
+        assert_eq!(p.bottom_fields.len(), 1);
+        assert_eq!(p.relays, vec!["outlook.com"]);
+        let hops = gather(msgs[0].as_bytes()).hops;
+        assert!(p.is_bottom_field(exchange, &hops));
+        let elsewhere = gather(b"Received: from a by mx.other.example; x\n\n").hops;
+        assert!(!p.is_bottom_field(exchange, &elsewhere));
+    }
+
+    /// Messages for alice by envelope and bob by Cc: a box with a copy per recipient holds
+    /// bob's copy too; one that kept one copy per Message-ID does not.
+    #[test]
+    fn learns_whether_the_box_kept_one_copy() {
+        let copy = |rcpt: &str, i: usize| {
+            format!(
+                "X-Original-To: {rcpt}@example.com\nReceived: from s by mx.isp.net; x\nTo: alice@example.com\nCc: bob@example.com\nMessage-ID: <{i}@x>\n\n"
+            )
+        };
+        let per_recipient: Vec<String> = (0..20)
+            .flat_map(|i| [copy("alice", i), copy("bob", i)])
+            .collect();
+        let p = learn(&per_recipient, &Overrides::default());
+        assert_eq!(
+            (
+                p.one_copy.candidates,
+                p.one_copy.with_twin,
+                p.one_copy.kept_one
+            ),
+            (20, 20, false)
+        );
+        let one: Vec<String> = (0..20)
+            .map(|i| copy(if i % 2 == 0 { "alice" } else { "bob" }, i))
+            .collect();
+        let p = learn(&one, &Overrides::default());
+        assert_eq!(
+            (
+                p.one_copy.candidates,
+                p.one_copy.with_twin,
+                p.one_copy.kept_one
+            ),
+            (20, 0, true)
+        );
+        let few: Vec<String> = (0..5).map(|i| copy("alice", i)).collect();
+        assert!(!learn(&few, &Overrides::default()).one_copy.kept_one);
+    }
+
+    #[test]
+    fn a_domain_named_nowhere_is_reported_with_the_ones_seen() {
+        let msgs: Vec<String> = (0..6)
+            .map(|i| format!("To: a{i}@exmaple.com\n\n"))
+            .collect();
+        let p = learn(&msgs, &Overrides::default());
+        assert_eq!(p.unseen_domains, vec!["example.com"]);
+        assert_eq!(
+            p.domains_seen[0],
+            Share {
+                name: "exmaple.com".into(),
+                messages: 6
+            }
+        );
+        assert!(
+            p.describe(&Directory::open(&["example.com".into()]))
+                .contains("WARNING: no address")
+        );
     }
 
     #[test]

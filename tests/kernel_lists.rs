@@ -46,12 +46,13 @@ fn truth(dir: &Path) -> (BTreeMap<String, BTreeSet<String>>, Vec<String>) {
     (owners, order)
 }
 
+/// What to write for one header field (name lower case, raw text, names seen so far in
+/// the message), or `None` to drop it.
+type Keep<'a> = &'a dyn Fn(&str, &str, &mut BTreeSet<String>) -> Option<String>;
+
 /// The mailbox with each header block passed through `keep`, which sees one unfolded
 /// field at a time (name lower case, whole raw text) and returns what to write instead.
-fn rewrite(
-    mbox: &[u8],
-    keep: &dyn Fn(&str, &str, &mut BTreeSet<String>) -> Option<String>,
-) -> Vec<u8> {
+fn rewrite(mbox: &[u8], keep: Keep<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(mbox.len());
     let (mut in_header, mut field, mut seen) = (false, String::new(), BTreeSet::new());
     let flush = |field: &mut String, seen: &mut BTreeSet<String>, out: &mut Vec<u8>| {

@@ -269,3 +269,67 @@ fn unassigned_folder_name_is_chosen_and_checked() {
         assert!(!tmp.path().join("bad").exists());
     }
 }
+
+/// A catch-all account that the directory maps to a person (info@ → carol): learning
+/// leaves it carol's address and says so; `--shared-box` makes its Delivered-To no
+/// recipient, while mail `To:` info@ still reaches carol.
+#[test]
+fn a_catch_all_in_the_directory_is_named_and_shared_box_overrides_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mbox = tmp.path().join("catchall.mbox");
+    let mut text = String::new();
+    for i in 0..30 {
+        let to = if i % 10 == 3 {
+            "info"
+        } else {
+            ["alice", "bob", "dave"][i % 3]
+        };
+        text.push_str(&format!(
+            "From s@example.org Mon Mar  4 10:00:00 2019\nDelivered-To: info@example.com\nReceived: from s{i}.example.org by mx1.isp.example.net; Mon, 4 Mar 2019 10:00:00 +0000\nFrom: s@example.org\nTo: {to}@example.com\nMessage-ID: <c{i}@example.org>\nSubject: m{i}\n\nbody\n\n"
+        ));
+    }
+    fs::write(&mbox, text).expect("write");
+    let m = mbox.to_str().expect("utf8");
+    let dir = sample("directory.csv");
+    let d = dir.to_str().expect("utf8");
+    let profile = popsplit_ok(&["profile", m, "--domain", "example.com", "--directory", d]);
+    assert!(
+        profile.contains("info@example.com looks like it")
+            && profile.contains("the directory maps it to carol"),
+        "{profile}"
+    );
+    let report = tmp.path().join("r.jsonl");
+    let r = report.to_str().expect("utf8");
+    let base = ["--dry-run", "--report", r];
+    split_office_ok(&mbox, &tmp.path().join("out"), &base);
+    let rows = report_rows(&report);
+    assert!(
+        rows.iter()
+            .all(|r| r["decided"] == serde_json::json!(["carol"]))
+    );
+    let mut shared = base.to_vec();
+    shared.extend(["--shared-box", "info@example.com"]);
+    split_office_ok(&mbox, &tmp.path().join("out"), &shared);
+    let rows = report_rows(&report);
+    let to_whom: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["decided"][0].as_str().expect("one user"),
+                r["confidence"].as_str().expect("confidence"),
+            )
+        })
+        .take(4)
+        .collect();
+    assert_eq!(
+        to_whom,
+        vec![
+            ("alice", "medium"),
+            ("bob", "medium"),
+            ("dave", "medium"),
+            ("carol", "medium")
+        ]
+    );
+    assert!(profile.contains("info@example.com"));
+    assert_eq!(rows[0]["evidence"][0]["verdict"], "shared-box");
+}
