@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::decide::{Confidence, Decision, Verdict};
-use crate::evidence::{Evidence, Kind};
+use crate::evidence::{Evidence, Kind, Place};
 use crate::sanitize::one_line;
 
 /// One piece of evidence and what the decision made of it.
@@ -18,10 +18,14 @@ pub struct EvidenceRow<'a> {
     pub address: Option<&'a str>,
     /// Canonical local address, when at a local domain.
     pub canonical: Option<&'a str>,
-    /// Kind of claim.
+    /// Kind of claim: `envelope-1` to `envelope-3` (the README's groups), `received-for`,
+    /// `content` or `other`; always a string.
+    #[serde(serialize_with = "kind_name")]
     pub kind: Kind,
     /// Received fields above it.
     pub depth: usize,
+    /// Which delivery it belongs to.
+    pub place: Place,
     /// Picked out of a field the address parser rejected.
     pub salvaged: bool,
     /// What the decision made of it.
@@ -74,6 +78,15 @@ pub struct Row<'a> {
     pub files: Vec<String>,
 }
 
+fn kind_name<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error> {
+    match kind {
+        Kind::Envelope(rank) => s.serialize_str(&format!("envelope-{}", rank + 1)),
+        Kind::ReceivedFor => s.serialize_str("received-for"),
+        Kind::Content => s.serialize_str("content"),
+        Kind::Other => s.serialize_str("other"),
+    }
+}
+
 /// Pairs each piece of evidence with its verdict.
 pub fn evidence_rows<'a>(evidence: &'a [Evidence], decision: &'a Decision) -> Vec<EvidenceRow<'a>> {
     evidence
@@ -85,6 +98,7 @@ pub fn evidence_rows<'a>(evidence: &'a [Evidence], decision: &'a Decision) -> Ve
             canonical: decision.canonical[i].as_deref(),
             kind: e.kind,
             depth: e.depth,
+            place: e.place,
             salvaged: e.salvaged,
             verdict: decision.verdicts[i],
         })
