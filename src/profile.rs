@@ -364,7 +364,7 @@ pub struct Stats {
     other: HashMap<String, (u64, u64)>,
     /// Envelope addresses of the current delivery: (messages, messages that also name it
     /// in To/Cc).
-    envelope_addrs: HashMap<String, (u64, u64)>,
+    envelope_addrs: HashMap<String, Sightings>,
     /// Fields below every Received field holding a local address → messages.
     bottom: HashMap<String, u64>,
     /// (domain, affix) → (messages, distinct remainders, capped).
@@ -376,6 +376,36 @@ pub struct Stats {
     one_copy: HashMap<u64, u32>,
     /// Domains of the addresses in envelope fields and To/Cc → messages (capped).
     domains: HashMap<String, u64>,
+}
+
+/// On how many messages an envelope address was seen, and in what company.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sightings {
+    messages: u64,
+    /// Of those, messages whose To/Cc also name it.
+    in_content: u64,
+    /// Of those, messages whose envelope also names another address (a catch-all's
+    /// Delivered-To beside the X-Original-To of the person).
+    beside_another: u64,
+}
+
+impl Sightings {
+    /// Box-shaped: on most messages, rarely in To/Cc, and either beside the person's own
+    /// envelope address or on (nearly) every message. A busy person who is rarely in To/Cc
+    /// (list mail, Bcc) is on many envelopes too, but alone and not on all.
+    fn box_shaped(&self, messages: u64) -> bool {
+        let n = self.messages as f64;
+        self.messages >= MIN_MESSAGES
+            && n >= BOX_SHARE * messages as f64
+            && (self.in_content as f64) < 0.2 * n
+            && (self.beside_another as f64 >= 0.5 * n || n >= 0.9 * messages as f64)
+    }
+
+    fn add(&mut self, other: Sightings) {
+        self.messages += other.messages;
+        self.in_content += other.in_content;
+        self.beside_another += other.beside_another;
+    }
 }
 
 /// Distinct remainders kept per affix candidate; three are enough to learn one.
@@ -415,6 +445,7 @@ impl Stats {
             .filter_map(|e| e.address.as_ref().map(|a| a.to_lowercase()))
             .collect();
         let mut envelope_local = BTreeSet::new();
+        let mut envelope_addrs = Vec::new();
         for e in &facts.evidence {
             let name = e.header.to_ascii_lowercase();
             let addr = e.address.as_ref().map(|a| a.to_lowercase());
@@ -459,11 +490,19 @@ impl Stats {
                 continue;
             }
             if seen.first(Fact::Address, &a) {
-                let entry = self.envelope_addrs.entry(a.clone()).or_default();
-                entry.0 += 1;
-                entry.1 += u64::from(content.contains(&a));
                 self.add_affixes(&a, &mut seen);
+                envelope_addrs.push(a);
             }
+        }
+        for a in &envelope_addrs {
+            self.envelope_addrs
+                .entry(a.clone())
+                .or_default()
+                .add(Sightings {
+                    messages: 1,
+                    in_content: u64::from(content.contains(a)),
+                    beside_another: u64::from(envelope_addrs.len() > 1),
+                });
         }
         // The envelope's one address among To/Cc, beside another local one: the message
         // was for several people here (a catch-all account's Delivered-To is not in To/Cc).
@@ -528,10 +567,8 @@ impl Stats {
             e.0 += a;
             e.1 += b;
         }
-        for (k, (a, b)) in other.envelope_addrs {
-            let e = self.envelope_addrs.entry(k).or_default();
-            e.0 += a;
-            e.1 += b;
+        for (k, v) in other.envelope_addrs {
+            self.envelope_addrs.entry(k).or_default().add(v);
         }
         for (k, v) in other.bottom {
             *self.bottom.entry(k).or_default() += v;
@@ -595,19 +632,17 @@ impl Stats {
         let (mut boxes, mut boxes_in_directory): (Vec<Share>, Vec<Share>) = self
             .envelope_addrs
             .iter()
-            .filter(|(_, (seen, in_content))| {
-                enough(*seen, BOX_SHARE) && (*in_content as f64) < 0.2 * *seen as f64
-            })
-            .map(|(k, (seen, _))| Share {
+            .filter(|(_, seen)| seen.box_shaped(n))
+            .map(|(k, seen)| Share {
                 name: k.clone(),
-                messages: *seen,
+                messages: seen.messages,
             })
             .partition(|b| !dir.is_closed() || dir.users(&b.name).is_empty());
         for given in &over.shared_boxes {
             let name = given.trim().to_lowercase();
             boxes_in_directory.retain(|b| b.name != name);
             if !boxes.iter().any(|b| b.name == name) {
-                let messages = self.envelope_addrs.get(&name).map_or(0, |e| e.0);
+                let messages = self.envelope_addrs.get(&name).map_or(0, |e| e.messages);
                 boxes.push(Share { name, messages });
             }
         }
@@ -887,10 +922,10 @@ mod tests {
         Directory::from_csv(&["example.com".into()], f.path()).expect("dir")
     }
 
-    /// A busy reader of list mail and Bcc copies is rarely in To/Cc, and on most envelopes:
-    /// box-shaped. The directory says she is a person, and the profile says so.
+    /// A busy reader of list mail and Bcc copies is rarely in To/Cc and on most envelopes,
+    /// but alone there and not on all: a person, not the box.
     #[test]
-    fn a_directory_user_is_never_learned_as_the_box() {
+    fn a_busy_reader_is_not_the_box() {
         let msgs: Vec<String> = (0..40)
             .map(|i| {
                 let (user, to) = if i % 3 == 0 { ("bob", "bob@example.com") } else { ("alice", "list@lists.example.org") };
@@ -898,19 +933,29 @@ mod tests {
             })
             .collect();
         let open = learn_with(&msgs, &Directory::open(&["example.com".into()]));
-        assert_eq!(
-            open.boxes.len(),
-            1,
-            "without a directory it looks like the box"
-        );
-        let dir = office("alice@example.com,alice\nbob@example.com,bob\n");
+        assert!(open.boxes.is_empty(), "{:?}", open.boxes);
+    }
+
+    /// The catch-all account beside each person's X-Original-To is box-shaped; when the
+    /// directory maps it to a user, it stays that user's address and the profile says so.
+    #[test]
+    fn a_directory_user_is_never_learned_as_the_box() {
+        let users = ["alice", "bob", "carol"];
+        let msgs: Vec<String> = (0..40)
+            .map(|i| format!("Delivered-To: office@example.com\nX-Original-To: {}@example.com\nReceived: from s{i}.example.org by mx.isp.net; x\nMessage-ID: <{i}@x>\n\n", users[i % 3]))
+            .collect();
+        let open = learn_with(&msgs, &Directory::open(&["example.com".into()]));
+        let names: Vec<&str> = open.boxes.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, vec!["office@example.com"]);
+        let dir =
+            office("alice@example.com,alice\nbob@example.com,bob\noffice@example.com,alice\n");
         let p = learn_with(&msgs, &dir);
         assert!(p.boxes.is_empty());
-        assert_eq!(p.boxes_in_directory[0].name, "alice@example.com");
+        assert_eq!(p.boxes_in_directory[0].name, "office@example.com");
         let said = p.describe(&dir);
         assert!(
             said.contains("the directory maps it to alice")
-                && said.contains("--shared-box alice@example.com"),
+                && said.contains("--shared-box office@example.com"),
             "{said}"
         );
     }
