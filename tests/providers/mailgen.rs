@@ -142,6 +142,7 @@ fn assemble(
         rng: &mut rng,
         t: 1_546_300_800 + 3600 * 24 * 40,
         resending: false,
+        list_client: None,
     };
     let mut copies = Vec::new();
     let mut mbox = Vec::new();
@@ -306,6 +307,8 @@ struct Spec {
     forged_for: Option<&'static str>,
     extra: Vec<String>,
     body: String,
+    /// The sender's outbound host number, so its own hop and the provider's agree.
+    host_n: usize,
 }
 
 impl Spec {
@@ -392,6 +395,9 @@ struct Gen<'a> {
     /// Set while rendering a redirect's new delivery: it comes from the office's own
     /// client through the provider, not from the original sender.
     resending: bool,
+    /// Set while rendering a list copy's delivery: the list server is the SMTP client
+    /// and its VERP address the envelope sender.
+    list_client: Option<(String, String)>,
 }
 
 impl Gen<'_> {
@@ -462,6 +468,7 @@ impl Gen<'_> {
             forged_for: None,
             extra: Vec::new(),
             body: self.body(),
+            host_n: 30 + self.rng.below(40),
         };
         let one = |g: &mut Self| g.rng.pick(USERS_ADDR).to_string();
         let txn = |rcpts: Vec<Rcpt>, extra: usize| Txn {
@@ -706,7 +713,17 @@ impl Gen<'_> {
         // only the first copy of the Message-ID.
         let mut deliveries: Vec<(Txn, Vec<Rcpt>)> = Vec::new();
         for txn in &spec.txns {
-            if style.batches() {
+            if txn.via_list {
+                // A list server sends each subscriber its own VERP-signed transaction.
+                for r in &txn.rcpts {
+                    let one = Txn {
+                        rcpts: vec![r.clone()],
+                        via_list: true,
+                        total_rcpts: 1,
+                    };
+                    deliveries.push((one, vec![r.clone()]));
+                }
+            } else if style.batches() {
                 deliveries.push((txn.clone(), txn.rcpts.clone()));
             } else {
                 for r in &txn.rcpts {
@@ -722,8 +739,22 @@ impl Gen<'_> {
         for (txn, rcpts) in deliveries {
             t += 1 + self.rng.below(20) as i64;
             let copy_truth: BTreeSet<String> = rcpts.iter().flat_map(|r| r.users.clone()).collect();
+            let envfrom = match (txn.via_list, spec.list) {
+                (true, Some((laddr, _))) => {
+                    let (local, host) = laddr.split_once('@').unwrap();
+                    let (rl, rd) = rcpts[0].addr.split_once('@').unwrap();
+                    let verp = format!(
+                        "{local}+bounces-{}-{rl}={rd}@{host}",
+                        1000 + self.rng.below(9000)
+                    );
+                    self.list_client = Some((host.to_string(), verp.clone()));
+                    verp
+                }
+                _ => spec.envfrom.clone(),
+            };
             let (text, has_env) = self.render_one(style, spec, &txn, &rcpts, t);
-            out.push((text, spec.envfrom.clone(), copy_truth, has_env));
+            self.list_client = None;
+            out.push((text, envfrom, copy_truth, has_env));
         }
         out
     }
@@ -866,7 +897,7 @@ impl Gen<'_> {
                 writeln!(
                     s,
                     "Received: by mail-wr1-f{n}.google.com with SMTP id {id}{f};\n        {d}",
-                    n = 30 + self.rng.below(40),
+                    n = spec.host_n,
                     f = for_clause(for_rcpt),
                     d = rfc2822(t, -480)
                 )
@@ -966,7 +997,7 @@ impl Gen<'_> {
     fn client(&mut self, spec: &Spec) -> (String, String, String) {
         match spec.sender {
             Sender::Gmail => {
-                let n = 30 + self.rng.below(40);
+                let n = spec.host_n;
                 (
                     format!("mail-wr1-f{n}.google.com"),
                     format!("mail-wr1-f{n}.google.com"),
@@ -1021,10 +1052,16 @@ impl Gen<'_> {
                 format!("dsl-{}.dyn.isp-net.example", ip.replace('.', "-")),
                 ip,
             )
+        } else if let Some((host, _)) = &self.list_client {
+            (host.clone(), host.clone(), "203.0.113.80".to_string())
         } else {
             self.client(spec)
         };
-        let rp = format!("Return-Path: <{}>\n", spec.envfrom);
+        let envfrom = match &self.list_client {
+            Some((_, verp)) => verp.clone(),
+            None => spec.envfrom.clone(),
+        };
+        let rp = format!("Return-Path: <{envfrom}>\n");
         let mut top = String::new();
         let mut bottom = String::new();
         let first = rcpts.first().map(|r| r.addr.clone()).unwrap_or_default();
@@ -1051,7 +1088,7 @@ impl Gen<'_> {
                     top,
                     "Received: from mail.hostsrv.net\n\tby mail.hostsrv.net with LMTP\n\tid {}\n\t(envelope-from <{}>)\n\tfor <office@example.com>; {}",
                     self.rng.b64(22),
-                    spec.envfrom,
+                    envfrom,
                     rfc2822(t + 1, 60)
                 )
                 .unwrap();
@@ -1102,7 +1139,7 @@ impl Gen<'_> {
                     rfc2822(t + 3600, 60)
                 )
                 .unwrap();
-                writeln!(top, "Return-path: <{}>", spec.envfrom).unwrap();
+                writeln!(top, "Return-path: <{}>", envfrom).unwrap();
                 let all: Vec<&str> = rcpts.iter().map(|r| r.addr.as_str()).collect();
                 writeln!(top, "Envelope-to: {}", all.join(", ")).unwrap();
                 writeln!(top, "Delivery-date: {}", rfc2822(t, 60)).unwrap();
@@ -1117,7 +1154,7 @@ impl Gen<'_> {
                     top,
                     "Received: from {rdns} ([{ip}]:{port})\n\tby server204.web-hosting.example with esmtps  (TLS1.3) tls TLS_AES_256_GCM_SHA384\n\t(Exim 4.96.2)\n\t(envelope-from <{ef}>)\n\tid {id}{f};\n\t{d}",
                     port = 30_000 + self.rng.below(30_000),
-                    ef = spec.envfrom,
+                    ef = envfrom,
                     d = rfc2822(t, 60)
                 )
                 .unwrap();
@@ -1150,11 +1187,11 @@ impl Gen<'_> {
                 writeln!(top, "Received: from {mbx}.eurprd01.prod.exchangelabs.com (2603:10a6:20b:3d1::12)\n by DB9PR01MB{}.eurprd01.prod.exchangelabs.com with HTTPS; {}", 1000 + self.rng.below(8999), rfc2822(t + 1, 0)).unwrap();
                 writeln!(top, "Received: from {ca}.eurprd06.prod.outlook.com (2603:10a6:20b:45b::9)\n by {mbx}.eurprd01.prod.exchangelabs.com (2603:10a6:20b:3d1::12) with\n Microsoft SMTP Server (version=TLS1_2,\n cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.7362.31; {}", rfc2822(t, 0)).unwrap();
                 writeln!(top, "Received: from {fe}.eurprd04.prod.outlook.com\n (2603:10a6:20b:45b:cafe::6b) by {ca}.outlook.office365.com\n (2603:10a6:20b:45b::9) with Microsoft SMTP Server (version=TLS1_2,\n cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.7362.31 via Frontend\n Transport; {}", rfc2822(t, 0)).unwrap();
-                writeln!(top, "Authentication-Results: spf=pass (sender IP is {ip})\n smtp.mailfrom={}; dkim=pass (signature was verified)\n header.d={};dmarc=pass action=none header.from={};", dom(&spec.envfrom), dom(&spec.envfrom), dom(&spec.envfrom)).unwrap();
-                writeln!(top, "Received-SPF: Pass (protection.outlook.com: domain of {} designates\n {ip} as permitted sender) receiver=protection.outlook.com;\n client-ip={ip}; helo={rdns}; pr=C", dom(&spec.envfrom)).unwrap();
+                writeln!(top, "Authentication-Results: spf=pass (sender IP is {ip})\n smtp.mailfrom={}; dkim=pass (signature was verified)\n header.d={};dmarc=pass action=none header.from={};", dom(&envfrom), dom(&envfrom), dom(&envfrom)).unwrap();
+                writeln!(top, "Received-SPF: Pass (protection.outlook.com: domain of {} designates\n {ip} as permitted sender) receiver=protection.outlook.com;\n client-ip={ip}; helo={rdns}; pr=C", dom(&envfrom)).unwrap();
                 writeln!(top, "Received: from {rdns} ({ip}) by\n {fe}.mail.protection.outlook.com (10.167.16.117) with Microsoft\n SMTP Server (version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id\n 15.20.7362.31 via Frontend Transport; {}", rfc2822(t - 1, 0)).unwrap();
                 let nmid = uuid(self.rng);
-                writeln!(bottom, "Return-Path: {}", spec.envfrom).unwrap();
+                writeln!(bottom, "Return-Path: {}", envfrom).unwrap();
                 writeln!(
                     bottom,
                     "X-MS-Exchange-Organization-ExpirationStartTime: {}",
@@ -1289,11 +1326,11 @@ impl Gen<'_> {
                 )
                 .unwrap();
                 writeln!(top, "ARC-Seal: i=1; a=rsa-sha256; t={lt}; cv=none;\n        d=google.com; s=arc-20160816;\n        b={}", self.rng.b64(64)).unwrap();
-                writeln!(top, "ARC-Authentication-Results: i=1; mx.google.com;\n       spf=pass (google.com: domain of {} designates {ip} as permitted sender) smtp.mailfrom={}", spec.envfrom, spec.envfrom).unwrap();
+                writeln!(top, "ARC-Authentication-Results: i=1; mx.google.com;\n       spf=pass (google.com: domain of {} designates {ip} as permitted sender) smtp.mailfrom={}", envfrom, envfrom).unwrap();
                 top.push_str(&rp);
-                writeln!(top, "Received: from {rdns} ({rdns}. [{ip}])\n        by mx.google.com with ESMTPS id {}.{}.2020.03.03.01.12.13\n        for <{first}>\n        (version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256/256);\n        {}", self.rng.alnum(14).to_lowercase(), self.rng.below(999), rfc2822(t, -480)).unwrap();
-                writeln!(top, "Received-SPF: pass (google.com: domain of {} designates {ip} as permitted sender) client-ip={ip};", spec.envfrom).unwrap();
-                writeln!(top, "Authentication-Results: mx.google.com;\n       spf=pass (google.com: domain of {} designates {ip} as permitted sender) smtp.mailfrom={}", spec.envfrom, spec.envfrom).unwrap();
+                writeln!(top, "Received: from {rdns} ({rdns}. [{ip}])\n        by mx.google.com with ESMTPS id {}.{}.{gd}\n        for <{first}>\n        (version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256/256);\n        {}", self.rng.alnum(14).to_lowercase(), self.rng.below(999), rfc2822(t, -480), gd = gdate(t)).unwrap();
+                writeln!(top, "Received-SPF: pass (google.com: domain of {} designates {ip} as permitted sender) client-ip={ip};", envfrom).unwrap();
+                writeln!(top, "Authentication-Results: mx.google.com;\n       spf=pass (google.com: domain of {} designates {ip} as permitted sender) smtp.mailfrom={}", envfrom, envfrom).unwrap();
             }
             Style::Ionos => {
                 top.push_str(&rp);
@@ -1346,11 +1383,11 @@ impl Gen<'_> {
                         "SRS0={}={}={}={}@isp-mail.net",
                         self.rng.alnum(4),
                         self.rng.alnum(2),
-                        dom(&spec.envfrom),
-                        spec.envfrom.split('@').next().unwrap_or("")
+                        dom(&envfrom),
+                        envfrom.split('@').next().unwrap_or("")
                     );
                     writeln!(top, "Return-Path: <{srs}>").unwrap();
-                    writeln!(top, "Received: from mailout.isp-mail.net (mailout.isp-mail.net. [192.0.2.40])\n        by mx.google.com with ESMTPS id {}.{}.2020.03.03.01.12.13\n        for <{box_addr}>\n        (version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256/256);\n        {}", self.rng.alnum(14).to_lowercase(), self.rng.below(999), rfc2822(lt - 1, -480)).unwrap();
+                    writeln!(top, "Received: from mailout.isp-mail.net (mailout.isp-mail.net. [192.0.2.40])\n        by mx.google.com with ESMTPS id {}.{}.{gd}\n        for <{box_addr}>\n        (version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256/256);\n        {}", self.rng.alnum(14).to_lowercase(), self.rng.below(999), rfc2822(lt - 1, -480), gd = gdate(t)).unwrap();
                     writeln!(top, "Received-SPF: pass (google.com: domain of {srs} designates 192.0.2.40 as permitted sender) client-ip=192.0.2.40;").unwrap();
                     writeln!(top, "X-Original-To: {first}").unwrap();
                     writeln!(top, "Delivered-To: examplecom@mailbox.isp-mail.net").unwrap();
@@ -1365,7 +1402,7 @@ impl Gen<'_> {
                     writeln!(top, "Delivered-To: {first}").unwrap();
                     writeln!(top, "Received: by 2002:a05:7300:{}:b0:{}:{}:{} with SMTP id {}csp{};\n        {}", self.rng.lhex(4), self.rng.lhex(3), self.rng.lhex(4), self.rng.lhex(4), self.rng.alnum(3).to_lowercase(), 100_000 + self.rng.below(899_999), rfc2822(t + 1, -480)).unwrap();
                     top.push_str(&rp);
-                    writeln!(top, "Received: from {rdns} ({rdns}. [{ip}])\n        by mx.google.com with ESMTPS id {}.{}.2020.03.03.01.12.13\n        for <{first}>\n        (version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256/256);\n        {}", self.rng.alnum(14).to_lowercase(), self.rng.below(999), rfc2822(t, -480)).unwrap();
+                    writeln!(top, "Received: from {rdns} ({rdns}. [{ip}])\n        by mx.google.com with ESMTPS id {}.{}.{gd}\n        for <{first}>\n        (version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256/256);\n        {}", self.rng.alnum(14).to_lowercase(), self.rng.below(999), rfc2822(t, -480), gd = gdate(t)).unwrap();
                 }
             }
         }
@@ -1475,6 +1512,16 @@ fn msdate(t: i64) -> String {
         x.mi,
         x.s,
         (t * 7919) % 10_000
+    )
+}
+
+/// The date part of a Google SMTP id (`2019.02.10.01.12.13`).
+fn gdate(t: i64) -> String {
+    let x = tm(t);
+    let m = MONTHS.iter().position(|m| *m == x.mon).unwrap_or(0) + 1;
+    format!(
+        "{}.{m:02}.{:02}.{:02}.{:02}.{:02}",
+        x.y, x.d, x.h, x.mi, x.s
     )
 }
 

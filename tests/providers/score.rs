@@ -201,7 +201,7 @@ impl Scores {
         let mut s = String::new();
         writeln!(
             s,
-            "{:<15}{:>6}{:>6}{:>7}{:>6}{:>7}{:>5}{:>6}{:>5}{:>15}{:>15}{:>15}{:>8}{:>10}",
+            "{:<15}{:>6}{:>6}{:>7}{:>6}{:>7}{:>5}{:>6}{:>5}{:>5}{:>15}{:>15}{:>15}{:>8}{:>10}",
             "style",
             "msgs",
             "logic",
@@ -211,6 +211,7 @@ impl Scores {
             "lost",
             "unasg",
             "dups",
+            "xdup",
             "P(high) n",
             "P(med) n",
             "P(low) n",
@@ -225,7 +226,7 @@ impl Scores {
             };
             writeln!(
                 s,
-                "{:<15}{:>6}{:>6}{:>7}{:>6}{:>7}{:>5}{:>6}{:>5}{:>15}{:>15}{:>15}{:>8}{:>10.2}",
+                "{:<15}{:>6}{:>6}{:>7}{:>6}{:>7}{:>5}{:>6}{:>5}{:>5}{:>15}{:>15}{:>15}{:>8}{:>10.2}",
                 name,
                 r.messages,
                 r.logical,
@@ -235,6 +236,7 @@ impl Scores {
                 r.lost,
                 r.unassigned,
                 r.duplicates,
+                r.cross_duplicates,
                 p(0),
                 p(1),
                 p(2),
@@ -247,7 +249,7 @@ impl Scores {
             line(&mut s, name, r);
         }
         line(&mut s, "overall", &self.overall);
-        s.push_str("(wrong/1k: wrong deliveries per 1,000 delivered copies that carry an envelope field; bare has none)\n");
+        s.push_str("(logic: logical messages; dups: set aside as duplicates; xdup: set aside as a duplicate of a different message;\n wrong/1k: wrong deliveries per 1,000 delivered copies that carry an envelope field, bare has none)\n");
         s
     }
 
