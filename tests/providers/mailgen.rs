@@ -407,9 +407,12 @@ impl Gen<'_> {
         let r = self.rng.below(100);
         let sit = if style == Style::Lists {
             match r {
-                0..=54 => "list",
+                // judy, subscribed to most lists, is on well over half the envelopes.
+                0..=29 => "list",
+                30..=54 => "list-judy",
                 55..=64 => "list-crosspost",
-                65..=74 => "plain",
+                65..=69 => "plain",
+                70..=74 => "busy-judy",
                 75..=79 => "bcc",
                 80..=84 => "plus-tag",
                 85..=89 => "spam-guessed",
@@ -539,7 +542,7 @@ impl Gen<'_> {
                 spec.to.push("Example Office <office@example.com>".into());
                 spec.txns.push(txn(vec![rcpt("office@example.com")], 0));
             }
-            "list" | "list-crosspost" => {
+            "list" | "list-crosspost" | "list-judy" => {
                 let (laddr, lid) = *self.rng.pick(LISTS);
                 spec.list = Some((laddr, lid));
                 spec.to.push(laddr.to_string());
@@ -553,7 +556,10 @@ impl Gen<'_> {
                 } else {
                     subs[1 + self.rng.below(2)]
                 })];
-                if self.rng.pct(25) {
+                if sit == "list-judy" {
+                    // Only the busy subscriber: the list copy names nobody in To/Cc.
+                    rcpts = vec![rcpt(subs[0])];
+                } else if self.rng.pct(25) {
                     let other = *self.rng.pick(subs);
                     if other != rcpts[0].addr {
                         rcpts.push(rcpt(other));

@@ -62,7 +62,7 @@ mod mailgen;
 mod score;
 
 pub use mailgen::{Copy, Mailbox, Style, generate, generate_situations, write_directory};
-pub use score::{Outcome, Scores, Targets, run_and_score, score_styles};
+pub use score::{Outcome, Scores, Targets, run_and_score, run_kept, score_styles};
 
 /// The office's own mail domain in every generated mailbox.
 pub const DOMAIN: &str = "example.com";

@@ -164,24 +164,27 @@ pub struct Outcome {
 /// scores the results.
 pub fn score_styles(opts: Options, styles: &[Style]) -> Scores {
     let mut scores = Scores::default();
-    // POPSPLIT_PROVIDERS_KEEP=DIR keeps each style's mbox, directory, report and output
-    // under DIR/<style> so a mistake can be replayed with `popsplit split --explain`.
-    let keep = std::env::var_os("POPSPLIT_PROVIDERS_KEEP").map(std::path::PathBuf::from);
     for mb in generate(opts, styles) {
-        match &keep {
-            Some(k) => {
-                let dir = k.join(mb.style.name());
-                let _ = std::fs::remove_dir_all(&dir);
-                std::fs::create_dir_all(&dir).expect("create keep dir");
-                scores.push(run_and_score(&mb, &dir));
-            }
-            None => {
-                let dir = tempfile::tempdir().expect("tempdir");
-                scores.push(run_and_score(&mb, dir.path()));
-            }
-        }
+        scores.push(run_kept(&mb, mb.style.name()));
     }
     scores
+}
+
+/// Runs and scores one mailbox in a temporary folder, or, when POPSPLIT_PROVIDERS_KEEP=DIR
+/// is set, in DIR/<name>, kept so a mistake can be replayed with `popsplit split --explain`.
+pub fn run_kept(mb: &Mailbox, name: &str) -> Scores {
+    match std::env::var_os("POPSPLIT_PROVIDERS_KEEP") {
+        Some(k) => {
+            let dir = Path::new(&k).join(name);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create keep dir");
+            run_and_score(mb, &dir)
+        }
+        None => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            run_and_score(mb, dir.path())
+        }
+    }
 }
 
 impl Scores {
@@ -349,6 +352,23 @@ pub fn run_and_score(mb: &Mailbox, dir: &Path) -> Scores {
     let report = dir.join("report.jsonl");
     std::fs::write(&mbox, &mb.mbox).expect("write mbox");
     super::write_directory(&csv).expect("write directory");
+    // The truth beside the mbox, so a kept run can be replayed and read by hand.
+    let mut truth = String::from("index\tlogical\tsituation\tenvelope\ttruth\tcopy_truth\n");
+    for (i, c) in mb.copies.iter().enumerate() {
+        let join = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(",");
+        writeln!(
+            truth,
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            i + 1,
+            c.logical,
+            c.situation,
+            c.has_envelope,
+            join(&c.truth),
+            join(&c.copy_truth)
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("truth.tsv"), truth).expect("write truth");
     let res = Command::new(env!("CARGO_BIN_EXE_popsplit"))
         .arg("split")
         .arg(&mbox)
