@@ -756,7 +756,10 @@ impl Gen<'_> {
                     self.list_client = Some((host.to_string(), verp.clone()));
                     verp
                 }
-                _ => spec.envfrom.clone(),
+                _ => match &spec.resent {
+                    Some((_, old, _)) => old[0].addr.clone(),
+                    None => spec.envfrom.clone(),
+                },
             };
             let (text, has_env) = self.render_one(style, spec, &txn, &rcpts, t);
             self.list_client = None;
@@ -859,7 +862,8 @@ impl Gen<'_> {
             s,
             "Date: {}",
             rfc2822(
-                spec.t - 60,
+                // A redirected message keeps the date it was first written.
+                spec.resent.as_ref().map_or(spec.t, |r| r.2) - 60,
                 if spec.sender == Sender::Gmail {
                     -480
                 } else {
@@ -1063,9 +1067,12 @@ impl Gen<'_> {
         } else {
             self.client(spec)
         };
-        let envfrom = match &self.list_client {
-            Some((_, verp)) => verp.clone(),
-            None => spec.envfrom.clone(),
+        let envfrom = match (&self.list_client, &spec.resent) {
+            (Some((_, verp)), _) => verp.clone(),
+            // A redirect (mutt's bounce, Thunderbird's redirect) is sent with the
+            // redirecting user's own envelope sender.
+            (None, Some((_, old, _))) if self.resending => old[0].addr.clone(),
+            _ => spec.envfrom.clone(),
         };
         let rp = format!("Return-Path: <{envfrom}>\n");
         let mut top = String::new();
