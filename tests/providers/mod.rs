@@ -26,8 +26,9 @@
 //! - `m365`: Exchange Online: top hops by `*.prod.outlook.com` / `*.outlook.com` /
 //!   `*.exchangelabs.com`, content fields, then `X-MS-Exchange-Organization-*` and
 //!   `X-MS-Exchange-CrossTenant-*` at the bottom with `OriginalEnvelopeRecipients`,
-//!   `;`-separated and sometimes RFC 2047 encoded (Microsoft Learn "message headers in
-//!   Exchange Online"; sisimai `grep X-MS-Exchange-CrossTenant`).
+//!   `;`-separated and sometimes RFC 2047 encoded (Microsoft Learn, "Header firewall" in
+//!   Exchange Server and "Anti-spam message headers" in Microsoft 365; sisimai
+//!   `grep X-MS-Exchange-CrossTenant`, whose fields sit below the content fields).
 //! - `google`: Google Workspace catch-all: `Delivered-To` on top, `Received: by 2002:a05:…`
 //!   (an IPv6 literal, no host name), ARC fields, `mx.google.com` with `for <rcpt>`,
 //!   sometimes `X-Gm-Original-To`, and one copy per Message-ID (Google Workspace admin
@@ -41,7 +42,12 @@
 //!   per Message-ID (sisimai `grep X-Forwarded-For`; Gmail help on forwarding).
 //! - `lists`: list mail on the Postfix catch-all: the subscriber's delivery above the list
 //!   server's hops and the list server's own `X-Original-To: list@lists.example.org`, To/Cc
-//!   naming the list (kernel mailing-list archive, `zcat mailbox.mbox.gz | head -200`).
+//!   naming the list, one VERP-signed transaction per subscriber (kernel mailing-list
+//!   archive, `zcat mailbox.mbox.gz | head -200`).
+//!
+//! Postfix, qmail and IONOS deliver one copy per recipient; Exim, sendmail and Exchange one
+//! copy per SMTP transaction naming all its recipients; Gmail only the first copy of a
+//! Message-ID, so there the truth may hold users the copy's envelope does not name.
 //!
 //! Situations mixed into every style: aliases and a distribution list, Bcc recipients, a
 //! busy user (judy) on a large share of envelope fields yet rarely in To/Cc, BATV
@@ -55,6 +61,9 @@
 //!
 //! The generator is written from the providers' documented and observed shapes only; it
 //! shares nothing with popsplit's own decision code or its own generator.
+//!
+//! `POPSPLIT_PROVIDERS_KEEP=DIR` keeps every run (mbox, directory, `truth.tsv`, report,
+//! Maildirs) under `DIR/<style>` so a mistake can be replayed with `popsplit split --explain`.
 
 #![allow(dead_code, unused_imports)] // The test file and the benchmark each use a different part.
 
