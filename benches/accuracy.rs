@@ -1,12 +1,16 @@
 //! Accuracy benchmark: generates one mailbox per ISP style with ground truth, runs the real
 //! `popsplit split` on each (writing Maildirs), and prints losses, wrong deliveries,
 //! precision and recall overall, on the recoverable subset, per confidence level, per trap
-//! category and per ISP style.
+//! category and per ISP style; then does the same on the provider-shaped mailboxes of
+//! `tests/providers` (an independent generator written from real providers' header shapes).
 //!
 //! `cargo bench --bench accuracy` (messages per style: POPSPLIT_BENCH_MESSAGES, default 4000).
+//! Exits non-zero when either generator's targets are missed.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/providers/mod.rs"]
+mod providers;
 
 fn main() {
     let messages: usize = std::env::var("POPSPLIT_BENCH_MESSAGES")
@@ -23,6 +27,33 @@ fn main() {
         println!("\nall calibration targets hold");
     } else {
         println!("\nTARGETS MISSED: {failures:?}");
+    }
+
+    println!(
+        "\naccuracy on provider-shaped mailboxes: {messages} logical messages per provider style, {} styles, seed 2026\n",
+        providers::Style::ALL.len()
+    );
+    let opts = providers::Options {
+        per_style: messages,
+        seed: 2026,
+    };
+    let prov = providers::score_styles(opts, &providers::Style::ALL);
+    print!("{}", prov.table());
+    let prov_failures = prov.failures(&providers::Targets::default());
+    if prov_failures.is_empty() {
+        println!("\nall provider targets hold");
+    } else {
+        println!("\nwrong deliveries by situation and style:");
+        for line in prov
+            .mistakes_report()
+            .lines()
+            .filter(|l| l.starts_with("=="))
+        {
+            println!("{line}");
+        }
+        println!("\nPROVIDER TARGETS MISSED: {prov_failures:#?}");
+    }
+    if !failures.is_empty() || !prov_failures.is_empty() {
         std::process::exit(1);
     }
 }
