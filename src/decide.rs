@@ -167,6 +167,7 @@ impl Decision {
             })
             .collect();
         match (parts.is_empty(), self.lowered) {
+            (true, Some(why)) => format!("none [{why}]"),
             (true, _) => "none (no evidence names a user)".to_string(),
             (false, Some(why)) => format!("{} [{why}]", parts.join("; ")),
             (false, None) => parts.join("; "),
@@ -174,13 +175,16 @@ impl Decision {
     }
 }
 
-/// Group order: envelope ranks (learned fields rank with the second), then Received, then
-/// content fields.
+/// Group order: fields naming the address the sender used (learned fields rank with the
+/// second), then the topmost trusted Received `for` (the RCPT TO the receiving side was
+/// given), then Delivered-To (where the provider put it, after aliases), then lower `for`
+/// clauses, then content fields.
 fn group(kind: Kind) -> u8 {
     match kind {
-        Kind::Envelope(rank) => rank,
+        Kind::Envelope(rank) if rank < 2 => rank,
         Kind::Other => 1,
-        Kind::ReceivedFor => 10,
+        Kind::ReceivedFor => 2,
+        Kind::Envelope(_) => 3,
         Kind::Content => 20,
     }
 }
@@ -204,6 +208,9 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
     let mut verdicts = Vec::with_capacity(evidence.len());
     let mut canonical = Vec::with_capacity(evidence.len());
     let mut named: Vec<Vec<String>> = Vec::with_capacity(evidence.len());
+    // What envelope fields of an earlier delivery, or below the trusted hops, named
+    // locally: a user, or only nobody.
+    let (mut earlier_user, mut earlier_nobody) = (false, false);
     for e in evidence {
         let found = e.address.as_deref().and_then(resolve);
         canonical.push(found.as_ref().map(|r| r.canonical.to_address()));
@@ -240,6 +247,16 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
             _ if users.is_empty() => Verdict::NotAUser,
             _ => Verdict::Superseded,
         };
+        // Envelope fields only: a Received `for` in old history is as easily a sender's.
+        // Untrusted ones too: they can only withhold a message, never deliver one.
+        if matches!(verdict, Verdict::Earlier | Verdict::Untrusted)
+            && envelope_kind
+            && found.is_some()
+            && !e.address.as_deref().is_some_and(is_box)
+        {
+            earlier_user |= !users.is_empty();
+            earlier_nobody |= users.is_empty();
+        }
         verdicts.push(verdict);
         named.push(users);
     }
@@ -257,7 +274,7 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
         .iter()
         .enumerate()
         .map(|(i, e)| match e.kind {
-            Kind::ReceivedFor if Some(i) != top_for => group(e.kind) + 1,
+            Kind::ReceivedFor if Some(i) != top_for => group(e.kind) + 2,
             kind => group(kind),
         })
         .collect();
@@ -275,6 +292,19 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
                 .any(|(e, v)| *v == Verdict::Superseded && e.kind == Kind::Content)
                 .then_some(group(Kind::Content))
         });
+    // An earlier delivery never delivers, but one that was for local addresses that are
+    // nobody (a role account or a guess, forwarded into this box) says the message was not
+    // for whoever To/Cc name; Resent-To is the resender's own word and still counts.
+    // Withholding is safe where delivering is not: so untrusted fields count here.
+    let resent = |e: &Evidence| e.header.to_ascii_lowercase().starts_with("resent-");
+    let vetoed = winner == Some(group(Kind::Content))
+        && earlier_nobody
+        && !earlier_user
+        && !evidence
+            .iter()
+            .zip(&verdicts)
+            .any(|(e, v)| *v == Verdict::Superseded && resent(e));
+    let winner = winner.filter(|_| !vetoed);
     let mut users = Vec::new();
     let (mut all_salvaged, mut expanded) = (true, false);
     if let Some(g) = winner {
@@ -296,7 +326,43 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
         .iter()
         .zip(&verdicts)
         .any(|(e, v)| e.kind == Kind::Content && *v == Verdict::NotAUser);
+    // An ISP that writes `for` on single-recipient deliveries wrote none here: the envelope
+    // held several local addresses, while To/Cc name one. Bcc, or spam to guessed
+    // addresses with a colleague's name in To. From a sender whose other mail the envelope
+    // showed was for a user here, it is the first; from a stranger, To/Cc do not deliver.
+    let known_sender = facts
+        .from_address
+        .as_deref()
+        .and_then(|a| a.rsplit_once('@'))
+        .is_some_and(|(_, d)| ctx.profile.correspondents.contains(&d.to_ascii_lowercase()));
+    let withheld = winner == Some(group(Kind::Content))
+        && ctx.profile.for_when_single
+        && !known_sender
+        && users.len() == 1
+        && !evidence
+            .iter()
+            .any(|e| e.kind == Kind::ReceivedFor && e.place == Place::Current);
+    let vetoed = vetoed || withheld;
+    let winner = winner.filter(|_| !withheld);
+    if withheld {
+        users.clear();
+        for v in verdicts.iter_mut().filter(|v| **v == Verdict::Decisive) {
+            *v = Verdict::Superseded;
+        }
+    }
     let (mut confidence, mut lowered) = match winner {
+        None if withheld => (
+            Confidence::None,
+            Some(
+                "the ISP's hop has no `for`, so its envelope held several local addresses, To/Cc name one, and the sender never wrote to a user here: spam to guessed addresses, or Bcc",
+            ),
+        ),
+        None if vetoed => (
+            Confidence::None,
+            Some(
+                "an earlier or untrusted envelope field names only a local address that is no user",
+            ),
+        ),
         None => (Confidence::None, None),
         Some(_) if all_salvaged => (Confidence::Low, Some("salvaged from a malformed field")),
         Some(_) if expanded => (Confidence::Low, Some("distribution list: members inferred")),
@@ -341,7 +407,7 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
         inferred: None,
         lowered,
     };
-    if winner.is_none() {
+    if winner.is_none() && !vetoed {
         infer(&mut decision, evidence, hints);
     }
     decision
@@ -729,28 +795,25 @@ mod tests {
     }
 
     /// Rule 3: a provider's field below every hop counts only when that provider's relay is
-    /// on top and the mailbox shows the field there on many messages.
+    /// on top and the mailbox shows the field there on many messages; Exchange's own
+    /// organisation fields count below a Microsoft hop without learning.
     #[test]
     fn bottom_fields_count_by_provenance() {
-        let exchange = "X-MS-Exchange-Organization-OriginalEnvelopeRecipients";
+        let hop = |by: &str| Hop {
+            by: Some(by.to_string()),
+        };
         let mut f = facts(&[
             at(
-                ev(exchange, "alice@example.com", Kind::Envelope(1), 2),
+                ev("Envelope-To", "alice@example.com", Kind::Envelope(1), 2),
                 Place::Bottom,
             ),
             ev("To", "bob@example.com", Kind::Content, 2),
         ]);
-        let outlook = |by: Option<&str>| Hop {
-            by: by.map(str::to_string),
-        };
-        f.hops = vec![
-            outlook(Some("am0pr01mb1.eurprd01.prod.outlook.com")),
-            outlook(Some("s.example.org")),
-        ];
+        f.hops = vec![hop("mxint01.kundenserver.de"), hop("s.example.org")];
         let learned = Profile {
-            relays: vec!["outlook.com".into()],
+            relays: vec!["kundenserver.de".into()],
             bottom_fields: vec![crate::profile::Share {
-                name: exchange.to_ascii_lowercase(),
+                name: "envelope-to".into(),
                 messages: 50,
             }],
             ..Profile::default()
@@ -761,14 +824,24 @@ mod tests {
             (vec!["alice".to_string()], Confidence::High)
         );
         let not_learned = Profile {
-            relays: vec!["outlook.com".into()],
+            relays: vec!["kundenserver.de".into()],
             ..Profile::default()
         };
         let d = with(&f, &not_learned, &Hints::default());
         assert_eq!(d.verdicts, vec![Untrusted, Decisive]);
-        f.hops[0] = outlook(Some("mx.elsewhere.example"));
+        f.hops[0] = hop("mx.elsewhere.example");
         let d = with(&f, &learned, &Hints::default());
         assert_eq!(d.verdicts, vec![Untrusted, Decisive]);
+        let exchange = "X-MS-Exchange-Organization-OriginalEnvelopeRecipients";
+        f.evidence[0].header = exchange.into();
+        let d = with(&f, &Profile::default(), &Hints::default());
+        assert_eq!(d.verdicts, vec![Untrusted, Decisive]);
+        f.hops[0] = hop("am0pr01mb1.eurprd01.prod.outlook.com");
+        let d = with(&f, &Profile::default(), &Hints::default());
+        assert_eq!(
+            (d.users, d.confidence),
+            (vec!["alice".to_string()], Confidence::High)
+        );
     }
 
     /// Rule 3: a Received field that names no host neither ends nor extends the run.

@@ -25,6 +25,8 @@ const MIN_MESSAGES: u64 = 5;
 const MIN_ONE_COPY: u64 = 10;
 /// Such messages kept for the look-up of their twins; beyond it the share is estimated.
 const MAX_ONE_COPY: usize = 200_000;
+/// The domains of Exchange Online's own servers.
+const MICROSOFT: [&str; 3] = ["outlook.com", "office365.com", "exchangelabs.com"];
 /// Domains counted for the `--domain` check.
 const MAX_DOMAINS: usize = 10_000;
 
@@ -138,6 +140,14 @@ pub struct Profile {
     pub domains_seen: Vec<Share>,
     /// `--domain` domains that no address in the mailbox is at (a typo, most likely).
     pub unseen_domains: Vec<String>,
+    /// The ISP writes a Received `for` naming the local address on most messages whose
+    /// To/Cc name one local address: as Postfix, Exim and sendmail do when a delivery has
+    /// one recipient.
+    pub for_when_single: bool,
+    /// Sender domains (lower case) of messages whose envelope named a user: the office's
+    /// correspondents (at most 10,000).
+    #[serde(skip)]
+    pub correspondents: HashSet<String>,
     /// Prefixes or suffixes to strip from envelope addresses.
     pub rewrites: Vec<Rewrite>,
     /// Hosts whose Received fields are the ISP's own (empty: fall back to a fixed depth).
@@ -173,13 +183,22 @@ impl Profile {
     /// Whether `header`, found below every Received field, is this provider's own: a field
     /// it writes there on many messages, in a message whose top relay is the provider's.
     pub fn is_bottom_field(&self, header: &str, hops: &[Hop]) -> bool {
-        self.bottom_fields
-            .iter()
-            .any(|b| b.name.eq_ignore_ascii_case(header))
-            && hops
+        let Some(top) = hops.iter().find_map(|h| h.by.as_deref()) else {
+            return false;
+        };
+        // Exchange removes `X-MS-Exchange-Organization-*` from mail entering a tenant from
+        // outside (Microsoft's header firewall), so below a Microsoft top hop such a field
+        // is the tenant's own, however small the mailbox is.
+        let exchange = header
+            .to_ascii_lowercase()
+            .starts_with("x-ms-exchange-organization-")
+            && MICROSOFT.contains(&org_domain(top));
+        exchange
+            || (self
+                .bottom_fields
                 .iter()
-                .find_map(|h| h.by.as_deref())
-                .is_some_and(|by| self.is_relay(by))
+                .any(|b| b.name.eq_ignore_ascii_case(header))
+                && self.is_relay(top))
     }
 
     fn is_relay(&self, by: &str) -> bool {
@@ -296,6 +315,13 @@ impl Profile {
                 c.candidates, c.with_twin
             );
         }
+        if self.for_when_single {
+            let _ = writeln!(
+                t,
+                "  the ISP writes Received `for` when a delivery has one recipient: mail from a stranger without it, whose To/Cc name one user, is not delivered by To/Cc ({} known correspondent domains)",
+                self.correspondents.len()
+            );
+        }
         for d in &self.unseen_domains {
             let _ = writeln!(
                 t,
@@ -376,6 +402,11 @@ pub struct Stats {
     one_copy: HashMap<u64, u32>,
     /// Domains of the addresses in envelope fields and To/Cc → messages (capped).
     domains: HashMap<String, u64>,
+    /// Messages whose To/Cc name exactly one local address (no list mail): (messages, of
+    /// those with a Received `for` naming a local address in the current delivery).
+    single_to: (u64, u64),
+    /// Sender domains of messages whose envelope named a user (capped).
+    correspondents: HashSet<String>,
 }
 
 /// On how many messages an envelope address was seen, and in what company.
@@ -435,7 +466,8 @@ impl Seen {
 
 impl Stats {
     /// Adds one message.
-    pub fn add(&mut self, facts: &Facts, domains: &[String]) {
+    pub fn add(&mut self, facts: &Facts, dir: &Directory) {
+        let domains = &dir.domains;
         self.messages += 1;
         let mut seen = Seen::default();
         let content: HashSet<String> = facts
@@ -493,6 +525,41 @@ impl Stats {
                 self.add_affixes(&a, &mut seen);
                 envelope_addrs.push(a);
             }
+        }
+        // The sender of mail that the envelope shows was for a user here corresponds with
+        // the office; spam to guessed addresses comes from domains that never do.
+        if let Some(domain) = facts
+            .from_address
+            .as_deref()
+            .and_then(|a| a.rsplit_once('@'))
+            && (self.correspondents.len() < MAX_DOMAINS
+                || self.correspondents.contains(&domain.1.to_ascii_lowercase()))
+            && facts.evidence.iter().any(|e| {
+                // Only what the receiving side wrote: the topmost field or `for` clause
+                // (relays are not learned yet, and a sender forges `for` lower down).
+                e.kind != Kind::Content
+                    && e.place == Place::Current
+                    && e.depth == 0
+                    && e.address
+                        .as_deref()
+                        .is_some_and(|a| !dir.users(a).is_empty())
+            })
+        {
+            self.correspondents.insert(domain.1.to_ascii_lowercase());
+        }
+        let local_in_content = content
+            .iter()
+            .filter(|a| localize(a, domains).is_some())
+            .count();
+        if local_in_content == 1 && !facts.is_list {
+            self.single_to.0 += 1;
+            self.single_to.1 += u64::from(facts.evidence.iter().any(|e| {
+                e.kind == Kind::ReceivedFor
+                    && e.place == Place::Current
+                    && e.address
+                        .as_deref()
+                        .is_some_and(|a| localize(a, domains).is_some())
+            }));
         }
         for a in &envelope_addrs {
             self.envelope_addrs
@@ -559,6 +626,13 @@ impl Stats {
     /// Combines the counts of two workers.
     pub fn merge(mut self, other: Stats) -> Stats {
         self.messages += other.messages;
+        self.single_to.0 += other.single_to.0;
+        self.single_to.1 += other.single_to.1;
+        for d in other.correspondents {
+            if self.correspondents.len() < MAX_DOMAINS {
+                self.correspondents.insert(d);
+            }
+        }
         for (k, v) in other.envelope {
             *self.envelope.entry(k).or_default() += v;
         }
@@ -736,6 +810,10 @@ impl Stats {
             one_copy,
             domains_seen,
             unseen_domains,
+            // Mail for one local person nearly always shows `for` where the ISP writes it.
+            for_when_single: self.single_to.0 >= MIN_MESSAGES
+                && self.single_to.1 as f64 >= 0.5 * self.single_to.0 as f64,
+            correspondents: self.correspondents,
             rewrites,
             relays,
             relays_given,
@@ -831,7 +909,7 @@ mod tests {
         let dir = Directory::open(&["example.com".to_string()]);
         let mut stats = Stats::default();
         for m in messages {
-            stats.add(&gather(m.as_bytes()), &dir.domains);
+            stats.add(&gather(m.as_bytes()), &dir);
         }
         stats.learn(&dir, over)
     }
@@ -910,7 +988,7 @@ mod tests {
     fn learn_with(messages: &[String], dir: &Directory) -> Profile {
         let mut stats = Stats::default();
         for m in messages {
-            stats.add(&gather(m.as_bytes()), &dir.domains);
+            stats.add(&gather(m.as_bytes()), dir);
         }
         stats.learn(dir, &Overrides::default())
     }
@@ -974,6 +1052,11 @@ mod tests {
         assert!(p.is_bottom_field(exchange, &hops));
         let elsewhere = gather(b"Received: from a by mx.other.example; x\n\n").hops;
         assert!(!p.is_bottom_field(exchange, &elsewhere));
+        // Exchange's own fields need no learning below a Microsoft hop; others do.
+        let small = Profile::default();
+        assert!(small.is_bottom_field(exchange, &hops));
+        assert!(!small.is_bottom_field("Envelope-To", &hops));
+        assert!(!small.is_bottom_field(exchange, &elsewhere));
     }
 
     /// Messages for alice by envelope and bob by Cc: a box with a copy per recipient holds

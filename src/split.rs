@@ -184,7 +184,7 @@ fn learn_from(facts: &[Facts], dir: &Directory) -> Stats {
     facts
         .par_iter()
         .fold(Stats::default, |mut st, f| {
-            st.add(f, &dir.domains);
+            st.add(f, dir);
             st
         })
         .reduce(Stats::default, Stats::merge)
