@@ -610,7 +610,7 @@ pub fn run(
     };
     let report = match &config.report {
         Some(p) => Some(BufWriter::new(
-            File::create(p).map_err(|source| report_err(p, source))?,
+            create_private(p).map_err(|source| report_err(p, source))?,
         )),
         None => None,
     };
@@ -691,10 +691,12 @@ pub fn run(
             &config.directory,
             &config.command,
         );
-        std::fs::write(path, page).map_err(|source| SplitError::Html {
-            path: path.display().to_string(),
-            source,
-        })?;
+        create_private(path)
+            .and_then(|mut f| f.write_all(page.as_bytes()))
+            .map_err(|source| SplitError::Html {
+                path: path.display().to_string(),
+                source,
+            })?;
     }
     Ok(Outcome {
         profile,
@@ -1086,6 +1088,20 @@ fn check_paths(config: &Config) -> Result<(), SplitError> {
         ))),
         None => Ok(()),
     }
+}
+
+/// Creates (or empties) an output file readable by its owner only, also when it existed:
+/// the report and the page quote senders and subjects of private mail.
+fn create_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::outfs::FILE_MODE)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(crate::outfs::FILE_MODE))?;
+    Ok(file)
 }
 
 fn report_err(path: &Path, source: io::Error) -> SplitError {

@@ -1,0 +1,234 @@
+//! End-to-end: nothing is written outside `--out`, nothing of the input or output is lost,
+//! and the output is private: against links planted by a local user who owns part of the
+//! output, folders swapped during a run, output paths that name an input, two runs at once.
+//! Tests are named after the finding of issue 13 they pin.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn mode(p: &Path) -> u32 {
+    fs::symlink_metadata(p).expect("meta").permissions().mode() & 0o777
+}
+
+/// An mbox of `n` messages for `user@example.com`, each a few hundred bytes.
+fn mbox_for(dir: &Path, name: &str, user: &str, n: usize) -> PathBuf {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "From s@example.org Mon Jan  1 00:00:00 2001\nX-Original-To: {user}@example.com\nTo: {user}@example.com\nMessage-ID: <{i}.{user}@x>\nSubject: m {i}\n\n{}\n\n",
+            "body line\n".repeat(20)
+        ));
+    }
+    let p = dir.join(name);
+    fs::write(&p, text).expect("write");
+    p
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let t = e.file_type().expect("type");
+            if t.is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn private_mail_files_are_0600_and_folders_0700() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report, html) = (
+        tmp.path().join("out"),
+        tmp.path().join("r.jsonl"),
+        tmp.path().join("a.html"),
+    );
+    // An existing report readable by all is made private too.
+    fs::write(&report, "old").expect("write");
+    fs::set_permissions(&report, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (r, h) = (report.to_str().expect("utf8"), html.to_str().expect("utf8"));
+    split_office_ok(
+        &sample("shared-pop.mbox"),
+        &out,
+        &["--report", r, "--html", h],
+    );
+    assert_eq!(mode(&report), 0o600);
+    assert_eq!(mode(&html), 0o600);
+    assert_eq!(mode(&out), 0o700);
+    let mut seen = 0;
+    for user in fs::read_dir(&out).expect("out").flatten() {
+        let p = user.path();
+        if !p.is_dir() {
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+            continue;
+        }
+        assert_eq!(mode(&p), 0o700, "{}", p.display());
+        for sub in ["tmp", "new", "cur"] {
+            assert_eq!(mode(&p.join(sub)), 0o700, "{}/{sub}", p.display());
+        }
+        for f in files_under(&p) {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+            seen += 1;
+        }
+    }
+    assert!(seen > 30, "{seen}");
+    let mbox_out = tmp.path().join("mbox-out");
+    split_office_ok(&sample("shared-pop.mbox"), &mbox_out, &["--format", "mbox"]);
+    let files = files_under(&mbox_out);
+    assert!(files.len() > 3);
+    for f in files {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+}
+
+/// The one file in `out/user/cur`.
+fn only_copy(out: &Path, user: &str) -> PathBuf {
+    let cur: Vec<PathBuf> = fs::read_dir(out.join(user).join("cur"))
+        .expect("cur")
+        .map(|e| e.expect("e").path())
+        .collect();
+    assert_eq!(cur.len(), 1, "{cur:?}");
+    cur.into_iter().next().expect("one")
+}
+
+fn secret(dir: &Path) -> PathBuf {
+    let victim = dir.join("secret");
+    fs::write(&victim, "root's own\n").expect("write");
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).expect("chmod");
+    victim
+}
+
+#[test]
+fn issue13_1_a_link_planted_in_tmp_for_a_staged_copy_is_not_followed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", 1);
+    let out = tmp.path().join("out");
+    split_bare_ok(&input, &out, &[]);
+    // The copy's staged name is predictable from its name in cur/: the owner of alice/
+    // removes the copy (so that the next run writes it again) and plants a link at it.
+    let copy = only_copy(&out, "alice");
+    let name = copy
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let staged = out
+        .join("alice/tmp")
+        .join(name.split(':').next().expect("stem"));
+    fs::remove_file(&copy).expect("rm");
+    let victim = secret(tmp.path());
+    std::os::unix::fs::symlink(&victim, &staged).expect("symlink");
+    let res = split_bare(&input, &out, &[]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(err.contains(&*staged.to_string_lossy()), "{err}");
+    assert_eq!(fs::read_to_string(&victim).expect("read"), "root's own\n");
+    assert!(
+        fs::read_dir(out.join("alice/cur"))
+            .expect("cur")
+            .next()
+            .is_none()
+    );
+}
+
+#[test]
+fn issue13_1_a_link_planted_for_the_keywords_file_is_not_followed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", 1);
+    let out = tmp.path().join("out");
+    split_bare_ok(&input, &out, &[]);
+    let victim = secret(tmp.path());
+    // With the keywords file gone, the next run writes it again through tmp/.
+    fs::remove_file(out.join("alice/dovecot-keywords")).expect("rm");
+    std::os::unix::fs::symlink(&victim, out.join("alice/tmp/dovecot-keywords.new"))
+        .expect("symlink");
+    let res = split_bare(&input, &out, &[]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(err.contains("dovecot-keywords.new"), "{err}");
+    assert_eq!(fs::read_to_string(&victim).expect("read"), "root's own\n");
+    // The keywords file itself as a link: refused too, not read through.
+    fs::remove_file(out.join("alice/tmp/dovecot-keywords.new")).expect("rm");
+    std::os::unix::fs::symlink(&victim, out.join("alice/dovecot-keywords")).expect("symlink");
+    let res = split_bare(&input, &out, &[]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("dovecot-keywords") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(fs::read_to_string(&victim).expect("read"), "root's own\n");
+}
+
+#[test]
+fn issue13_1_a_link_with_a_copys_name_in_cur_stops_the_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", 1);
+    let out = tmp.path().join("out");
+    split_bare_ok(&input, &out, &[]);
+    // A link in place of the copy would make the rerun believe the copy is there.
+    let copy = only_copy(&out, "alice");
+    fs::remove_file(&copy).expect("rm");
+    std::os::unix::fs::symlink(secret(tmp.path()), &copy).expect("symlink");
+    let res = split_bare(&input, &out, &[]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(err.contains(&*copy.to_string_lossy()), "{err}");
+}
+
+#[test]
+fn issue13_2_a_user_folder_swapped_for_a_link_during_the_run_redirects_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    const N: usize = 6000;
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", N);
+    let out = tmp.path().join("out");
+    // Where the link points: a Maildir the attacker wants root to fill (or any folder).
+    let target = tmp.path().join("elsewhere");
+    for sub in ["tmp", "new", "cur"] {
+        fs::create_dir_all(target.join(sub)).expect("mkdir");
+    }
+    let swapper = {
+        let (out, target) = (out.clone(), target.clone());
+        std::thread::spawn(move || {
+            let cur = out.join("alice/cur");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            // Swap as soon as the first copies are in: the folder was checked by then.
+            while fs::read_dir(&cur).map_or(true, |mut d| d.next().is_none()) {
+                if std::time::Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::yield_now();
+            }
+            fs::rename(out.join("alice"), out.join("alice.moved")).expect("move");
+            std::os::unix::fs::symlink(&target, out.join("alice")).expect("symlink");
+            true
+        })
+    };
+    let res = split_bare(&input, &out, &[]);
+    let swapped = swapper.join().expect("thread");
+    assert!(swapped, "the run ended before its first copies were seen");
+    let stray = files_under(&target);
+    assert!(
+        stray.is_empty(),
+        "{} copies written through the link",
+        stray.len()
+    );
+    // Every copy landed in the folder the run opened, wherever it is now.
+    if res.status.success() {
+        let moved = fs::read_dir(out.join("alice.moved/cur"))
+            .expect("cur")
+            .count();
+        assert_eq!(moved, N);
+    }
+}
