@@ -232,3 +232,92 @@ fn issue13_2_a_user_folder_swapped_for_a_link_during_the_run_redirects_nothing()
         assert_eq!(moved, N);
     }
 }
+
+/// Holds the lock of `out` as a running popsplit would, with `pid` written in it.
+fn hold_lock(out: &Path, pid: &str) -> fs::File {
+    fs::create_dir_all(out).expect("mkdir");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(out.join(".popsplit.lock"))
+        .expect("lock file");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).expect("flock");
+    fs::write(out.join(".popsplit.lock"), pid).expect("pid");
+    lock
+}
+
+#[test]
+fn issue13_6_a_run_on_an_output_in_use_is_refused_naming_the_holder() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", 3);
+    let out = tmp.path().join("out");
+    let held = hold_lock(&out, "4242\n");
+    for format in ["maildir", "mbox"] {
+        let res = split_bare(&input, &out, &["--format", format]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{format}: {err}");
+        assert!(
+            err.contains("in use by another popsplit run (process 4242)"),
+            "{format}: {err}"
+        );
+        let written: Vec<_> = fs::read_dir(&out)
+            .expect("out")
+            .map(|e| e.expect("e").file_name())
+            .collect();
+        assert_eq!(written, [".popsplit.lock"], "{format}");
+    }
+    drop(held);
+    split_bare_ok(&input, &out, &[]);
+    assert_eq!(fs::read_dir(out.join("alice/cur")).expect("cur").count(), 3);
+}
+
+#[test]
+fn issue13_5_two_mbox_runs_at_once_never_corrupt_a_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    const N: usize = 3000;
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", N);
+    let out = tmp.path().join("out");
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (input, out) = (input.clone(), out.clone());
+            std::thread::spawn(move || split_bare(&input, &out, &["--format", "mbox"]))
+        })
+        .collect();
+    let results: Vec<_> = runs.into_iter().map(|r| r.join().expect("run")).collect();
+    let ok = results.iter().filter(|r| r.status.success()).count();
+    assert_eq!(ok, 1, "exactly one run may write the output");
+    for r in results.iter().filter(|r| !r.status.success()) {
+        let err = String::from_utf8_lossy(&r.stderr);
+        // Refused while the other ran, or after it, by the finished file.
+        assert!(
+            err.contains("in use by another popsplit run") || err.contains("never overwrites"),
+            "{err}"
+        );
+    }
+    let mbox = fs::read(out.join("alice.mbox")).expect("alice.mbox");
+    assert!(!mbox.contains(&0), "NUL bytes in alice.mbox");
+    assert_eq!(naive_messages(&mbox, "2001").len(), N);
+}
+
+#[test]
+fn issue13_6_two_maildir_runs_at_once_one_refused_none_left_in_tmp() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    const N: usize = 3000;
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", N);
+    let out = tmp.path().join("out");
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (input, out) = (input.clone(), out.clone());
+            std::thread::spawn(move || split_bare(&input, &out, &[]))
+        })
+        .collect();
+    let results: Vec<_> = runs.into_iter().map(|r| r.join().expect("run")).collect();
+    for r in results.iter().filter(|r| !r.status.success()) {
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("in use by another popsplit run"), "{err}");
+    }
+    assert!(results.iter().any(|r| r.status.success()));
+    assert_eq!(fs::read_dir(out.join("alice/cur")).expect("cur").count(), N);
+    assert_eq!(fs::read_dir(out.join("alice/tmp")).expect("tmp").count(), 0);
+}
