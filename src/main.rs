@@ -221,6 +221,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         inputs: args.mailbox.inputs.clone(),
         out: args.out,
         directory,
+        directory_file: args.mailbox.directory.clone(),
         unassigned: args.unassigned,
         report: args.report,
         dry_run: args.dry_run,

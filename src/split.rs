@@ -46,6 +46,8 @@ pub struct Config {
     pub out: PathBuf,
     /// The office's domains and users.
     pub directory: Directory,
+    /// The CSV the directory was read from, which no output may overwrite.
+    pub directory_file: Option<PathBuf>,
     /// Folder for messages that name no user (starts with `_`).
     pub unassigned: String,
     /// Where to write the JSON Lines report.
@@ -1061,33 +1063,21 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     Ok(t)
 }
 
-/// Refuses a command line whose report would overwrite an input.
+/// Refuses a command line whose outputs would destroy an input or another output, or whose
+/// inputs and `--out` overlap, before anything is read or written.
 fn check_paths(config: &Config) -> Result<(), SplitError> {
-    let canon = |p: &Path| std::fs::canonicalize(p).ok();
-    let html = config.html.as_deref().and_then(canon);
-    if let Some(input) = config
-        .inputs
-        .iter()
-        .find(|i| html.is_some() && canon(i) == html)
-    {
-        return Err(SplitError::Usage(format!(
-            "--html {} is the input; popsplit never writes to its input",
-            input.display()
-        )));
-    }
-    let report = config.report.as_deref().and_then(canon);
-    match config
-        .inputs
-        .iter()
-        .find(|i| report.is_some() && canon(i) == report)
-    {
-        Some(input) => Err(SplitError::Usage(format!(
-            "--report {} is the input {}; popsplit never writes to its input",
-            config.report.as_deref().unwrap_or(Path::new("")).display(),
-            input.display()
-        ))),
-        None => Ok(()),
-    }
+    let out = (!config.dry_run).then_some(config.out.as_path());
+    crate::paths::Paths::resolve(
+        &config.inputs,
+        config.directory_file.as_deref(),
+        out,
+        &[
+            ("--report", config.report.as_deref()),
+            ("--html", config.html.as_deref()),
+        ],
+    )
+    .and_then(|p| p.check())
+    .map_err(|e| SplitError::Usage(e.to_string()))
 }
 
 /// Creates (or empties) an output file readable by its owner only, also when it existed:

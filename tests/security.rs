@@ -321,3 +321,133 @@ fn issue13_6_two_maildir_runs_at_once_one_refused_none_left_in_tmp() {
     assert_eq!(fs::read_dir(out.join("alice/cur")).expect("cur").count(), N);
     assert_eq!(fs::read_dir(out.join("alice/tmp")).expect("tmp").count(), 0);
 }
+
+/// Runs split with `args` after the input and `--out`, expecting a refusal that says
+/// `says`, with nothing written to `out`.
+fn refused(input: &[&Path], out: &Path, args: &[&str], says: &str) {
+    let mut all = vec!["split"];
+    all.extend(input.iter().map(|p| p.to_str().expect("utf8")));
+    all.extend([
+        "--domain",
+        "example.com",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    all.extend_from_slice(args);
+    let res = popsplit(&all);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{all:?}: {err}");
+    assert!(err.contains(says), "{all:?}: {err}");
+    assert!(!out.exists(), "{all:?}: output written");
+}
+
+#[test]
+fn issue13_3_an_output_file_that_is_or_is_inside_an_input_is_refused_before_writing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path();
+    let input = mbox_for(t, "in.mbox", "alice", 3);
+    let before = fs::read(&input).expect("read");
+    let out = t.join("out");
+    let s = |p: &Path| p.to_str().expect("utf8").to_string();
+    // A hard link of the input.
+    let hard = t.join("hard.mbox");
+    fs::hard_link(&input, &hard).expect("link");
+    refused(&[&input], &out, &["--report", &s(&hard)], "--report");
+    refused(&[&input], &out, &["--html", &s(&hard)], "--html");
+    assert_eq!(fs::read(&input).expect("read"), before);
+    // A file inside a folder input, and a message in an input Maildir.
+    let tree = t.join("tree");
+    fs::create_dir(&tree).expect("mkdir");
+    let sent = mbox_for(&tree, "Sent", "bob", 2);
+    let sent_bytes = fs::read(&sent).expect("read");
+    refused(
+        &[&tree],
+        &out,
+        &["--report", &s(&sent)],
+        "inside, the input",
+    );
+    refused(&[&tree], &out, &["--html", &s(&sent)], "inside, the input");
+    refused(
+        &[&tree],
+        &out,
+        &["--report", &s(&tree.join("new.jsonl"))],
+        "inside, the input",
+    );
+    assert_eq!(fs::read(&sent).expect("read"), sent_bytes);
+    let maildir = t.join("md");
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(maildir.join(sub)).expect("mkdir");
+    }
+    let msg = maildir.join("cur/1.x:2,S");
+    fs::write(&msg, "To: alice@example.com\n\nhi\n").expect("write");
+    refused(
+        &[&maildir],
+        &out,
+        &["--report", &s(&msg)],
+        "inside, the input",
+    );
+    assert_eq!(
+        fs::read(&msg).expect("read"),
+        b"To: alice@example.com\n\nhi\n"
+    );
+    // The directory CSV, and one file for both outputs.
+    let csv = t.join("dir.csv");
+    fs::write(&csv, "address,user\nalice@example.com,alice\n").expect("write");
+    refused(
+        &[&input],
+        &out,
+        &["--directory", &s(&csv), "--report", &s(&csv)],
+        "is the --directory file",
+    );
+    assert_eq!(
+        fs::read_to_string(&csv).expect("read"),
+        "address,user\nalice@example.com,alice\n"
+    );
+    let both = s(&t.join("both"));
+    refused(
+        &[&input],
+        &out,
+        &["--report", &both, "--html", &both],
+        "also given as --report",
+    );
+    // A folder.
+    refused(&[&input], &out, &["--report", &s(&tree)], "is a folder");
+}
+
+#[test]
+fn issue13_4_an_output_file_inside_a_folder_of_out_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", 2);
+    let out = tmp.path().join("out");
+    split_bare_ok(&input, &out, &[]);
+    let copy = only_copy_of(&out, "alice");
+    let bytes = fs::read(&copy).expect("read");
+    for (flag, path) in [
+        ("--report", copy.clone()),
+        ("--html", out.join("alice/new/page.html")),
+        ("--report", out.join("alice/r.jsonl")),
+        ("--report", out.join(".popsplit.lock")),
+        ("--report", out.join("alice.mbox")),
+    ] {
+        let res = split_bare(&input, &out, &[flag, path.to_str().expect("utf8")]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{}: {err}", path.display());
+        assert!(err.contains("inside a folder of --out"), "{err}");
+    }
+    assert_eq!(fs::read(&copy).expect("read"), bytes);
+    assert!(!out.join("alice/new/page.html").exists());
+    // At the top of --out, under a name popsplit does not use, is fine.
+    let report = out.join("report.jsonl");
+    split_bare_ok(&input, &out, &["--report", report.to_str().expect("utf8")]);
+    assert_eq!(report_rows(&report).len(), 2);
+}
+
+/// One file of `out/user/cur`.
+fn only_copy_of(out: &Path, user: &str) -> PathBuf {
+    fs::read_dir(out.join(user).join("cur"))
+        .expect("cur")
+        .next()
+        .expect("a copy")
+        .expect("entry")
+        .path()
+}
