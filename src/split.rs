@@ -552,6 +552,8 @@ struct Seen {
     /// The first folder, or [`NO_FOLDER`] before any; most messages have just one.
     folder: u32,
     more: Box<[u32]>,
+    /// Copies of the message set aside so far.
+    set_aside: u32,
 }
 
 impl Seen {
@@ -1150,9 +1152,10 @@ fn analyse<'a>(
 }
 
 /// The key that names a copy: the same copy of the same message always gets the same key,
-/// so a rerun finds it. Copies kept in `_duplicates` also carry their input position, so
-/// that every one of them is kept.
-fn copy_key(w: &Work<'_>, folder: &str, set_aside: bool) -> String {
+/// so a rerun finds it. Copies kept in `_duplicates` also carry their place among the
+/// set-aside copies of the message (1 for the first), so that every one of them is kept;
+/// not the input's name, which another path or a gzip'd copy of the same mailbox changes.
+fn copy_key(w: &Work<'_>, folder: &str, set_aside: Option<u32>) -> String {
     let mut h = blake3::Hasher::new();
     h.update(folder.as_bytes());
     h.update(b"\0");
@@ -1160,8 +1163,8 @@ fn copy_key(w: &Work<'_>, folder: &str, set_aside: bool) -> String {
     // The header block tells copies with different trace fields apart; the body is in
     // the identity already.
     h.update(&w.content[..w.facts.body_start.min(w.content.len())]);
-    if set_aside {
-        h.update(format!("\0{}\0{}", w.source, w.number).as_bytes());
+    if let Some(nth) = set_aside {
+        h.update(format!("\0duplicate {nth}").as_bytes());
     }
     h.finalize().to_hex()[..24].to_string()
 }
@@ -1179,18 +1182,17 @@ fn plan(
         true => vec![unassigned.to_string()],
         false => w.decision.users.clone(),
     };
-    let (folders, duplicate_of) = if delivered.repeats.maybe(&w.facts.header_key) {
+    let (folders, duplicate_of, nth) = if delivered.repeats.maybe(&w.facts.header_key) {
         delivered.place(w, source, wanted, sources)
     } else {
         // No other message shares its Message-ID (or From, Date and Subject): no copy of
         // it came before or will come after.
-        (wanted, None)
+        (wanted, None, 0)
     };
-    let set_aside = folders.is_empty();
-    let folders = if set_aside {
-        vec![DUPLICATES.to_string()]
-    } else {
-        folders
+    let set_aside = folders.is_empty().then_some(nth);
+    let folders = match set_aside {
+        Some(_) => vec![DUPLICATES.to_string()],
+        None => folders,
     };
     let copies = folders.into_iter().map(|f| {
         let key = copy_key(w, &f, set_aside);
@@ -1199,26 +1201,28 @@ fn plan(
     Plan {
         copies: copies.collect(),
         duplicate_of,
-        set_aside,
+        set_aside: set_aside.is_some(),
     }
 }
 
 impl Delivered {
     /// The folders of `wanted` that hold no earlier copy of the message, which they now
-    /// hold, and the first copy when some folder did.
+    /// hold, the first copy when some folder did, and, when every folder did, how many
+    /// copies of the message have been set aside with this one.
     fn place(
         &mut self,
         w: &Work<'_>,
         source: usize,
         wanted: Vec<String>,
         sources: &[Source],
-    ) -> (Vec<String>, Option<FirstSeen>) {
+    ) -> (Vec<String>, Option<FirstSeen>, u32) {
         let ids: Vec<u32> = wanted.iter().map(|f| self.folders.intern(f)).collect();
         let entry = self.seen.entry(w.identity).or_insert_with(|| Seen {
             source: source as u32,
             number: w.number as u64,
             folder: NO_FOLDER,
             more: Box::default(),
+            set_aside: 0,
         });
         let (folders, new): (Vec<String>, Vec<u32>) = wanted
             .iter()
@@ -1236,7 +1240,10 @@ impl Delivered {
         for id in new {
             entry.add(id);
         }
-        (folders, first)
+        if folders.is_empty() {
+            entry.set_aside += 1;
+        }
+        (folders, first, entry.set_aside)
     }
 }
 

@@ -451,3 +451,66 @@ fn only_copy_of(out: &Path, user: &str) -> PathBuf {
         .expect("entry")
         .path()
 }
+
+#[test]
+fn issue13_7_overlapping_inputs_and_output_are_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).expect("mkdir");
+    let inbox = mbox_for(&tree, "Inbox", "alice", 2);
+    // --out inside an input folder: a rerun would read its own output.
+    refused(&[&tree], &tree.join("out"), &[], "is inside the input");
+    // An input inside --out: the output would grow with each rerun.
+    let out = t.join("out");
+    fs::create_dir(&out).expect("mkdir");
+    let inside = mbox_for(&out, "old.mbox", "bob", 1);
+    let res = split_bare(&inside, &out, &[]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(err.contains("is inside --out"), "{err}");
+    assert_eq!(fs::read_dir(&out).expect("out").count(), 1);
+    // The same input twice, by the same path, through a link, or inside a folder given too.
+    let link = t.join("link.mbox");
+    std::os::unix::fs::symlink(&inbox, &link).expect("symlink");
+    let out2 = t.join("out2");
+    refused(&[&inbox, &inbox], &out2, &[], "are the same mail");
+    refused(&[&inbox, &link], &out2, &[], "are the same mail");
+    refused(&[&tree, &inbox], &out2, &[], "are the same mail");
+}
+
+#[test]
+fn issue13_7_the_same_mailbox_under_another_path_or_gzipped_is_recognised() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path();
+    let out = t.join("out");
+    let first = t.join("a.mbox");
+    fs::copy(sample("shared-pop.mbox"), &first).expect("copy");
+    let stdout = split_office_ok(&first, &out, &[]);
+    assert!(stdout.contains("0 already there"), "{stdout}");
+    let files = all_files(&out).len();
+    assert!(read_tree(&out).contains_key("_duplicates"));
+    // Another name in another folder, and the same bytes gzip'd.
+    fs::create_dir(t.join("elsewhere")).expect("mkdir");
+    let moved = t.join("elsewhere/export.mbox");
+    fs::rename(&first, &moved).expect("move");
+    let stdout = split_office_ok(&moved, &out, &[]);
+    assert!(
+        stdout.contains("\n0 copies written")
+            || stdout.contains(": 0 copies written")
+            || stdout.contains(" 0 copies written"),
+        "{stdout}"
+    );
+    let gz = t.join("export.mbox.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        fs::File::create(&gz).expect("create"),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(&fs::read(&moved).expect("read"))
+        .expect("gzip");
+    enc.finish().expect("finish");
+    let stdout = split_office_ok(&gz, &out, &[]);
+    assert!(stdout.contains(" 0 copies written"), "{stdout}");
+    assert_eq!(all_files(&out).len(), files);
+}
