@@ -496,12 +496,7 @@ fn issue13_7_the_same_mailbox_under_another_path_or_gzipped_is_recognised() {
     let moved = t.join("elsewhere/export.mbox");
     fs::rename(&first, &moved).expect("move");
     let stdout = split_office_ok(&moved, &out, &[]);
-    assert!(
-        stdout.contains("\n0 copies written")
-            || stdout.contains(": 0 copies written")
-            || stdout.contains(" 0 copies written"),
-        "{stdout}"
-    );
+    assert!(stdout.contains(" 0 copies written"), "{stdout}");
     let gz = t.join("export.mbox.gz");
     let mut enc = flate2::write::GzEncoder::new(
         fs::File::create(&gz).expect("create"),
