@@ -451,7 +451,18 @@ pub fn open(
     skipped: &mut Vec<String>,
     early: &mut Early<'_>,
 ) -> Result<Vec<Source>, SourceError> {
+    // A named link is read: it is what the admin pointed at.
     let meta = fs::metadata(path).map_err(io_err(path))?;
+    if !meta.is_file() && !meta.is_dir() {
+        // A FIFO blocks until a writer comes (or is read and gone), a device never ends.
+        return Err(SourceError::Bad {
+            path: path.display().to_string(),
+            why: format!(
+                "is {}, not a regular file or a folder; popsplit reads only those",
+                what_is(&meta.file_type())
+            ),
+        });
+    }
     let format = match format {
         Format::Auto if meta.is_dir() => {
             if path.join("cur").is_dir() || path.join("new").is_dir() {
@@ -467,11 +478,11 @@ pub fn open(
         // `sniff` never answers Auto; the mbox reader says exactly why a file is not mail.
         Format::Mbox | Format::Auto => open_mbox(path, early).map(|s| vec![s]),
         Format::Gzip => open_gzip(path, early).map(|s| vec![s]),
-        Format::Maildir => open_maildir(path),
+        Format::Maildir => open_maildir(path, skipped),
         Format::Eml => {
             let mut files = Vec::new();
             if meta.is_dir() {
-                walk(path, &mut |p| {
+                walk(path, skipped, &mut |p| {
                     if has_ext(p, "eml") {
                         files.push(MailFile {
                             path: p.to_path_buf(),
@@ -493,6 +504,59 @@ pub fn open(
             }])
         }
     }
+}
+
+/// What a file that is neither a regular file nor a folder is, in words.
+fn what_is(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_symlink() {
+        "a link to nothing readable"
+    } else {
+        "something else"
+    }
+}
+
+/// What an entry of an input folder is, links followed: a regular file to read, a folder,
+/// or neither (with a note for the admin on why it is not read).
+enum Entry {
+    File,
+    Folder,
+    Not(String),
+}
+
+fn entry_kind(p: &Path, ft: fs::FileType) -> Entry {
+    if ft.is_file() {
+        return Entry::File;
+    }
+    if ft.is_dir() {
+        return Entry::Folder;
+    }
+    if ft.is_symlink() {
+        return match fs::metadata(p) {
+            Ok(m) if m.is_file() => Entry::File,
+            // Following links to folders could loop, or leave the input.
+            Ok(m) if m.is_dir() => Entry::Not(format!(
+                "{}: a link to a folder, not followed; name its target as an input to read it",
+                p.display()
+            )),
+            Ok(m) => Entry::Not(format!(
+                "{}: a link to {}, not read",
+                p.display(),
+                what_is(&m.file_type())
+            )),
+            Err(e) => Entry::Not(format!(
+                "{}: a link that cannot be followed ({e}), not read",
+                p.display()
+            )),
+        };
+    }
+    Entry::Not(format!("{}: {}, not read", p.display(), what_is(&ft)))
 }
 
 fn has_ext(p: &Path, ext: &str) -> bool {
@@ -794,8 +858,8 @@ fn early_look(
 }
 
 /// A Maildir and its Maildir++ subfolders (`.Sent/`, `.Archive.2019/`): one source each.
-fn open_maildir(path: &Path) -> Result<Vec<Source>, SourceError> {
-    let mut sources = vec![maildir_source(path)?];
+fn open_maildir(path: &Path, skipped: &mut Vec<String>) -> Result<Vec<Source>, SourceError> {
+    let mut sources = vec![maildir_source(path, skipped)?];
     let mut subs: Vec<PathBuf> = fs::read_dir(path)
         .map_err(io_err(path))?
         .filter_map(Result::ok)
@@ -808,12 +872,12 @@ fn open_maildir(path: &Path) -> Result<Vec<Source>, SourceError> {
         .collect();
     subs.sort();
     for sub in subs {
-        sources.push(maildir_source(&sub)?);
+        sources.push(maildir_source(&sub, skipped)?);
     }
     Ok(sources)
 }
 
-fn maildir_source(path: &Path) -> Result<Source, SourceError> {
+fn maildir_source(path: &Path, skipped: &mut Vec<String>) -> Result<Source, SourceError> {
     let mut files = Vec::new();
     for sub in ["cur", "new"] {
         let dir = path.join(sub);
@@ -824,8 +888,17 @@ fn maildir_source(path: &Path) -> Result<Source, SourceError> {
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
             let ft = entry.file_type().map_err(io_err(&entry.path()))?;
-            if ft.is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
-                names.push(entry.path());
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            // A message file may be a link (some backup tools deduplicate so): it is read.
+            match entry_kind(&entry.path(), ft) {
+                Entry::File => names.push(entry.path()),
+                Entry::Folder => skipped.push(format!(
+                    "{}: a folder inside a Maildir's {sub}/, not read",
+                    entry.path().display()
+                )),
+                Entry::Not(note) => skipped.push(note),
             }
         }
         names.sort();
@@ -872,7 +945,8 @@ fn open_folder(
     let mut sources = Vec::new();
     let mut emls = Vec::new();
     let mut maildirs = Vec::new();
-    walk(root, &mut |p| {
+    let mut notes = Vec::new();
+    walk(root, &mut notes, &mut |p| {
         if p.parent()
             .is_some_and(|d| d.ends_with("cur") || d.ends_with("new") || d.ends_with("tmp"))
         {
@@ -907,9 +981,10 @@ fn open_folder(
             Err(e) => sources.push(Err(e)),
         }
     })?;
+    skipped.append(&mut notes);
     let mut out: Vec<Source> = sources.into_iter().collect::<Result<_, _>>()?;
     for md in maildirs {
-        out.extend(open_maildir(&md)?);
+        out.extend(open_maildir(&md, skipped)?);
     }
     if !emls.is_empty() {
         out.push(Source {
@@ -928,8 +1003,13 @@ fn open_folder(
     Ok(out)
 }
 
-/// Visits every regular file under `root` in name order, without following links.
-fn walk(root: &Path, visit: &mut dyn FnMut(&Path)) -> Result<(), SourceError> {
+/// Visits every regular file under `root` in name order, also through a link to one; a link
+/// to a folder is not followed (it could loop), and what is not read gets a note in `notes`.
+fn walk(
+    root: &Path,
+    notes: &mut Vec<String>,
+    visit: &mut dyn FnMut(&Path),
+) -> Result<(), SourceError> {
     let mut entries: Vec<(PathBuf, fs::FileType)> = Vec::new();
     for e in fs::read_dir(root).map_err(io_err(root))? {
         let e = e.map_err(io_err(root))?;
@@ -938,10 +1018,10 @@ fn walk(root: &Path, visit: &mut dyn FnMut(&Path)) -> Result<(), SourceError> {
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (p, ft) in entries {
-        if ft.is_dir() {
-            walk(&p, visit)?;
-        } else if ft.is_file() {
-            visit(&p);
+        match entry_kind(&p, ft) {
+            Entry::Folder => walk(&p, notes, visit)?,
+            Entry::File => visit(&p),
+            Entry::Not(note) => notes.push(note),
         }
     }
     Ok(())

@@ -509,3 +509,60 @@ fn issue13_7_the_same_mailbox_under_another_path_or_gzipped_is_recognised() {
     assert!(stdout.contains(" 0 copies written"), "{stdout}");
     assert_eq!(all_files(&out).len(), files);
 }
+
+#[test]
+fn issue13_8_fifos_and_devices_are_refused_by_name() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let fifo = tmp.path().join("pipe.mbox");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+    // No writer: reading would wait forever, so the run must not even open it.
+    let out = tmp.path().join("out");
+    refused(
+        &[&fifo],
+        &out,
+        &[],
+        "pipe.mbox: is a FIFO, not a regular file",
+    );
+    refused(
+        &[Path::new("/dev/zero")],
+        &out,
+        &["--input-format", "mbox"],
+        "/dev/zero: is a device",
+    );
+}
+
+#[test]
+fn issue13_8_a_linked_message_file_in_a_maildir_is_read_and_odd_entries_named() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let md = tmp.path().join("md");
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(md.join(sub)).expect("mkdir");
+    }
+    fs::write(
+        md.join("cur/1.a:2,S"),
+        "To: alice@example.com\nMessage-ID: <1@x>\n\none\n",
+    )
+    .expect("write");
+    let kept = tmp.path().join("kept.eml");
+    fs::write(&kept, "To: bob@example.com\nMessage-ID: <2@x>\n\ntwo\n").expect("write");
+    std::os::unix::fs::symlink(&kept, md.join("cur/2.b:2,S")).expect("symlink");
+    std::os::unix::fs::symlink(tmp.path().join("gone"), md.join("cur/3.c:2,S")).expect("symlink");
+    let out = tmp.path().join("out");
+    let res = split_bare(&md, &out, &[]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    let tree = read_tree(&out);
+    assert_eq!(tree["alice"].len(), 1);
+    assert_eq!(tree["bob"].len(), 1, "the linked message was skipped");
+    assert!(
+        err.contains("3.c:2,S: a link that cannot be followed"),
+        "{err}"
+    );
+}
