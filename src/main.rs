@@ -95,7 +95,32 @@ struct SplitArgs {
     sync: SyncPolicy,
 }
 
+/// Said on SIGBUS before exiting: an input mapped in memory lost pages, which only a
+/// truncation by another process does (a change is otherwise caught between batches).
+const SIGBUS_TEXT: &[u8] = b"popsplit: error: an input mailbox was truncated by another process while popsplit read it (SIGBUS on its memory map). What reached the output is complete; stop the other process (or copy the mailbox) and rerun the same command to finish.\n";
+
+extern "C" fn on_sigbus(_: libc::c_int) {
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; the text is a static.
+    unsafe {
+        libc::write(2, SIGBUS_TEXT.as_ptr().cast(), SIGBUS_TEXT.len());
+        libc::_exit(1);
+    }
+}
+
+/// Exits with [`SIGBUS_TEXT`] instead of dying of the signal without a word.
+fn say_why_on_sigbus() {
+    // SAFETY: installs a handler that only calls async-signal-safe functions; the zeroed
+    // sigaction is a valid "no flags, empty mask" value.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigbus as *const () as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+    }
+}
+
 fn main() -> ExitCode {
+    say_why_on_sigbus();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Split(args) => run_split(args),

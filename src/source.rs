@@ -115,6 +115,31 @@ pub struct Source {
     spans: Spans,
     /// The unnamed file a compressed input was inflated into.
     scratch: Option<Scratch>,
+    /// A mapped input file and what it was when mapped, to notice another process writing
+    /// to it during the run.
+    watch: Option<Watch>,
+}
+
+/// An input file held open, with its size and modification time when it was mapped.
+struct Watch {
+    file: File,
+    size: u64,
+    mtime: (i64, u64),
+}
+
+impl Watch {
+    fn new(file: File) -> io::Result<Self> {
+        let (size, mtime) = Watch::now(&file)?;
+        Ok(Watch { file, size, mtime })
+    }
+
+    fn now(file: &File) -> io::Result<(u64, (i64, u64))> {
+        let st = rustix::fs::fstat(file)?;
+        Ok((
+            st.st_size as u64,
+            (st.st_mtime as i64, st.st_mtime_nsec as u64),
+        ))
+    }
 }
 
 /// An inflated input's unnamed temporary file, and a thread that frees its disk blocks
@@ -419,6 +444,31 @@ impl Source {
         }
     }
 
+    /// Stops the run when another process appended to or truncated the mapped input since
+    /// it was opened: its messages were split as the file was then, so the last one would
+    /// be delivered cut off, and pages cut away cannot be read at all.
+    pub fn unchanged(&self) -> Result<(), SourceError> {
+        let Some(w) = &self.watch else {
+            return Ok(());
+        };
+        let (size, mtime) = Watch::now(&w.file).map_err(io_err(Path::new(&self.name)))?;
+        if (size, mtime) == (w.size, w.mtime) {
+            return Ok(());
+        }
+        Err(SourceError::Bad {
+            path: self.name.clone(),
+            why: format!(
+                "changed while popsplit read it (size {} bytes, now {size}; {}): another process writes to it. Stop it (or copy the mailbox) and rerun; the copies written so far are complete and are not written again",
+                w.size,
+                if mtime == w.mtime {
+                    "same modification time"
+                } else {
+                    "modified since"
+                }
+            ),
+        })
+    }
+
     /// Whether every message already went through the `early` work given to [`open`].
     pub fn seen_early(&self) -> bool {
         // Every mbox is split, and its messages handed to `early`, when it is opened.
@@ -501,6 +551,7 @@ pub fn open(
                 body: Body::Files(files),
                 spans: Default::default(),
                 scratch: None,
+                watch: None,
             }])
         }
     }
@@ -605,6 +656,7 @@ fn header_end(msg: &[u8]) -> usize {
 fn open_mbox(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
     let file = File::open(path).map_err(io_err(path))?;
     let mut source = map(path, &file)?;
+    source.watch = Some(Watch::new(file).map_err(io_err(path))?);
     let data = source.body.bytes();
     let splitter = Splitter::new(data).map_err(|e| SourceError::NotMbox {
         path: source.name.clone(),
@@ -671,6 +723,7 @@ fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
         body: Body::Mapped(map),
         spans: Default::default(),
         scratch: None,
+        watch: None,
     })
 }
 
@@ -689,7 +742,13 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     let input = File::open(path).map_err(io_err(path))?;
     let mut decoder =
         flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
-    let tmp = tempfile::tempfile().map_err(io_err(path))?;
+    let tmp = tempfile::tempfile().map_err(|e| SourceError::Bad {
+        path: path.display().to_string(),
+        why: format!(
+            "cannot create the temporary file to decompress into in {} ({e}); set TMPDIR to a folder with room",
+            std::env::temp_dir().display()
+        ),
+    })?;
     let mut sink = tmp.try_clone().map_err(io_err(path))?;
     let flushed = tmp.try_clone().map_err(io_err(path))?;
     let (flush_tx, flush_rx) = mpsc::channel::<u64>();
@@ -924,6 +983,7 @@ fn maildir_source(path: &Path, skipped: &mut Vec<String>) -> Result<Source, Sour
         body: Body::Files(files),
         spans: Default::default(),
         scratch: None,
+        watch: None,
     })
 }
 
@@ -992,6 +1052,7 @@ fn open_folder(
             body: Body::Files(emls),
             spans: Default::default(),
             scratch: None,
+            watch: None,
         });
     }
     if out.is_empty() {

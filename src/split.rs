@@ -339,6 +339,7 @@ fn batches<'a>(
                 batch.push(u);
             }
             each(at, source, batch, bytes)?;
+            source.unchanged()?;
         }
     }
     Ok(())
@@ -752,6 +753,9 @@ impl<'c> Delivery<'c> {
         progress: &(dyn Fn(&'static str, u64) + Sync),
     ) -> Result<(), SplitError> {
         let config = self.config;
+        // The batch was split as the file was when opened: an append since would deliver
+        // its last message cut off.
+        a.source.unchanged()?;
         let work = &a.work;
         let plans: Vec<Plan> = work
             .iter()
@@ -766,13 +770,15 @@ impl<'c> Delivery<'c> {
                 for (folder, _) in &p.copies {
                     let path = out
                         .write(folder, &w.from_line.sender, w.arrival, &added, &w.content)
-                        .map_err(|source| SplitError::Deliver {
+                        .map_err(|source| match a.source.unchanged() {
+                            Err(changed) => SplitError::from(changed),
+                            Ok(()) => SplitError::Deliver {
                             path: w.source.to_string(),
                             index: w.number,
                             offset: w.offset,
                             source,
                             progress: "no mbox file was completed: the output is written as .partial files and renamed at the end".into(),
-                        })?;
+                        }})?;
                     files[i].push(path);
                 }
             }
@@ -811,6 +817,9 @@ impl<'c> Delivery<'c> {
                         // files, which the next run removes. The batch before is landed
                         // first, so that the count in the message is true.
                         self.land(progress)?;
+                        // Writing from a map whose file was cut short fails (EFAULT):
+                        // say the cause rather than "bad address".
+                        a.source.unchanged()?;
                         return Err(self.stop(&work[i], e));
                     }
                 }

@@ -566,3 +566,73 @@ fn issue13_8_a_linked_message_file_in_a_maildir_is_read_and_odd_entries_named() 
         "{err}"
     );
 }
+
+/// Runs split on `input` while a thread calls `meddle` on it once the first copies are in
+/// `out/alice/cur`; returns the run's output.
+fn split_while(
+    input: &Path,
+    out: &Path,
+    meddle: impl FnOnce(&Path) + Send + 'static,
+) -> std::process::Output {
+    let thread = {
+        let (input, cur) = (input.to_path_buf(), out.join("alice/cur"));
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while fs::read_dir(&cur).map_or(true, |mut d| d.next().is_none()) {
+                if std::time::Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::yield_now();
+            }
+            meddle(&input);
+            true
+        })
+    };
+    let res = split_bare(input, out, &[]);
+    assert!(
+        thread.join().expect("thread"),
+        "the run ended before it was meddled with"
+    );
+    res
+}
+
+#[test]
+fn issue13_9_an_mbox_appended_to_during_the_run_stops_it() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", 6000);
+    let out = tmp.path().join("out");
+    let res = split_while(&input, &out, |p| {
+        let mut f = fs::OpenOptions::new().append(true).open(p).expect("open");
+        f.write_all(
+            b"From s@example.org Mon Jan  1 00:00:00 2001\nTo: alice@example.com\n\nlate\n",
+        )
+        .expect("append");
+    });
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("in.mbox: changed while popsplit read it"),
+        "{err}"
+    );
+}
+
+#[test]
+fn issue13_9_an_mbox_truncated_during_the_run_stops_it_with_a_reason() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = mbox_for(tmp.path(), "in.mbox", "alice", 6000);
+    let out = tmp.path().join("out");
+    let res = split_while(&input, &out, |p| {
+        let f = fs::OpenOptions::new().write(true).open(p).expect("open");
+        f.set_len(1000).expect("truncate");
+    });
+    let err = String::from_utf8_lossy(&res.stderr);
+    // Caught between batches, or by the signal the lost pages raise: either way a reason
+    // and exit status 1, never death by signal.
+    assert_eq!(res.status.code(), Some(1), "{:?} {err}", res.status);
+    assert!(
+        err.contains("changed while popsplit read it")
+            || err.contains("truncated by another process"),
+        "{err}"
+    );
+}
