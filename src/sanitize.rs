@@ -35,7 +35,8 @@ pub fn folder_name(raw: &str) -> String {
 /// Longest value kept in an added header or a report field, in characters.
 const MAX_LINE: usize = 300;
 
-/// Makes untrusted text safe as one line: control and bidi characters become `?`,
+/// Makes untrusted text safe as one line: control, bidi and invisible format characters
+/// become `?`,
 /// runs of white space one space, and the result is cut to a bounded length.
 pub fn one_line(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len().min(MAX_LINE));
@@ -54,7 +55,7 @@ pub fn one_line(raw: &str) -> String {
             continue;
         }
         space = false;
-        if c.is_control() || is_bidi(c) {
+        if c.is_control() || is_format(c) {
             out.push('?');
         } else {
             out.push(c);
@@ -84,9 +85,31 @@ pub fn html(raw: &str) -> String {
     out
 }
 
-/// Bidi controls can make a terminal or a report show text in another order than it is.
-fn is_bidi(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+/// Format characters (Unicode category Cf): bidi controls can make a terminal or a report
+/// show text in another order than it is; zero-width ones (U+200B, U+2060, U+FEFF), tag
+/// characters and the soft hyphen make two different texts look the same, or hide text.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{061C}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{08E2}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}'
+        | '\u{E0020}'..='\u{E007F}')
 }
 
 #[cfg(test)]
@@ -127,5 +150,13 @@ mod tests {
         assert!(!s.contains('\r') && !s.contains('\n'));
         assert_eq!(s, "alice@example.com Bcc: evil@x?");
         assert!(one_line(&"a".repeat(10_000)).chars().count() <= MAX_LINE + 1);
+    }
+
+    #[test]
+    fn zero_width_and_format_characters_are_shown() {
+        assert_eq!(
+            one_line("ad\u{200B}min\u{FEFF} pay\u{2060}pal\u{E0041}\u{E007F}\u{00AD}"),
+            "ad?min? pay?pal???"
+        );
     }
 }

@@ -636,3 +636,28 @@ fn issue13_9_an_mbox_truncated_during_the_run_stops_it_with_a_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn issue13_15_zero_width_and_format_characters_never_reach_the_terminal_or_report() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let hidden = ['\u{200B}', '\u{FEFF}', '\u{2060}', '\u{E0041}', '\u{202E}'];
+    let input = tmp.path().join("in.mbox");
+    fs::write(
+        &input,
+        "From s@example.org Mon Jan  1 00:00:00 2001\nFrom: Pay\u{200B}Pal <s@example.org>\nTo: alice@example.com\nSubject: in\u{FEFF}voice\u{2060} \u{E0041}\u{202E}txt\nMessage-ID: <1@x>\n\nbody\n",
+    )
+    .expect("write");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    let explained = split_bare(&input, &out, &["--explain", "1"]);
+    let shown = String::from_utf8_lossy(&explained.stdout).into_owned()
+        + &String::from_utf8_lossy(&explained.stderr);
+    assert!(shown.contains("Subject: in?voice? ??txt"), "{shown}");
+    split_bare_ok(&input, &out, &["--report", report.to_str().expect("utf8")]);
+    let text = fs::read_to_string(&report).expect("report");
+    for c in hidden {
+        assert!(!shown.contains(c), "{c:?} shown on the terminal");
+        assert!(!text.contains(c), "{c:?} in the report");
+    }
+    let rows = report_rows(&report);
+    assert_eq!(rows[0]["from"], "Pay?Pal <s@example.org>");
+}
