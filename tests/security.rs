@@ -661,3 +661,21 @@ fn issue13_15_zero_width_and_format_characters_never_reach_the_terminal_or_repor
     let rows = report_rows(&report);
     assert_eq!(rows[0]["from"], "Pay?Pal <s@example.org>");
 }
+
+#[test]
+fn issue13_12_a_huge_jobs_count_is_capped_with_a_note() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let start = std::time::Instant::now();
+    let res = split_office(
+        &sample("shared-pop.mbox"),
+        &tmp.path().join("out"),
+        &["--jobs", "100000"],
+    );
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert!(
+        err.contains("--jobs 100000 is more than four threads"),
+        "{err}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+}
