@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use crate::address::{LocalAddress, localize};
 use crate::sanitize::folder_name;
@@ -36,6 +37,10 @@ pub struct Directory {
     pub domains: Vec<String>,
     /// Address → users; `None` means "no directory: every local address is a user".
     entries: Option<BTreeMap<LocalAddress, BTreeSet<String>>>,
+    /// Without a directory: folder → address, for the folders whose name is not the
+    /// address's local part (see [`folder_name`]), so that the summary can say whose they
+    /// are. Filled by worker threads as addresses are met; rare, so a lock is cheap.
+    renamed: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Directory {
@@ -47,6 +52,7 @@ impl Directory {
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
                 .collect(),
             entries: None,
+            renamed: Arc::default(),
         }
     }
 
@@ -100,6 +106,16 @@ impl Directory {
         Ok(dir)
     }
 
+    /// The address of each of `folders` whose name is not its address's local part.
+    pub fn renamed<'a>(&self, folders: impl Iterator<Item = &'a String>) -> Vec<(String, String)> {
+        let Ok(renamed) = self.renamed.lock() else {
+            return Vec::new();
+        };
+        folders
+            .filter_map(|f| renamed.get(f).map(|a| (f.clone(), a.clone())))
+            .collect()
+    }
+
     /// Whether users come from a directory rather than from the addresses found.
     pub fn is_closed(&self) -> bool {
         self.entries.is_some()
@@ -108,7 +124,17 @@ impl Directory {
     /// The users an address delivers to (several for a distribution list), or none.
     pub fn users(&self, addr: &LocalAddress) -> Vec<String> {
         match &self.entries {
-            None => vec![folder_name(&addr.local)],
+            None => {
+                let folder = folder_name(&addr.local);
+                if folder != addr.local
+                    && let Ok(mut renamed) = self.renamed.lock()
+                {
+                    renamed
+                        .entry(folder.clone())
+                        .or_insert_with(|| addr.to_address());
+                }
+                vec![folder]
+            }
             Some(map) => map
                 .get(addr)
                 .map(|u| u.iter().cloned().collect())

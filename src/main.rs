@@ -293,6 +293,12 @@ fn run_split(args: SplitArgs) -> Result<()> {
     print!("{}", outcome.profile.describe(&config.directory));
     println!();
     print!("{}", outcome.summary.table(config.dry_run));
+    for (folder, address) in config.directory.renamed(outcome.summary.per_user.keys()) {
+        println!(
+            "folder {folder} is for {}: a folder name holds only a-z, 0-9, `.`, `_` and `-`, so it carries a hash to stay apart from other names",
+            popsplit::sanitize::one_line(&address)
+        );
+    }
     Ok(())
 }
 

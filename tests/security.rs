@@ -679,3 +679,45 @@ fn issue13_12_a_huge_jobs_count_is_capped_with_a_note() {
     );
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn issue13_14_different_addresses_never_share_a_folder() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let locals = [
+        "jürgen", "jörgen", "j_rgen", "\"a/b\"", "a_b", "-rf", "Alice", "alice",
+    ];
+    let mut mbox = String::new();
+    for (i, l) in locals.iter().enumerate() {
+        mbox.push_str(&format!(
+            "From s@example.org Mon Jan  1 00:00:{i:02} 2001\nX-Original-To: {l}@example.com\nTo: {l}@example.com\nMessage-ID: <{i}@x>\n\nbody {i}\n\n"
+        ));
+    }
+    let input = tmp.path().join("in.mbox");
+    fs::write(&input, mbox).expect("write");
+    let out = tmp.path().join("out");
+    let stdout = split_bare_ok(&input, &out, &[]);
+    let tree = read_tree(&out);
+    // Alice and alice are one person; every other address has a folder of its own.
+    assert_eq!(tree.len(), locals.len() - 1, "{:?}", tree.keys());
+    assert_eq!(tree["alice"].len(), 2);
+    assert_eq!(tree["j_rgen"].len(), 1);
+    assert_eq!(tree["a_b"].len(), 1);
+    assert!(
+        tree.keys().all(|k| !k.starts_with('-')),
+        "{:?}",
+        tree.keys()
+    );
+    // The summary says whose the changed names are.
+    for address in [
+        "jürgen@example.com",
+        "jörgen@example.com",
+        "-rf@example.com",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("folder ") && l.contains(&format!("is for {address}"))),
+            "{address}: {stdout}"
+        );
+    }
+}
