@@ -191,6 +191,8 @@ pub struct Commit {
 pub struct CommitError {
     /// The message, when one copy's rename failed.
     pub message: Option<usize>,
+    /// Copies of the batch moved into `cur/` before the failure.
+    pub moved: usize,
     /// The failure.
     pub source: DeliverError,
 }
@@ -199,34 +201,41 @@ impl Commit {
     /// Makes the staged copies' data durable, moves them into `cur/` (the commit point), and
     /// makes the new names durable. `staged` holds each message's copies, in batch order.
     pub fn run(&self, staged: &[Vec<Staged>]) -> Result<(), CommitError> {
-        let sync = |source| CommitError {
-            message: None,
-            source,
+        let sync = |moved| {
+            move |source| CommitError {
+                message: None,
+                moved,
+                source,
+            }
         };
         let root = &self.root;
         if self.policy == SyncPolicy::Batch {
-            outfs::syncfs(root.fd.as_fd(), &root.path).map_err(sync)?;
+            outfs::syncfs(root.fd.as_fd(), &root.path).map_err(sync(0))?;
         }
         // One thread: renames across folders take the file system's rename lock, so more
         // threads would only wait on each other.
+        let mut moved = 0;
         for (i, copies) in staged.iter().enumerate() {
             for s in copies {
                 outfs::rename_new(s.dirs.tmp.as_fd(), &s.tmp, s.dirs.cur.as_fd(), &s.cur).map_err(
                     |e| CommitError {
                         message: Some(i),
+                        moved,
                         source: io_at(&s.path)(e),
                     },
                 )?;
+                moved += 1;
             }
         }
         match self.policy {
-            SyncPolicy::Batch => outfs::syncfs(root.fd.as_fd(), &root.path).map_err(sync),
+            SyncPolicy::Batch => outfs::syncfs(root.fd.as_fd(), &root.path).map_err(sync(moved)),
             SyncPolicy::File => {
                 for d in &self.dirs {
-                    outfs::sync_dir(d.cur.as_fd(), &d.base_path.join("cur")).map_err(sync)?;
-                    outfs::sync_dir(d.base.as_fd(), &d.base_path).map_err(sync)?;
+                    outfs::sync_dir(d.cur.as_fd(), &d.base_path.join("cur"))
+                        .map_err(sync(moved))?;
+                    outfs::sync_dir(d.base.as_fd(), &d.base_path).map_err(sync(moved))?;
                 }
-                outfs::sync_dir(root.fd.as_fd(), &root.path).map_err(sync)
+                outfs::sync_dir(root.fd.as_fd(), &root.path).map_err(sync(moved))
             }
             SyncPolicy::None => Ok(()),
         }

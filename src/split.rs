@@ -790,7 +790,7 @@ impl<'c> Delivery<'c> {
                     .prepare(folder)
                     .map_err(|source| SplitError::Output {
                         source,
-                        progress: written(&self.summary),
+                        progress: written(&self.summary, 0),
                     })?;
             }
             let outbox = &*outbox;
@@ -837,7 +837,7 @@ impl<'c> Delivery<'c> {
                         path: config.out.clone(),
                         source: e,
                     },
-                    progress: written(&self.summary),
+                    progress: written(&self.summary, 0),
                 })?;
             commit = Some(spawned);
         }
@@ -870,6 +870,7 @@ impl<'c> Delivery<'c> {
             let done = commit.join().unwrap_or_else(|_| {
                 Err(CommitError {
                     message: None,
+                    moved: 0,
                     source: DeliverError::Io {
                         path: self.config.out.clone(),
                         source: io::Error::other("the commit thread stopped"),
@@ -877,11 +878,18 @@ impl<'c> Delivery<'c> {
                 })
             });
             if let Err(e) = done {
+                let progress = written(&self.summary, e.moved);
                 return Err(match e.message.and_then(|i| f.work.get(i)) {
-                    Some(w) => self.stop(w, e.source),
+                    Some(w) => SplitError::Deliver {
+                        path: w.source.to_string(),
+                        index: w.number,
+                        offset: w.offset,
+                        source: e.source,
+                        progress,
+                    },
                     None => SplitError::Output {
                         source: e.source,
-                        progress: written(&self.summary),
+                        progress,
                     },
                 });
             }
@@ -907,7 +915,7 @@ impl<'c> Delivery<'c> {
             index: w.number,
             offset: w.offset,
             source,
-            progress: written(&self.summary),
+            progress: written(&self.summary, 0),
         }
     }
 }
@@ -1367,10 +1375,17 @@ fn write_row(
     out.write_all(b"\n")
 }
 
-/// One sentence on what a stopped run had written.
-fn written(summary: &Summary) -> String {
+/// What a stopped run had written: the batches landed, and `moved` copies of the failing
+/// batch that its commit had moved into `cur/` before it failed.
+fn written(summary: &Summary, moved: usize) -> String {
+    let failing = match moved {
+        0 => "nothing of the failing batch reached cur/".to_string(),
+        n => format!(
+            "{n} copies of the failing batch were moved into cur/ before the failure (complete, maybe not yet synced)"
+        ),
+    };
     format!(
-        "{} copies of {} messages were written, complete and durable; nothing of the failing batch reached cur/. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
+        "{} copies of {} messages were written, complete and durable; {failing}. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
         summary.copies - summary.previously,
         summary.delivered + summary.unassigned + summary.duplicates,
     )

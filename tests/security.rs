@@ -721,3 +721,60 @@ fn issue13_14_different_addresses_never_share_a_folder() {
         );
     }
 }
+
+#[test]
+fn issue13_13_a_failed_commit_counts_the_copies_it_moved() {
+    use std::os::unix::fs::chown;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path();
+    // bob's mail is known; then five new messages for alice and one for bob, in one batch.
+    let first = t.join("first.mbox");
+    let second = t.join("second.mbox");
+    let msg = |i: usize, user: &str| {
+        format!(
+            "From s@example.org Mon Jan  1 00:00:00 2001\nTo: {user}@example.com\nMessage-ID: <{i}@x>\n\nbody {i}\n\n"
+        )
+    };
+    fs::write(&first, msg(0, "bob")).expect("write");
+    let mut text = String::new();
+    for i in 1..=5 {
+        text.push_str(&msg(i, "alice"));
+    }
+    text.push_str(&msg(6, "bob"));
+    fs::write(&second, text).expect("write");
+    let out = t.join("out");
+    fs::create_dir(&out).expect("mkdir");
+    chown(&out, Some(NOBODY), Some(NOBODY)).expect("chown");
+    fs::set_permissions(t, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let args = |input: &Path| {
+        vec![
+            "split".to_string(),
+            input.to_str().expect("utf8").to_string(),
+            "--domain".into(),
+            "example.com".into(),
+            "--out".into(),
+            out.to_str().expect("utf8").into(),
+        ]
+    };
+    let run = |input: &Path| {
+        let a = args(input);
+        popsplit_as_nobody(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let Some(res) = run(&first) else { return };
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    // bob's cur/ can no longer be written (by its owner, who is not root).
+    fs::set_permissions(out.join("bob/cur"), fs::Permissions::from_mode(0o500)).expect("chmod");
+    let res = run(&second).expect("as nobody");
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    let in_cur = fs::read_dir(out.join("alice/cur")).expect("cur").count();
+    assert_eq!(in_cur, 5);
+    assert!(
+        err.contains("5 copies of the failing batch were moved into cur/"),
+        "{err}"
+    );
+}
