@@ -62,6 +62,9 @@ struct MailboxArgs {
     /// How to read the inputs (default: detected from the path and the bytes).
     #[arg(long = "input-format", value_enum, default_value = "auto")]
     input_format: Format,
+    /// Folder for the file a gzip'd input is inflated into (default: TMPDIR, or /tmp).
+    #[arg(long = "temp-dir", value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -175,6 +178,11 @@ fn office(args: &MailboxArgs) -> Result<(Directory, Overrides)> {
     Ok((directory, overrides))
 }
 
+/// `--temp-dir`, or the system's folder for temporary files.
+fn temp_dir(args: &MailboxArgs) -> PathBuf {
+    args.temp_dir.clone().unwrap_or_else(std::env::temp_dir)
+}
+
 /// The worker pool; `--jobs` beyond four threads a core is cut there, with a note: workers
 /// parse and decide (CPU work), so threads past the cores only cost memory and switching
 /// (100,000 took 100 s and 948 MB on the sample); a few past them are harmless, and let a
@@ -220,6 +228,7 @@ fn run_profile(args: MailboxArgs) -> Result<()> {
         let (_, skipped, profile, _) = split::open_and_learn(
             &args.inputs,
             args.input_format,
+            &temp_dir(&args),
             &directory,
             &overrides,
             &|phase, n| {
@@ -264,6 +273,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         policy: Policy::default(),
         overrides,
         format: args.mailbox.input_format,
+        temp_dir: temp_dir(&args.mailbox),
         output: args.format,
         html: args.html,
         command: std::env::args()

@@ -495,9 +495,11 @@ impl Source {
 
 /// Opens an input; a folder of mboxes gives several sources. Notes about files inside a
 /// folder that are not mail go to `skipped`.
+/// A compressed input is inflated into an unnamed file in `temp`.
 pub fn open(
     path: &Path,
     format: Format,
+    temp: &Path,
     skipped: &mut Vec<String>,
     early: &mut Early<'_>,
 ) -> Result<Vec<Source>, SourceError> {
@@ -518,7 +520,7 @@ pub fn open(
             if path.join("cur").is_dir() || path.join("new").is_dir() {
                 Format::Maildir
             } else {
-                return open_folder(path, skipped, early);
+                return open_folder(path, temp, skipped, early);
             }
         }
         Format::Auto => sniff(path)?,
@@ -527,7 +529,7 @@ pub fn open(
     match format {
         // `sniff` never answers Auto; the mbox reader says exactly why a file is not mail.
         Format::Mbox | Format::Auto => open_mbox(path, early).map(|s| vec![s]),
-        Format::Gzip => open_gzip(path, early).map(|s| vec![s]),
+        Format::Gzip => open_gzip(path, temp, early).map(|s| vec![s]),
         Format::Maildir => open_maildir(path, skipped),
         Format::Eml => {
             let mut files = Vec::new();
@@ -735,18 +737,18 @@ const EARLY_STEP: u64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
 /// reads plain bytes instead of inflating again. Three threads overlap: one inflates, one
 /// writes, and this one splits what is written so far and hands the messages to `early`
 /// (the first pass), so that little is left to do once the stream ends.
-fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
+fn open_gzip(path: &Path, temp: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
     let name = path.display().to_string();
     let input = File::open(path).map_err(io_err(path))?;
     let mut decoder =
         flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
-    let tmp = tempfile::tempfile().map_err(|e| SourceError::Bad {
+    let tmp = tempfile::tempfile_in(temp).map_err(|e| SourceError::Bad {
         path: path.display().to_string(),
         why: format!(
-            "cannot create the temporary file to decompress into in {} ({e}); set TMPDIR to a folder with room",
-            std::env::temp_dir().display()
+            "cannot create the temporary file to decompress it into in the folder {} ({e}); name a folder with room with --temp-dir",
+            temp.display()
         ),
     })?;
     let mut sink = tmp.try_clone().map_err(io_err(path))?;
@@ -767,7 +769,12 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     let (at, mut spans) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> io::Result<()> {
             let mut written = 0;
+            let mut next_check = 0;
             for block in full_rx {
+                if written >= next_check {
+                    // Looked at more often as the room shrinks.
+                    next_check = written + room_for(&sink, written)?.min(SPACE_STEP * 2) / 2;
+                }
                 sink.write_all(&block)?;
                 written += block.len() as u64;
                 let _ = written_tx.send(written);
@@ -792,8 +799,10 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
         let inflater = scope.spawn(move || -> Result<(), SourceError> {
             let mut inflated: u64 = 0;
             while !stop.load(Ordering::Relaxed) {
-                let mut block = empty_rx.try_recv().unwrap_or_else(|_| vec![0u8; 4 << 20]);
-                block.resize(4 << 20, 0);
+                let mut block = empty_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| vec![0u8; INFLATE_BLOCK]);
+                block.resize(INFLATE_BLOCK, 0);
                 let mut filled = 0;
                 let step = loop {
                     match decoder.read(&mut block[filled..]) {
@@ -853,7 +862,13 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
             .join()
             .map_err(|_| bad("the decompression writer failed".into()))?;
         inflated?;
-        written.map_err(io_err(path))?;
+        written.map_err(|e| match e.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => bad(format!(
+                "decompressing it needs more room than the folder {} has for temporary files ({e}); name a folder on a file system with room for the whole inflated mailbox with --temp-dir",
+                temp.display()
+            )),
+            _ => io_err(path)(e),
+        })?;
         looked?;
         Ok::<_, SourceError>((at, spans))
     })?;
@@ -869,6 +884,32 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     source.spans = spans;
     source.scratch = Some(Scratch::new(tmp));
     Ok(source)
+}
+
+/// Inflated bytes between two looks at the temporary file system's free space, at most.
+const SPACE_STEP: u64 = 64 << 20;
+
+/// Bytes the inflating thread hands to the writer at a time.
+const INFLATE_BLOCK: usize = 4 << 20;
+
+/// The bytes the temporary file may still grow by, or "storage full" when that is less than
+/// one more block: a small gzip can inflate to any size (36 MB gave more than 5 GB in
+/// 15 s), and a full disk breaks the rest of the machine too, so a twentieth of the file
+/// system, at most 1 GiB, is left to others.
+fn room_for(file: &File, written: u64) -> io::Result<u64> {
+    let st = rustix::fs::fstatvfs(file)?;
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    let reserve = (st.f_blocks.saturating_mul(st.f_frsize) / 20).min(1 << 30);
+    let room = free.saturating_sub(reserve);
+    if room >= INFLATE_BLOCK as u64 {
+        return Ok(room);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::StorageFull,
+        format!(
+            "{written} bytes inflated so far and more to come, {free} bytes free, {reserve} of them kept for the rest of the machine"
+        ),
+    ))
 }
 
 /// Inflated bytes between two write-outs of the temporary file.
@@ -999,6 +1040,7 @@ fn is_index_file(p: &Path) -> bool {
 /// A folder that is not a Maildir: every mbox, gzip'd mbox, Maildir and `.eml` in it.
 fn open_folder(
     root: &Path,
+    temp: &Path,
     skipped: &mut Vec<String>,
     early: &mut Early<'_>,
 ) -> Result<Vec<Source>, SourceError> {
@@ -1030,7 +1072,7 @@ fn open_folder(
             return;
         }
         match sniff(p) {
-            Ok(Format::Gzip) => sources.push(open_gzip(p, early)),
+            Ok(Format::Gzip) => sources.push(open_gzip(p, temp, early)),
             Ok(_) => match open_mbox(p, early) {
                 Ok(s) => sources.push(Ok(s)),
                 Err(SourceError::NotMbox { .. }) => {
@@ -1174,14 +1216,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let gz = gzip_file(dir.path(), "big.mbox.gz", &plain);
         let (mut looks, mut seen) = (0, Vec::new());
-        let s = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, data, spans| {
-            looks += 1;
-            seen.extend(
-                spans
-                    .iter()
-                    .map(|s| (s.clone(), head_of(data, s).into_owned())),
-            );
-        })
+        let s = open(
+            &gz,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, data, spans| {
+                looks += 1;
+                seen.extend(
+                    spans
+                        .iter()
+                        .map(|s| (s.clone(), head_of(data, s).into_owned())),
+                );
+            },
+        )
         .expect("open");
         let whole: Vec<(Span, Vec<u8>)> = Splitter::new(&plain)
             .expect("mbox")
@@ -1209,9 +1257,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let gz = gzip_file(dir.path(), "notes.txt.gz", &b"Dear diary\n".repeat(1 << 20));
         let mut looks = 0;
-        let err = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, _, _| {
-            looks += 1
-        })
+        let err = open(
+            &gz,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, _, _| looks += 1,
+        )
         .err()
         .expect("not an mbox");
         assert!(matches!(err, SourceError::NotMbox { .. }), "{err}");
@@ -1224,7 +1276,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let gz = gzip_file(dir.path(), "box.mbox.gz", MBOX);
         let mut skipped = Vec::new();
-        let s = open(&gz, Format::Auto, &mut skipped, &mut |_, _, _| {}).expect("open");
+        let s = open(
+            &gz,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut skipped,
+            &mut |_, _, _| {},
+        )
+        .expect("open");
         assert_eq!(
             contents(&s),
             vec![
@@ -1242,10 +1301,16 @@ mod tests {
         enc.write_all(&MBOX.repeat(100)).expect("write");
         let bytes = enc.finish().expect("finish");
         fs::write(&gz, &bytes[..bytes.len() / 2]).expect("write");
-        let err = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, _, _| {})
-            .err()
-            .expect("error")
-            .to_string();
+        let err = open(
+            &gz,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, _, _| {},
+        )
+        .err()
+        .expect("error")
+        .to_string();
         assert!(
             err.contains("box.gz") && err.contains("gzip stream unreadable"),
             "{err}"
@@ -1262,7 +1327,14 @@ mod tests {
         fs::write(md.join("cur/1.x.host:2,SRa"), b"Subject: one\n\n1\n").expect("write");
         fs::write(md.join("new/2.x.host"), b"Subject: two\n\n2\n").expect("write");
         fs::write(md.join(".Sent/cur/3.x.host:2,S"), b"Subject: three\n\n3\n").expect("write");
-        let s = open(&md, Format::Auto, &mut Vec::new(), &mut |_, _, _| {}).expect("open");
+        let s = open(
+            &md,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, _, _| {},
+        )
+        .expect("open");
         assert_eq!(s.len(), 2);
         let first = s[0].read(&Unit::File(0)).expect("read");
         assert_eq!(first.flags, "RS");
@@ -1286,7 +1358,14 @@ mod tests {
         fs::write(root.join("notes.txt"), b"shopping list").expect("write");
         fs::write(root.join("saved.eml"), b"Subject: eml\n\nhi\n").expect("write");
         let mut skipped = Vec::new();
-        let s = open(&root, Format::Auto, &mut skipped, &mut |_, _, _| {}).expect("open");
+        let s = open(
+            &root,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut skipped,
+            &mut |_, _, _| {},
+        )
+        .expect("open");
         assert_eq!(contents(&s).len(), 5);
         assert_eq!(skipped.len(), 1);
         assert!(skipped[0].contains("notes.txt"));
@@ -1297,10 +1376,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let pdf = dir.path().join("scan.pdf");
         fs::write(&pdf, b"%PDF-1.4\n").expect("write");
-        let err = open(&pdf, Format::Auto, &mut Vec::new(), &mut |_, _, _| {})
-            .err()
-            .expect("error")
-            .to_string();
+        let err = open(
+            &pdf,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, _, _| {},
+        )
+        .err()
+        .expect("error")
+        .to_string();
         assert!(
             err.contains("scan.pdf") && err.contains("byte offset 0"),
             "{err}"

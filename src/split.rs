@@ -42,6 +42,8 @@ pub struct Config {
     pub inputs: Vec<PathBuf>,
     /// How to read them.
     pub format: Format,
+    /// Where compressed inputs are inflated.
+    pub temp_dir: PathBuf,
     /// Root of the per-user Maildirs.
     pub out: PathBuf,
     /// The office's domains and users.
@@ -136,6 +138,7 @@ pub enum SplitError {
 pub fn open_and_learn(
     paths: &[PathBuf],
     format: Format,
+    temp: &Path,
     dir: &Directory,
     over: &Overrides,
     progress: &(dyn Fn(&'static str, u64) + Sync),
@@ -158,7 +161,13 @@ pub fn open_and_learn(
         learn(name, first, &facts, spans.iter().map(Span::size).sum());
     };
     for p in paths {
-        sources.extend(source::open(p, format, &mut skipped, &mut learn_early)?);
+        sources.extend(source::open(
+            p,
+            format,
+            temp,
+            &mut skipped,
+            &mut learn_early,
+        )?);
     }
     batches(&sources, |_, source, batch, bytes| {
         if source.seen_early() {
@@ -593,6 +602,7 @@ pub fn run(
     let (sources, skipped, profile, marks) = open_and_learn(
         &config.inputs,
         config.format,
+        &config.temp_dir,
         &config.directory,
         &config.overrides,
         progress,
@@ -979,6 +989,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     let (sources, _, profile, marks) = open_and_learn(
         &config.inputs,
         config.format,
+        &config.temp_dir,
         &config.directory,
         &config.overrides,
         &noop,

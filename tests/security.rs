@@ -778,3 +778,74 @@ fn issue13_13_a_failed_commit_counts_the_copies_it_moved() {
         "{err}"
     );
 }
+
+/// A small tmpfs mounted in `dir` for the life of the value; `None` (after saying so) when
+/// this process may not mount one.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    fn mount(dir: &Path, megabytes: u32) -> Option<SmallFs> {
+        fs::create_dir_all(dir).expect("mkdir");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            println!("skipped: cannot mount a small tmpfs here");
+            return None;
+        }
+        Some(SmallFs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn issue13_11_a_gzip_that_inflates_past_the_temporary_folder_stops_before_filling_it() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let gz = tmp.path().join("bomb.mbox.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        fs::File::create(&gz).expect("create"),
+        flate2::Compression::fast(),
+    );
+    let body = "x".repeat(1 << 20);
+    for i in 0..40 {
+        write!(
+            enc,
+            "From s@example.org Mon Jan  1 00:00:00 2001\nTo: alice@example.com\nMessage-ID: <{i}@x>\n\n{body}\n\n"
+        )
+        .expect("gzip");
+    }
+    enc.finish().expect("finish");
+    let out = tmp.path().join("out");
+    // A missing folder is named as such.
+    let missing = tmp.path().join("no-such-folder");
+    let res = split_bare(&gz, &out, &["--temp-dir", missing.to_str().expect("utf8")]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("in the folder {}", missing.display())) && err.contains("--temp-dir"),
+        "{err}"
+    );
+    let Some(small) = SmallFs::mount(&tmp.path().join("small"), 16) else {
+        return;
+    };
+    let res = split_bare(&gz, &out, &["--temp-dir", small.0.to_str().expect("utf8")]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bomb.mbox.gz: decompressing it needs more room than the folder")
+            && err.contains(&*small.0.to_string_lossy())
+            && err.contains("--temp-dir")
+            && err.contains("bytes inflated so far"),
+        "{err}"
+    );
+    // popsplit's own check stopped it (the numbers say so), not the full disk's ENOSPC.
+    assert!(!out.exists());
+}
