@@ -172,7 +172,18 @@ mod tests {
     #[test]
     fn without_directory_every_local_part_is_a_user() {
         let d = Directory::open(&["Example.COM".into()]);
-        assert_eq!(d.users(&addr("../Carol@example.com")), vec!["u.._carol"]);
+        let users = d.users(&addr("../Carol@example.com"));
+        assert!(
+            users.len() == 1 && users[0].starts_with("u.._carol-"),
+            "{users:?}"
+        );
+        assert_eq!(d.users(&addr("Dave@example.com")), vec!["dave"]);
+        // The summary can say whose the changed name is.
+        let folders = [users[0].clone(), "dave".to_string()];
+        assert_eq!(
+            d.renamed(folders.iter()),
+            vec![(users[0].clone(), "../carol@example.com".to_string())]
+        );
     }
 
     #[test]
