@@ -534,7 +534,7 @@ pub fn open(
         Format::Eml => {
             let mut files = Vec::new();
             if meta.is_dir() {
-                walk(path, skipped, &mut |p| {
+                walk(path, &inside(path), skipped, &mut |p| {
                     if has_ext(p, "eml") {
                         files.push(MailFile {
                             path: p.to_path_buf(),
@@ -583,7 +583,15 @@ enum Entry {
     Not(String),
 }
 
-fn entry_kind(p: &Path, ft: fs::FileType) -> Entry {
+/// The resolved form of an input folder, which links inside it must stay in.
+fn inside(folder: &Path) -> PathBuf {
+    fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf())
+}
+
+/// What `p` (of type `ft`, found in the input folder resolved as `top`) is. A link is read
+/// only when its file is inside `top`: a run as root must not copy a file the input's
+/// owner cannot read (a link to /etc/shadow) into a mailbox.
+fn entry_kind(p: &Path, ft: fs::FileType, top: &Path) -> Entry {
     if ft.is_file() {
         return Entry::File;
     }
@@ -591,8 +599,15 @@ fn entry_kind(p: &Path, ft: fs::FileType) -> Entry {
         return Entry::Folder;
     }
     if ft.is_symlink() {
+        let target = fs::canonicalize(p);
         return match fs::metadata(p) {
-            Ok(m) if m.is_file() => Entry::File,
+            Ok(m) if m.is_file() && target.as_ref().is_ok_and(|t| t.starts_with(top)) => {
+                Entry::File
+            }
+            Ok(m) if m.is_file() => Entry::Not(format!(
+                "{}: a link to a file outside the input folder, not read; name the file as an input to read it",
+                p.display()
+            )),
             // Following links to folders could loop, or leave the input.
             Ok(m) if m.is_dir() => Entry::Not(format!(
                 "{}: a link to a folder, not followed; name its target as an input to read it",
@@ -979,6 +994,7 @@ fn open_maildir(path: &Path, skipped: &mut Vec<String>) -> Result<Vec<Source>, S
 
 fn maildir_source(path: &Path, skipped: &mut Vec<String>) -> Result<Source, SourceError> {
     let mut files = Vec::new();
+    let top = inside(path);
     for sub in ["cur", "new"] {
         let dir = path.join(sub);
         if !dir.is_dir() {
@@ -992,7 +1008,7 @@ fn maildir_source(path: &Path, skipped: &mut Vec<String>) -> Result<Source, Sour
                 continue;
             }
             // A message file may be a link (some backup tools deduplicate so): it is read.
-            match entry_kind(&entry.path(), ft) {
+            match entry_kind(&entry.path(), ft, &top) {
                 Entry::File => names.push(entry.path()),
                 Entry::Folder => skipped.push(format!(
                     "{}: a folder inside a Maildir's {sub}/, not read",
@@ -1048,7 +1064,7 @@ fn open_folder(
     let mut emls = Vec::new();
     let mut maildirs = Vec::new();
     let mut notes = Vec::new();
-    walk(root, &mut notes, &mut |p| {
+    walk(root, &inside(root), &mut notes, &mut |p| {
         if p.parent()
             .is_some_and(|d| d.ends_with("cur") || d.ends_with("new") || d.ends_with("tmp"))
         {
@@ -1106,10 +1122,12 @@ fn open_folder(
     Ok(out)
 }
 
-/// Visits every regular file under `root` in name order, also through a link to one; a link
-/// to a folder is not followed (it could loop), and what is not read gets a note in `notes`.
+/// Visits every regular file under `root` in name order, also through a link to one inside
+/// `top`; a link to a folder is not followed (it could loop), and what is not read gets a
+/// note in `notes`.
 fn walk(
     root: &Path,
+    top: &Path,
     notes: &mut Vec<String>,
     visit: &mut dyn FnMut(&Path),
 ) -> Result<(), SourceError> {
@@ -1121,8 +1139,8 @@ fn walk(
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (p, ft) in entries {
-        match entry_kind(&p, ft) {
-            Entry::Folder => walk(&p, notes, visit)?,
+        match entry_kind(&p, ft, top) {
+            Entry::Folder => walk(&p, top, notes, visit)?,
             Entry::File => visit(&p),
             Entry::Not(note) => notes.push(note),
         }

@@ -542,7 +542,7 @@ fn issue13_8_fifos_and_devices_are_refused_by_name() {
 fn issue13_8_a_linked_message_file_in_a_maildir_is_read_and_odd_entries_named() {
     let tmp = tempfile::tempdir().expect("tmp");
     let md = tmp.path().join("md");
-    for sub in ["cur", "new", "tmp"] {
+    for sub in ["cur", "new", "tmp", "store"] {
         fs::create_dir_all(md.join(sub)).expect("mkdir");
     }
     fs::write(
@@ -550,10 +550,15 @@ fn issue13_8_a_linked_message_file_in_a_maildir_is_read_and_odd_entries_named() 
         "To: alice@example.com\nMessage-ID: <1@x>\n\none\n",
     )
     .expect("write");
-    let kept = tmp.path().join("kept.eml");
+    // A link to a message kept elsewhere in the Maildir is read.
+    let kept = md.join("store/2.eml");
     fs::write(&kept, "To: bob@example.com\nMessage-ID: <2@x>\n\ntwo\n").expect("write");
     std::os::unix::fs::symlink(&kept, md.join("cur/2.b:2,S")).expect("symlink");
+    // A dangling link, and a link to a file outside the input (root must not copy a file
+    // the input's owner could not read into a mailbox): named, not read.
     std::os::unix::fs::symlink(tmp.path().join("gone"), md.join("cur/3.c:2,S")).expect("symlink");
+    let secret = secret(tmp.path());
+    std::os::unix::fs::symlink(&secret, md.join("cur/4.d:2,S")).expect("symlink");
     let out = tmp.path().join("out");
     let res = split_bare(&md, &out, &[]);
     let err = String::from_utf8_lossy(&res.stderr);
@@ -561,8 +566,13 @@ fn issue13_8_a_linked_message_file_in_a_maildir_is_read_and_odd_entries_named() 
     let tree = read_tree(&out);
     assert_eq!(tree["alice"].len(), 1);
     assert_eq!(tree["bob"].len(), 1, "the linked message was skipped");
+    assert_eq!(tree.values().map(Vec::len).sum::<usize>(), 2);
     assert!(
         err.contains("3.c:2,S: a link that cannot be followed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("4.d:2,S: a link to a file outside the input folder, not read"),
         "{err}"
     );
 }
