@@ -250,12 +250,12 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Opens (creating if needed) the output root and takes the run's lock on it.
-    pub fn open(root: &Path) -> Result<Self, DeliverError> {
-        Ok(Outbox {
-            root: Arc::new(Root::open(root)?),
+    /// The output tree under `root`, opened and locked.
+    pub fn open(root: Root) -> Self {
+        Outbox {
+            root: Arc::new(root),
             boxes: HashMap::new(),
-        })
+        }
     }
 
     /// Makes sure the Maildir `name` exists with its keywords file; `name` must come from
@@ -442,7 +442,7 @@ mod tests {
             "0 $Junk\n2 popsplit-medium\n",
         )
         .expect("write");
-        let mut o = Outbox::open(out.path()).expect("open");
+        let mut o = Outbox::open(Root::open(out.path()).expect("open"));
         o.prepare("alice").expect("prepare");
         assert_eq!(
             o.mailbox("alice").expect("box").letters,
@@ -461,7 +461,7 @@ mod tests {
         let out = tempfile::tempdir().expect("tmp");
         let elsewhere = tempfile::tempdir().expect("tmp");
         std::os::unix::fs::symlink(elsewhere.path(), out.path().join("bob")).expect("symlink");
-        let mut o = Outbox::open(out.path()).expect("open");
+        let mut o = Outbox::open(Root::open(out.path()).expect("open"));
         let e = o.prepare("bob").unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert_eq!(fs::read_dir(elsewhere.path()).expect("list").count(), 0);
@@ -481,7 +481,7 @@ mod tests {
     /// A new output folder holding one prepared Maildir, `name`.
     fn prepared(name: &str) -> (tempfile::TempDir, Outbox) {
         let out = tempfile::tempdir().expect("tmp");
-        let mut o = Outbox::open(out.path()).expect("open");
+        let mut o = Outbox::open(Root::open(out.path()).expect("open"));
         o.prepare(name).expect("prepare");
         (out, o)
     }
@@ -569,7 +569,7 @@ mod tests {
         fs::rename(&done_path, &renamed).expect("rename");
         // The run ended: its lock with it.
         drop(o);
-        let mut again = Outbox::open(out.path()).expect("open");
+        let mut again = Outbox::open(Root::open(out.path()).expect("open"));
         again.prepare("dave").expect("prepare");
         let b = again.mailbox("dave").expect("box");
         assert!(b.has(K1));

@@ -35,12 +35,12 @@ fn names(folder: &str) -> (String, String) {
 }
 
 impl MboxOut {
-    /// Opens (creating if needed) the output folder and takes the run's lock on it.
-    pub fn open(root: &Path) -> Result<Self, DeliverError> {
-        Ok(MboxOut {
-            root: Root::open(root)?,
+    /// The mbox files of one run under `root`, opened and locked.
+    pub fn open(root: Root) -> Self {
+        MboxOut {
+            root,
             files: BTreeMap::new(),
-        })
+        }
     }
 
     /// Appends one copy to the folder's mbox, mboxrd-quoted, after a `From ` line.
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn quotes_the_mboxrd_way_and_never_overwrites() {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut out = MboxOut::open(dir.path()).expect("open");
+        let mut out = MboxOut::open(Root::open(dir.path()).expect("open"));
         out.write(
             "alice",
             "s@x",
@@ -150,7 +150,7 @@ mod tests {
             text,
             "From s@x Thu Jan  1 00:00:00 1970\nX-A: 1\nSubject: a\n\n>From me\n>>From you\nno newline\n\nFrom MAILER-DAEMON Thu Jan  1 00:00:00 1970\nSubject: b\n\nb\n\n"
         );
-        let mut again = MboxOut::open(dir.path()).expect("open");
+        let mut again = MboxOut::open(Root::open(dir.path()).expect("open"));
         let e = again
             .write("alice", "s@x", None, b"", b"x\n")
             .unwrap_err()

@@ -25,6 +25,7 @@ use crate::evidence::{Facts, gather, identity};
 use crate::mbox::FromLine;
 use crate::mbox::Span;
 use crate::mboxwrite::MboxOut;
+use crate::outfs::Root;
 use crate::profile::{Overrides, Profile, Stats};
 use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
 use crate::sanitize::one_line;
@@ -599,6 +600,16 @@ pub fn run(
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Outcome, SplitError> {
     check_paths(config)?;
+    let nothing = |source| SplitError::Output {
+        source,
+        progress: "nothing was written".into(),
+    };
+    // An output that exists is locked before the inputs are read, so that a second run on
+    // it stops at once; one that does not is made only once every input proved readable.
+    let locked = match (config.dry_run, config.out.is_dir()) {
+        (false, true) => Some(Root::open(&config.out).map_err(nothing)?),
+        _ => None,
+    };
     let (sources, skipped, profile, marks) = open_and_learn(
         &config.inputs,
         config.format,
@@ -614,14 +625,14 @@ pub fn run(
     };
     let index = index(&sources, &ctx, &marks, progress)?;
     let Marks { repeats, .. } = marks;
-    let nothing = |source| SplitError::Output {
-        source,
-        progress: "nothing was written".into(),
+    let root = || match locked {
+        Some(root) => Ok(root),
+        None => Root::open(&config.out).map_err(nothing),
     };
     let (outbox, mboxes) = match (config.dry_run, config.output) {
         (true, _) => (None, None),
-        (false, Output::Maildir) => (Some(Outbox::open(&config.out).map_err(nothing)?), None),
-        (false, Output::Mbox) => (None, Some(MboxOut::open(&config.out).map_err(nothing)?)),
+        (false, Output::Maildir) => (Some(Outbox::open(root()?)), None),
+        (false, Output::Mbox) => (None, Some(MboxOut::open(root()?))),
     };
     let report = match &config.report {
         Some(p) => Some(BufWriter::new(

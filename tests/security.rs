@@ -267,6 +267,12 @@ fn issue13_6_a_run_on_an_output_in_use_is_refused_naming_the_holder() {
             .collect();
         assert_eq!(written, [".popsplit.lock"], "{format}");
     }
+    // The lock of an existing output is taken before the inputs are read: the run stops at
+    // once, not after reading them all.
+    let pdf = tmp.path().join("scan.pdf");
+    fs::write(&pdf, "%PDF-1.7\n").expect("write");
+    let err = String::from_utf8_lossy(&split_bare(&pdf, &out, &[]).stderr).into_owned();
+    assert!(err.contains("in use by another popsplit run"), "{err}");
     drop(held);
     split_bare_ok(&input, &out, &[]);
     assert_eq!(fs::read_dir(out.join("alice/cur")).expect("cur").count(), 3);
