@@ -9,10 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::decide::Confidence;
+use crate::outfs::{self, Root};
 
 /// A delivery failure, naming the path it happened at.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +27,16 @@ pub enum DeliverError {
         path: PathBuf,
         /// What the system said.
         source: io::Error,
+    },
+    /// Another run holds the lock on `--out`.
+    #[error(
+        "{path} is in use by another popsplit run ({holder}); wait for it to finish, or choose another --out"
+    )]
+    Busy {
+        /// The output folder.
+        path: PathBuf,
+        /// Who holds the lock.
+        holder: String,
     },
     /// Something in the output tree is not what popsplit would have made.
     #[error("{path}: {why}")]
@@ -81,15 +94,29 @@ pub struct Copy<'a> {
 /// A copy written in `tmp/`, waiting for its rename into `cur/`.
 #[derive(Debug)]
 pub struct Staged {
-    tmp: PathBuf,
+    dirs: Arc<Folders>,
+    /// Its name in `tmp/`.
+    tmp: String,
+    /// Its name in `cur/`.
+    cur: String,
     /// Where it will be once committed.
     pub path: PathBuf,
+}
+
+/// The open folders of one Maildir, shared by its staged copies and the commit thread: a
+/// file is created and renamed through them, never by path.
+#[derive(Debug)]
+struct Folders {
+    base_path: PathBuf,
+    base: OwnedFd,
+    tmp: OwnedFd,
+    cur: OwnedFd,
 }
 
 /// One user's Maildir, ready to take copies.
 #[derive(Debug)]
 pub struct Mailbox {
-    base: PathBuf,
+    dirs: Arc<Folders>,
     /// Keyword letter of each confidence level, in [`Confidence::ALL`] order.
     letters: [char; 4],
     /// Keys of the copies already in `cur/` or `new/`, as numbers: a rerun over a large
@@ -109,43 +136,42 @@ impl Mailbox {
         key_bits(key).is_some_and(|k| self.present.contains(&k))
     }
 
-    /// Writes a copy into `tmp/` with its mtime (and an fsync under [`SyncPolicy::File`]).
+    /// Writes a copy into `tmp/` as a new 0600 file with its mtime (and an fsync under
+    /// [`SyncPolicy::File`]).
     pub fn stage(&self, copy: &Copy<'_>, sync: SyncPolicy) -> Result<Staged, DeliverError> {
         let size = copy.added.len() + copy.content.len();
-        let base = format!(
+        let tmp = format!(
             "{}.{}{TAG},S={size}",
             copy.mtime.unwrap_or(0).max(0),
             copy.key
         );
-        let tmp = self.base.join("tmp").join(&base);
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_at(&tmp))?;
+        let d = &self.dirs;
+        let tmp_path = d.base_path.join("tmp").join(&tmp);
+        let mut file = outfs::create_new(d.tmp.as_fd(), &tmp, &tmp_path)?;
         write_all_parts(
             &mut file,
             &mut [IoSlice::new(copy.added), IoSlice::new(copy.content)],
         )
-        .map_err(io_at(&tmp))?;
+        .map_err(io_at(&tmp_path))?;
         if let Some(t) = copy.mtime {
             let ft = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
             file.set_times(fs::FileTimes::new().set_modified(ft).set_accessed(ft))
-                .map_err(io_at(&tmp))?;
+                .map_err(io_at(&tmp_path))?;
         }
         if sync == SyncPolicy::File {
-            file.sync_all().map_err(io_at(&tmp))?;
+            file.sync_all().map_err(io_at(&tmp_path))?;
         }
         let level = Confidence::ALL
             .iter()
             .position(|c| *c == copy.confidence)
             .unwrap_or(3);
-        let path = self
-            .base
-            .join("cur")
-            .join(format!("{base}:2,{}{}", copy.flags, self.letters[level]));
-        Ok(Staged { tmp, path })
+        let cur = format!("{tmp}:2,{}{}", copy.flags, self.letters[level]);
+        Ok(Staged {
+            dirs: Arc::clone(d),
+            path: d.base_path.join("cur").join(&cur),
+            tmp,
+            cur,
+        })
     }
 }
 
@@ -154,9 +180,9 @@ impl Mailbox {
 #[derive(Debug)]
 pub struct Commit {
     policy: SyncPolicy,
-    root: PathBuf,
-    /// Under [`SyncPolicy::File`], the folders whose entries the renames change.
-    dirs: Vec<PathBuf>,
+    root: Arc<Root>,
+    /// Under [`SyncPolicy::File`], the Maildirs whose entries the renames change.
+    dirs: Vec<Arc<Folders>>,
 }
 
 /// A failed commit: the position (in the batch) of the message whose copy could not be
@@ -165,6 +191,8 @@ pub struct Commit {
 pub struct CommitError {
     /// The message, when one copy's rename failed.
     pub message: Option<usize>,
+    /// Copies of the batch moved into `cur/` before the failure.
+    pub moved: usize,
     /// The failure.
     pub source: DeliverError,
 }
@@ -173,26 +201,42 @@ impl Commit {
     /// Makes the staged copies' data durable, moves them into `cur/` (the commit point), and
     /// makes the new names durable. `staged` holds each message's copies, in batch order.
     pub fn run(&self, staged: &[Vec<Staged>]) -> Result<(), CommitError> {
-        let sync = |source| CommitError {
-            message: None,
-            source,
+        let sync = |moved| {
+            move |source| CommitError {
+                message: None,
+                moved,
+                source,
+            }
         };
+        let root = &self.root;
         if self.policy == SyncPolicy::Batch {
-            syncfs(&self.root).map_err(sync)?;
+            outfs::syncfs(root.fd.as_fd(), &root.path).map_err(sync(0))?;
         }
         // One thread: renames across folders take the file system's rename lock, so more
         // threads would only wait on each other.
+        let mut moved = 0;
         for (i, copies) in staged.iter().enumerate() {
             for s in copies {
-                fs::rename(&s.tmp, &s.path).map_err(|e| CommitError {
-                    message: Some(i),
-                    source: io_at(&s.path)(e),
-                })?;
+                outfs::rename_new(s.dirs.tmp.as_fd(), &s.tmp, s.dirs.cur.as_fd(), &s.cur).map_err(
+                    |e| CommitError {
+                        message: Some(i),
+                        moved,
+                        source: io_at(&s.path)(e),
+                    },
+                )?;
+                moved += 1;
             }
         }
         match self.policy {
-            SyncPolicy::Batch => syncfs(&self.root).map_err(sync),
-            SyncPolicy::File => self.dirs.iter().try_for_each(|d| sync_dir(d).map_err(sync)),
+            SyncPolicy::Batch => outfs::syncfs(root.fd.as_fd(), &root.path).map_err(sync(moved)),
+            SyncPolicy::File => {
+                for d in &self.dirs {
+                    outfs::sync_dir(d.cur.as_fd(), &d.base_path.join("cur"))
+                        .map_err(sync(moved))?;
+                    outfs::sync_dir(d.base.as_fd(), &d.base_path).map_err(sync(moved))?;
+                }
+                outfs::sync_dir(root.fd.as_fd(), &root.path).map_err(sync(moved))
+            }
             SyncPolicy::None => Ok(()),
         }
     }
@@ -201,18 +245,17 @@ impl Commit {
 /// The output tree: one Maildir per user under one root.
 #[derive(Debug)]
 pub struct Outbox {
-    root: PathBuf,
+    root: Arc<Root>,
     boxes: HashMap<String, Mailbox>,
 }
 
 impl Outbox {
-    /// Opens (creating if needed) the output root.
-    pub fn open(root: &Path) -> Result<Self, DeliverError> {
-        fs::create_dir_all(root).map_err(io_at(root))?;
-        Ok(Outbox {
-            root: root.to_path_buf(),
+    /// The output tree under `root`, opened and locked.
+    pub fn open(root: Root) -> Self {
+        Outbox {
+            root: Arc::new(root),
             boxes: HashMap::new(),
-        })
+        }
     }
 
     /// Makes sure the Maildir `name` exists with its keywords file; `name` must come from
@@ -221,21 +264,22 @@ impl Outbox {
         if self.boxes.contains_key(name) {
             return Ok(());
         }
-        let base = self.root.join(name);
-        for dir in [
-            base.clone(),
-            base.join("tmp"),
-            base.join("new"),
-            base.join("cur"),
-        ] {
-            real_dir(&dir)?;
-        }
-        let letters = keyword_letters(&base)?;
-        let present = scan(&base)?;
+        let base_path = self.root.path.join(name);
+        let base = outfs::subdir(self.root.fd.as_fd(), name, &base_path)?;
+        let open = |sub: &str| outfs::subdir(base.as_fd(), sub, &base_path.join(sub));
+        let (tmp, new, cur) = (open("tmp")?, open("new")?, open("cur")?);
+        let dirs = Folders {
+            base_path,
+            base,
+            tmp,
+            cur,
+        };
+        let letters = keyword_letters(&dirs)?;
+        let present = scan(&dirs, new.as_fd())?;
         self.boxes.insert(
             name.to_string(),
             Mailbox {
-                base,
+                dirs: Arc::new(dirs),
                 letters,
                 present,
             },
@@ -251,17 +295,12 @@ impl Outbox {
     /// The commit of the copies staged so far, under `policy`.
     pub fn commit(&self, policy: SyncPolicy) -> Commit {
         let dirs = match policy {
-            SyncPolicy::File => self
-                .boxes
-                .values()
-                .flat_map(|b| [b.base.join("cur"), b.base.clone()])
-                .chain([self.root.clone()])
-                .collect(),
+            SyncPolicy::File => self.boxes.values().map(|b| Arc::clone(&b.dirs)).collect(),
             SyncPolicy::Batch | SyncPolicy::None => Vec::new(),
         };
         Commit {
             policy,
-            root: self.root.clone(),
+            root: Arc::clone(&self.root),
             dirs,
         }
     }
@@ -282,83 +321,54 @@ fn write_all_parts(file: &mut fs::File, mut parts: &mut [IoSlice<'_>]) -> io::Re
     Ok(())
 }
 
-/// One syncfs(2) flushes the whole output file system: far cheaper than an fsync per file.
-fn syncfs(root: &Path) -> Result<(), DeliverError> {
-    let dir = fs::File::open(root).map_err(io_at(root))?;
-    rustix::fs::syncfs(&dir).map_err(|e| io_at(root)(e.into()))
-}
-
 /// Keys of popsplit's copies in `cur/` and `new/`; removes popsplit's leftovers in `tmp/`.
-fn scan(base: &Path) -> Result<HashSet<u128>, DeliverError> {
+/// A file of popsplit's name that is not a regular file (a link planted to redirect or
+/// hide a copy) stops the run.
+fn scan(dirs: &Folders, new: BorrowedFd<'_>) -> Result<HashSet<u128>, DeliverError> {
     let mut present = HashSet::new();
-    for sub in ["cur", "new"] {
-        let dir = base.join(sub);
-        for entry in fs::read_dir(&dir).map_err(io_at(&dir))? {
-            let name = entry.map_err(io_at(&dir))?.file_name();
-            let name = name.to_string_lossy();
+    for (sub, fd) in [("cur", dirs.cur.as_fd()), ("new", new)] {
+        let dir = dirs.base_path.join(sub);
+        outfs::each_entry(fd, &dir, |name, regular| {
             let stem = name.split(':').next().unwrap_or_default();
             if let Some((_, key)) = stem
                 .split_once(TAG)
                 .and_then(|(head, _)| head.split_once('.'))
+                && let Some(bits) = key_bits(key)
             {
-                present.extend(key_bits(key));
+                if !regular {
+                    return Err(DeliverError::Refused {
+                        path: dir.join(name),
+                        why: "has the name of a popsplit copy but is not a regular file",
+                    });
+                }
+                present.insert(bits);
             }
-        }
+            Ok(())
+        })?;
     }
-    let tmp = base.join("tmp");
-    for entry in fs::read_dir(&tmp).map_err(io_at(&tmp))? {
-        let entry = entry.map_err(io_at(&tmp))?;
-        if entry.file_name().to_string_lossy().contains(TAG)
-            && entry.file_type().map_err(io_at(&tmp))?.is_file()
-        {
-            fs::remove_file(entry.path()).map_err(io_at(&entry.path()))?;
+    let tmp = dirs.base_path.join("tmp");
+    let mut leftovers = Vec::new();
+    outfs::each_entry(dirs.tmp.as_fd(), &tmp, |name, _| {
+        if name.contains(TAG) {
+            leftovers.push(name.to_string());
         }
+        Ok(())
+    })?;
+    for name in leftovers {
+        outfs::remove_leftover(dirs.tmp.as_fd(), &name, &tmp.join(&name))?;
     }
     Ok(present)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), DeliverError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io_at(dir))
-}
-
-/// Creates `dir` if missing; refuses a symlink or a non-directory in its place, so that
-/// nothing planted inside `--out` can redirect a delivery elsewhere.
-fn real_dir(dir: &Path) -> Result<(), DeliverError> {
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() => Err(DeliverError::Refused {
-            path: dir.to_path_buf(),
-            why: "is a symbolic link; popsplit does not follow links inside --out",
-        }),
-        Ok(m) if !m.is_dir() => Err(DeliverError::Refused {
-            path: dir.to_path_buf(),
-            why: "exists and is not a directory",
-        }),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(dir) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(io_at(dir)(e)),
-            _ => Ok(()),
-        },
-        Err(e) => Err(io_at(dir)(e)),
-    }
-}
-
 /// Reads (or creates) the Maildir's `dovecot-keywords` file and returns the letter of each
 /// confidence keyword, adding missing ones at free indexes without disturbing others.
-fn keyword_letters(base: &Path) -> Result<[char; 4], DeliverError> {
-    let path = base.join("dovecot-keywords");
-    let existing = match fs::symlink_metadata(&path) {
-        Ok(m) if !m.is_file() => {
-            return Err(DeliverError::Refused {
-                path,
-                why: "is not a regular file",
-            });
-        }
-        Ok(_) => fs::read_to_string(&path).map_err(io_at(&path))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io_at(&path)(e)),
-    };
+fn keyword_letters(dirs: &Folders) -> Result<[char; 4], DeliverError> {
+    const NAME: &str = "dovecot-keywords";
+    let path = dirs.base_path.join(NAME);
+    let mut existing = String::new();
+    if let Some(mut f) = outfs::open_regular(dirs.base.as_fd(), NAME, &path)? {
+        f.read_to_string(&mut existing).map_err(io_at(&path))?;
+    }
     let mut table: Vec<(usize, String)> = existing
         .lines()
         .filter_map(|l| {
@@ -390,9 +400,15 @@ fn keyword_letters(base: &Path) -> Result<[char; 4], DeliverError> {
     if changed {
         table.sort();
         let text: String = table.iter().map(|(n, k)| format!("{n} {k}\n")).collect();
-        let tmp = base.join("tmp").join("dovecot-keywords.new");
-        fs::write(&tmp, text).map_err(io_at(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_at(&path))?;
+        const NEW: &str = "dovecot-keywords.new";
+        let tmp = dirs.base_path.join("tmp").join(NEW);
+        outfs::remove_leftover(dirs.tmp.as_fd(), NEW, &tmp)?;
+        outfs::create_new(dirs.tmp.as_fd(), NEW, &tmp)?
+            .write_all(text.as_bytes())
+            .map_err(io_at(&tmp))?;
+        // Replacing the old file is the point; the new one is popsplit's own.
+        rustix::fs::renameat(dirs.tmp.as_fd(), NEW, dirs.base.as_fd(), NAME)
+            .map_err(|e| io_at(&path)(e.into()))?;
     }
     Ok(letters)
 }
@@ -426,7 +442,7 @@ mod tests {
             "0 $Junk\n2 popsplit-medium\n",
         )
         .expect("write");
-        let mut o = Outbox::open(out.path()).expect("open");
+        let mut o = Outbox::open(Root::open(out.path()).expect("open"));
         o.prepare("alice").expect("prepare");
         assert_eq!(
             o.mailbox("alice").expect("box").letters,
@@ -445,7 +461,7 @@ mod tests {
         let out = tempfile::tempdir().expect("tmp");
         let elsewhere = tempfile::tempdir().expect("tmp");
         std::os::unix::fs::symlink(elsewhere.path(), out.path().join("bob")).expect("symlink");
-        let mut o = Outbox::open(out.path()).expect("open");
+        let mut o = Outbox::open(Root::open(out.path()).expect("open"));
         let e = o.prepare("bob").unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert_eq!(fs::read_dir(elsewhere.path()).expect("list").count(), 0);
@@ -465,7 +481,7 @@ mod tests {
     /// A new output folder holding one prepared Maildir, `name`.
     fn prepared(name: &str) -> (tempfile::TempDir, Outbox) {
         let out = tempfile::tempdir().expect("tmp");
-        let mut o = Outbox::open(out.path()).expect("open");
+        let mut o = Outbox::open(Root::open(out.path()).expect("open"));
         o.prepare(name).expect("prepare");
         (out, o)
     }
@@ -512,7 +528,7 @@ mod tests {
         let first = b.stage(&copy(K1), SyncPolicy::Batch).expect("stage");
         let second = b.stage(&copy(K2), SyncPolicy::Batch).expect("stage");
         let first_path = first.path.clone();
-        fs::remove_file(&second.tmp).expect("remove");
+        fs::remove_file(second.dirs.base_path.join("tmp").join(&second.tmp)).expect("remove");
         let e = o
             .commit(SyncPolicy::Batch)
             .run(&[vec![first], vec![second]])
@@ -551,7 +567,9 @@ mod tests {
                 .replace(":2,RSc", ":2,FRSc"),
         );
         fs::rename(&done_path, &renamed).expect("rename");
-        let mut again = Outbox::open(out.path()).expect("open");
+        // The run ended: its lock with it.
+        drop(o);
+        let mut again = Outbox::open(Root::open(out.path()).expect("open"));
         again.prepare("dave").expect("prepare");
         let b = again.mailbox("dave").expect("box");
         assert!(b.has(K1));

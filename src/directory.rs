@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use crate::address::{LocalAddress, forms, localize};
 use crate::sanitize::folder_name;
@@ -37,6 +38,10 @@ pub struct Directory {
     /// Address as written in the CSV (lower case) → users; `None` means "no directory:
     /// every local address is a user".
     entries: Option<BTreeMap<String, BTreeSet<String>>>,
+    /// Without a directory: folder → address, for the folders whose name is not the
+    /// address's local part (see [`folder_name`]), so that the summary can say whose they
+    /// are. Filled by worker threads as addresses are met; rare, so a lock is cheap.
+    renamed: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 /// What an address found in mail is to the office.
@@ -57,6 +62,7 @@ impl Directory {
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
                 .collect(),
             entries: None,
+            renamed: Arc::default(),
         }
     }
 
@@ -112,6 +118,16 @@ impl Directory {
         Ok(dir)
     }
 
+    /// The address of each of `folders` whose name is not its address's local part.
+    pub fn renamed<'a>(&self, folders: impl Iterator<Item = &'a String>) -> Vec<(String, String)> {
+        let Ok(renamed) = self.renamed.lock() else {
+            return Vec::new();
+        };
+        folders
+            .filter_map(|f| renamed.get(f).map(|a| (f.clone(), a.clone())))
+            .collect()
+    }
+
     /// Whether users come from a directory rather than from the addresses found.
     pub fn is_closed(&self) -> bool {
         self.entries.is_some()
@@ -128,7 +144,17 @@ impl Directory {
             .rev()
             .find_map(|f| localize(f, &self.domains))?;
         let users = match &self.entries {
-            None => vec![folder_name(&canonical.local)],
+            None => {
+                let folder = folder_name(&canonical.local);
+                if folder != canonical.local
+                    && let Ok(mut renamed) = self.renamed.lock()
+                {
+                    renamed
+                        .entry(folder.clone())
+                        .or_insert_with(|| canonical.to_address());
+                }
+                vec![folder]
+            }
             Some(map) => forms
                 .iter()
                 .find_map(|f| map.get(f))
@@ -172,7 +198,18 @@ mod tests {
     #[test]
     fn without_directory_every_local_part_is_a_user() {
         let d = Directory::open(&["Example.COM".into()]);
-        assert_eq!(d.users("../Carol@example.com"), vec!["u.._carol"]);
+        let users = d.users("../Carol@example.com");
+        assert!(
+            users.len() == 1 && users[0].starts_with("u.._carol-"),
+            "{users:?}"
+        );
+        assert_eq!(d.users("Dave@example.com"), vec!["dave"]);
+        // The summary can say whose the changed name is.
+        let folders = [users[0].clone(), "dave".to_string()];
+        assert_eq!(
+            d.renamed(folders.iter()),
+            vec![(users[0].clone(), "../carol@example.com".to_string())]
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod headers;
 pub mod html;
 pub mod mbox;
 pub mod mboxwrite;
+pub mod outfs;
+pub mod paths;
 pub mod profile;
 pub mod report;
 pub mod sanitize;

@@ -6,17 +6,19 @@
 //! existing `<folder>.mbox` is never overwritten; a `.partial` left by a killed run is.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::deliver::{DeliverError, SyncPolicy};
 use crate::mbox::asctime;
+use crate::outfs::{self, Root};
 
 /// The open mbox files of one run.
 #[derive(Debug)]
 pub struct MboxOut {
-    root: PathBuf,
+    root: Root,
     files: BTreeMap<String, BufWriter<File>>,
 }
 
@@ -27,21 +29,18 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> DeliverError + '_ {
     }
 }
 
-impl MboxOut {
-    /// Opens (creating if needed) the output folder.
-    pub fn open(root: &Path) -> Result<Self, DeliverError> {
-        fs::create_dir_all(root).map_err(io_at(root))?;
-        Ok(MboxOut {
-            root: root.to_path_buf(),
-            files: BTreeMap::new(),
-        })
-    }
+/// The names of a folder's finished file and of the file it is written as.
+fn names(folder: &str) -> (String, String) {
+    (format!("{folder}.mbox"), format!("{folder}.mbox.partial"))
+}
 
-    fn paths(&self, folder: &str) -> (PathBuf, PathBuf) {
-        (
-            self.root.join(format!("{folder}.mbox")),
-            self.root.join(format!("{folder}.mbox.partial")),
-        )
+impl MboxOut {
+    /// The mbox files of one run under `root`, opened and locked.
+    pub fn open(root: Root) -> Self {
+        MboxOut {
+            root,
+            files: BTreeMap::new(),
+        }
     }
 
     /// Appends one copy to the folder's mbox, mboxrd-quoted, after a `From ` line.
@@ -53,21 +52,22 @@ impl MboxOut {
         added: &[u8],
         content: &[u8],
     ) -> Result<PathBuf, DeliverError> {
-        let (done, partial) = self.paths(folder);
+        let (done_name, partial_name) = names(folder);
+        let (done, partial) = (
+            self.root.path.join(&done_name),
+            self.root.path.join(&partial_name),
+        );
         if !self.files.contains_key(folder) {
-            if fs::symlink_metadata(&done).is_ok() {
+            let fd = self.root.fd.as_fd();
+            if outfs::kind(fd, &done_name, &done)?.is_some() {
                 return Err(DeliverError::Refused {
                     path: done,
                     why: "exists already; popsplit never overwrites an mbox (move it away or choose another --out)",
                 });
             }
-            if fs::symlink_metadata(&partial).is_ok_and(|m| !m.is_file()) {
-                return Err(DeliverError::Refused {
-                    path: partial,
-                    why: "is not a regular file",
-                });
-            }
-            let file = File::create(&partial).map_err(io_at(&partial))?;
+            // What a killed run left; no other run writes here while this one holds the lock.
+            outfs::remove_leftover(fd, &partial_name, &partial)?;
+            let file = outfs::create_new(fd, &partial_name, &partial)?;
             self.files
                 .insert(folder.to_string(), BufWriter::with_capacity(1 << 20, file));
         }
@@ -104,24 +104,21 @@ impl MboxOut {
 
     /// Flushes, syncs and renames every file into place.
     pub fn finish(self, sync: SyncPolicy) -> Result<(), DeliverError> {
-        let root = self.root.clone();
+        let root = &self.root;
+        let fd = root.fd.as_fd();
         for (folder, w) in self.files {
-            let (done, partial) = (
-                root.join(format!("{folder}.mbox")),
-                root.join(format!("{folder}.mbox.partial")),
-            );
+            let (done_name, partial_name) = names(&folder);
+            let (done, partial) = (root.path.join(&done_name), root.path.join(&partial_name));
             let file = w
                 .into_inner()
                 .map_err(|e| io_at(&partial)(e.into_error()))?;
             if sync != SyncPolicy::None {
                 file.sync_all().map_err(io_at(&partial))?;
             }
-            fs::rename(&partial, &done).map_err(io_at(&done))?;
+            outfs::rename_new(fd, &partial_name, fd, &done_name).map_err(io_at(&done))?;
         }
         if sync != SyncPolicy::None {
-            File::open(&root)
-                .and_then(|d| d.sync_all())
-                .map_err(io_at(&root))?;
+            outfs::sync_dir(fd, &root.path)?;
         }
         Ok(())
     }
@@ -130,11 +127,12 @@ impl MboxOut {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn quotes_the_mboxrd_way_and_never_overwrites() {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut out = MboxOut::open(dir.path()).expect("open");
+        let mut out = MboxOut::open(Root::open(dir.path()).expect("open"));
         out.write(
             "alice",
             "s@x",
@@ -152,7 +150,7 @@ mod tests {
             text,
             "From s@x Thu Jan  1 00:00:00 1970\nX-A: 1\nSubject: a\n\n>From me\n>>From you\nno newline\n\nFrom MAILER-DAEMON Thu Jan  1 00:00:00 1970\nSubject: b\n\nb\n\n"
         );
-        let mut again = MboxOut::open(dir.path()).expect("open");
+        let mut again = MboxOut::open(Root::open(dir.path()).expect("open"));
         let e = again
             .write("alice", "s@x", None, b"", b"x\n")
             .unwrap_err()

@@ -4,14 +4,18 @@
 /// Longest user folder name; longer names are cut and keep a hash suffix so they stay unique.
 const MAX_NAME: usize = 64;
 
-/// Turns an untrusted local part or user name into a safe, lower-case folder name.
+/// Turns an untrusted local part or user name into a safe, lower-case folder name; two
+/// names that differ other than in case never share a folder.
 ///
-/// Only `[a-z0-9._-]` survive; a leading `.` or `_` is prefixed with `u` so that no user
-/// can collide with `.`/`..`, hidden files, or popsplit's own `_`-folders.
+/// Only `[a-z0-9._-]` survive; a leading `.`, `_` or `-` is prefixed with `u` so that no
+/// user can collide with `.`/`..`, hidden files, popsplit's own `_`-folders, or read as
+/// an option to a command run on the folder (`-rf`). A name that had to be changed
+/// (`jürgen`, `"a/b"`) keeps a hash of itself as a suffix, so that it cannot meet another
+/// changed name (`jörgen`) or one that needed no change (`a_b`).
 pub fn folder_name(raw: &str) -> String {
-    let mut out: String = raw
+    let lower: String = raw.chars().flat_map(char::to_lowercase).collect();
+    let mut out: String = lower
         .chars()
-        .flat_map(char::to_lowercase)
         .map(|c| match c {
             'a'..='z' | '0'..='9' | '.' | '-' | '_' => c,
             _ => '_',
@@ -20,14 +24,19 @@ pub fn folder_name(raw: &str) -> String {
     if out.is_empty() {
         out.push('_');
     }
-    if out.starts_with('.') || out.starts_with('_') {
+    if out.starts_with(['.', '_', '-']) {
         out.insert(0, 'u');
     }
+    let digest = || blake3::hash(lower.as_bytes()).to_hex();
     if out.len() > MAX_NAME {
-        let digest = blake3::hash(raw.as_bytes()).to_hex();
         out.truncate(MAX_NAME - 17);
         out.push('-');
-        out.push_str(&digest[..16]);
+        out.push_str(&digest()[..16]);
+    } else if out != lower {
+        // 40 bits: two changed names of one office meet once in about 10^12 pairs.
+        out.truncate(MAX_NAME - 11);
+        out.push('-');
+        out.push_str(&digest()[..10]);
     }
     out
 }
@@ -35,7 +44,8 @@ pub fn folder_name(raw: &str) -> String {
 /// Longest value kept in an added header or a report field, in characters.
 const MAX_LINE: usize = 300;
 
-/// Makes untrusted text safe as one line: control and bidi characters become `?`,
+/// Makes untrusted text safe as one line: control, bidi and invisible format characters
+/// become `?`,
 /// runs of white space one space, and the result is cut to a bounded length.
 pub fn one_line(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len().min(MAX_LINE));
@@ -54,7 +64,7 @@ pub fn one_line(raw: &str) -> String {
             continue;
         }
         space = false;
-        if c.is_control() || is_bidi(c) {
+        if c.is_control() || is_format(c) {
             out.push('?');
         } else {
             out.push(c);
@@ -84,9 +94,31 @@ pub fn html(raw: &str) -> String {
     out
 }
 
-/// Bidi controls can make a terminal or a report show text in another order than it is.
-fn is_bidi(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+/// Format characters (Unicode category Cf): bidi controls can make a terminal or a report
+/// show text in another order than it is; zero-width ones (U+200B, U+2060, U+FEFF), tag
+/// characters and the soft hyphen make two different texts look the same, or hide text.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{061C}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{08E2}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}'
+        | '\u{E0020}'..='\u{E007F}')
 }
 
 #[cfg(test)]
@@ -96,13 +128,34 @@ mod tests {
     #[test]
     fn folder_names_cannot_escape_or_hide() {
         assert_eq!(folder_name("Alice"), "alice");
-        assert_eq!(folder_name("../etc"), "u.._etc");
-        assert_eq!(folder_name(".."), "u..");
-        assert_eq!(folder_name("."), "u.");
-        assert_eq!(folder_name("a/b\0c"), "a_b_c");
-        assert_eq!(folder_name("_unassigned"), "u_unassigned");
-        assert_eq!(folder_name(""), "u_");
-        assert_eq!(folder_name("jürgen"), "j_rgen");
+        assert_eq!(folder_name("a_b"), "a_b");
+        let changed = |raw: &str, stem: &str| {
+            let name = folder_name(raw);
+            assert!(
+                name.len() == stem.len() + 11 && name.starts_with(&format!("{stem}-")),
+                "{raw} → {name}"
+            );
+        };
+        changed("../etc", "u.._etc");
+        changed("..", "u..");
+        changed(".", "u.");
+        changed("a/b\0c", "a_b_c");
+        changed("_unassigned", "u_unassigned");
+        changed("", "u_");
+        changed("jürgen", "j_rgen");
+        changed("-rf", "u-rf");
+    }
+
+    #[test]
+    fn different_names_never_share_a_folder() {
+        let names = [
+            "jürgen", "jörgen", "j_rgen", "a/b", "a_b", "\"a/b\"", "_x", "u_x", "-rf", "u-rf",
+        ];
+        let folders: std::collections::BTreeSet<String> =
+            names.iter().map(|n| folder_name(n)).collect();
+        assert_eq!(folders.len(), names.len(), "{folders:?}");
+        assert_eq!(folder_name("JÜRGEN"), folder_name("jürgen"));
+        assert!(folders.iter().all(|f| !f.starts_with(['-', '.', '_'])));
     }
 
     #[test]
@@ -127,5 +180,13 @@ mod tests {
         assert!(!s.contains('\r') && !s.contains('\n'));
         assert_eq!(s, "alice@example.com Bcc: evil@x?");
         assert!(one_line(&"a".repeat(10_000)).chars().count() <= MAX_LINE + 1);
+    }
+
+    #[test]
+    fn zero_width_and_format_characters_are_shown() {
+        assert_eq!(
+            one_line("ad\u{200B}min\u{FEFF} pay\u{2060}pal\u{E0041}\u{E007F}\u{00AD}"),
+            "ad?min? pay?pal???"
+        );
     }
 }

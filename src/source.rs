@@ -115,6 +115,31 @@ pub struct Source {
     spans: Spans,
     /// The unnamed file a compressed input was inflated into.
     scratch: Option<Scratch>,
+    /// A mapped input file and what it was when mapped, to notice another process writing
+    /// to it during the run.
+    watch: Option<Watch>,
+}
+
+/// An input file held open, with its size and modification time when it was mapped.
+struct Watch {
+    file: File,
+    size: u64,
+    mtime: (i64, u64),
+}
+
+impl Watch {
+    fn new(file: File) -> io::Result<Self> {
+        let (size, mtime) = Watch::now(&file)?;
+        Ok(Watch { file, size, mtime })
+    }
+
+    fn now(file: &File) -> io::Result<(u64, (i64, u64))> {
+        let st = rustix::fs::fstat(file)?;
+        Ok((
+            st.st_size as u64,
+            (st.st_mtime as i64, st.st_mtime_nsec as u64),
+        ))
+    }
 }
 
 /// An inflated input's unnamed temporary file, and a thread that frees its disk blocks
@@ -419,6 +444,31 @@ impl Source {
         }
     }
 
+    /// Stops the run when another process appended to or truncated the mapped input since
+    /// it was opened: its messages were split as the file was then, so the last one would
+    /// be delivered cut off, and pages cut away cannot be read at all.
+    pub fn unchanged(&self) -> Result<(), SourceError> {
+        let Some(w) = &self.watch else {
+            return Ok(());
+        };
+        let (size, mtime) = Watch::now(&w.file).map_err(io_err(Path::new(&self.name)))?;
+        if (size, mtime) == (w.size, w.mtime) {
+            return Ok(());
+        }
+        Err(SourceError::Bad {
+            path: self.name.clone(),
+            why: format!(
+                "changed while popsplit read it (size {} bytes, now {size}; {}): another process writes to it. Stop it (or copy the mailbox) and rerun; the copies written so far are complete and are not written again",
+                w.size,
+                if mtime == w.mtime {
+                    "same modification time"
+                } else {
+                    "modified since"
+                }
+            ),
+        })
+    }
+
     /// Whether every message already went through the `early` work given to [`open`].
     pub fn seen_early(&self) -> bool {
         // Every mbox is split, and its messages handed to `early`, when it is opened.
@@ -445,19 +495,32 @@ impl Source {
 
 /// Opens an input; a folder of mboxes gives several sources. Notes about files inside a
 /// folder that are not mail go to `skipped`.
+/// A compressed input is inflated into an unnamed file in `temp`.
 pub fn open(
     path: &Path,
     format: Format,
+    temp: &Path,
     skipped: &mut Vec<String>,
     early: &mut Early<'_>,
 ) -> Result<Vec<Source>, SourceError> {
+    // A named link is read: it is what the admin pointed at.
     let meta = fs::metadata(path).map_err(io_err(path))?;
+    if !meta.is_file() && !meta.is_dir() {
+        // A FIFO blocks until a writer comes (or is read and gone), a device never ends.
+        return Err(SourceError::Bad {
+            path: path.display().to_string(),
+            why: format!(
+                "is {}, not a regular file or a folder; popsplit reads only those",
+                what_is(&meta.file_type())
+            ),
+        });
+    }
     let format = match format {
         Format::Auto if meta.is_dir() => {
             if path.join("cur").is_dir() || path.join("new").is_dir() {
                 Format::Maildir
             } else {
-                return open_folder(path, skipped, early);
+                return open_folder(path, temp, skipped, early);
             }
         }
         Format::Auto => sniff(path)?,
@@ -466,12 +529,12 @@ pub fn open(
     match format {
         // `sniff` never answers Auto; the mbox reader says exactly why a file is not mail.
         Format::Mbox | Format::Auto => open_mbox(path, early).map(|s| vec![s]),
-        Format::Gzip => open_gzip(path, early).map(|s| vec![s]),
-        Format::Maildir => open_maildir(path),
+        Format::Gzip => open_gzip(path, temp, early).map(|s| vec![s]),
+        Format::Maildir => open_maildir(path, skipped),
         Format::Eml => {
             let mut files = Vec::new();
             if meta.is_dir() {
-                walk(path, &mut |p| {
+                walk(path, &inside(path), skipped, &mut |p| {
                     if has_ext(p, "eml") {
                         files.push(MailFile {
                             path: p.to_path_buf(),
@@ -490,9 +553,78 @@ pub fn open(
                 body: Body::Files(files),
                 spans: Default::default(),
                 scratch: None,
+                watch: None,
             }])
         }
     }
+}
+
+/// What a file that is neither a regular file nor a folder is, in words.
+fn what_is(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_symlink() {
+        "a link to nothing readable"
+    } else {
+        "something else"
+    }
+}
+
+/// What an entry of an input folder is, links followed: a regular file to read, a folder,
+/// or neither (with a note for the admin on why it is not read).
+enum Entry {
+    File,
+    Folder,
+    Not(String),
+}
+
+/// The resolved form of an input folder, which links inside it must stay in.
+fn inside(folder: &Path) -> PathBuf {
+    fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf())
+}
+
+/// What `p` (of type `ft`, found in the input folder resolved as `top`) is. A link is read
+/// only when its file is inside `top`: a run as root must not copy a file the input's
+/// owner cannot read (a link to /etc/shadow) into a mailbox.
+fn entry_kind(p: &Path, ft: fs::FileType, top: &Path) -> Entry {
+    if ft.is_file() {
+        return Entry::File;
+    }
+    if ft.is_dir() {
+        return Entry::Folder;
+    }
+    if ft.is_symlink() {
+        let target = fs::canonicalize(p);
+        return match fs::metadata(p) {
+            Ok(m) if m.is_file() && target.as_ref().is_ok_and(|t| t.starts_with(top)) => {
+                Entry::File
+            }
+            Ok(m) if m.is_file() => Entry::Not(format!(
+                "{}: a link to a file outside the input folder, not read; name the file as an input to read it",
+                p.display()
+            )),
+            // Following links to folders could loop, or leave the input.
+            Ok(m) if m.is_dir() => Entry::Not(format!(
+                "{}: a link to a folder, not followed; name its target as an input to read it",
+                p.display()
+            )),
+            Ok(m) => Entry::Not(format!(
+                "{}: a link to {}, not read",
+                p.display(),
+                what_is(&m.file_type())
+            )),
+            Err(e) => Entry::Not(format!(
+                "{}: a link that cannot be followed ({e}), not read",
+                p.display()
+            )),
+        };
+    }
+    Entry::Not(format!("{}: {}, not read", p.display(), what_is(&ft)))
 }
 
 fn has_ext(p: &Path, ext: &str) -> bool {
@@ -541,6 +673,7 @@ fn header_end(msg: &[u8]) -> usize {
 fn open_mbox(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
     let file = File::open(path).map_err(io_err(path))?;
     let mut source = map(path, &file)?;
+    source.watch = Some(Watch::new(file).map_err(io_err(path))?);
     let data = source.body.bytes();
     let splitter = Splitter::new(data).map_err(|e| SourceError::NotMbox {
         path: source.name.clone(),
@@ -607,6 +740,7 @@ fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
         body: Body::Mapped(map),
         spans: Default::default(),
         scratch: None,
+        watch: None,
     })
 }
 
@@ -618,14 +752,20 @@ const EARLY_STEP: u64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
 /// reads plain bytes instead of inflating again. Three threads overlap: one inflates, one
 /// writes, and this one splits what is written so far and hands the messages to `early`
 /// (the first pass), so that little is left to do once the stream ends.
-fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
+fn open_gzip(path: &Path, temp: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
     let name = path.display().to_string();
     let input = File::open(path).map_err(io_err(path))?;
     let mut decoder =
         flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
-    let tmp = tempfile::tempfile().map_err(io_err(path))?;
+    let tmp = tempfile::tempfile_in(temp).map_err(|e| SourceError::Bad {
+        path: path.display().to_string(),
+        why: format!(
+            "cannot create the temporary file to decompress it into in the folder {} ({e}); name a folder with room with --temp-dir",
+            temp.display()
+        ),
+    })?;
     let mut sink = tmp.try_clone().map_err(io_err(path))?;
     let flushed = tmp.try_clone().map_err(io_err(path))?;
     let (flush_tx, flush_rx) = mpsc::channel::<u64>();
@@ -644,7 +784,12 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     let (at, mut spans) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> io::Result<()> {
             let mut written = 0;
+            let mut next_check = 0;
             for block in full_rx {
+                if written >= next_check {
+                    // Looked at more often as the room shrinks.
+                    next_check = written + room_for(&sink, written)?.min(SPACE_STEP * 2) / 2;
+                }
                 sink.write_all(&block)?;
                 written += block.len() as u64;
                 let _ = written_tx.send(written);
@@ -669,8 +814,10 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
         let inflater = scope.spawn(move || -> Result<(), SourceError> {
             let mut inflated: u64 = 0;
             while !stop.load(Ordering::Relaxed) {
-                let mut block = empty_rx.try_recv().unwrap_or_else(|_| vec![0u8; 4 << 20]);
-                block.resize(4 << 20, 0);
+                let mut block = empty_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| vec![0u8; INFLATE_BLOCK]);
+                block.resize(INFLATE_BLOCK, 0);
                 let mut filled = 0;
                 let step = loop {
                     match decoder.read(&mut block[filled..]) {
@@ -730,7 +877,13 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
             .join()
             .map_err(|_| bad("the decompression writer failed".into()))?;
         inflated?;
-        written.map_err(io_err(path))?;
+        written.map_err(|e| match e.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => bad(format!(
+                "decompressing it needs more room than the folder {} has for temporary files ({e}); name a folder on a file system with room for the whole inflated mailbox with --temp-dir",
+                temp.display()
+            )),
+            _ => io_err(path)(e),
+        })?;
         looked?;
         Ok::<_, SourceError>((at, spans))
     })?;
@@ -746,6 +899,32 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
     source.spans = spans;
     source.scratch = Some(Scratch::new(tmp));
     Ok(source)
+}
+
+/// Inflated bytes between two looks at the temporary file system's free space, at most.
+const SPACE_STEP: u64 = 64 << 20;
+
+/// Bytes the inflating thread hands to the writer at a time.
+const INFLATE_BLOCK: usize = 4 << 20;
+
+/// The bytes the temporary file may still grow by, or "storage full" when that is less than
+/// one more block: a small gzip can inflate to any size (36 MB gave more than 5 GB in
+/// 15 s), and a full disk breaks the rest of the machine too, so a twentieth of the file
+/// system, at most 1 GiB, is left to others.
+fn room_for(file: &File, written: u64) -> io::Result<u64> {
+    let st = rustix::fs::fstatvfs(file)?;
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    let reserve = (st.f_blocks.saturating_mul(st.f_frsize) / 20).min(1 << 30);
+    let room = free.saturating_sub(reserve);
+    if room >= INFLATE_BLOCK as u64 {
+        return Ok(room);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::StorageFull,
+        format!(
+            "{written} bytes inflated so far and more to come, {free} bytes free, {reserve} of them kept for the rest of the machine"
+        ),
+    ))
 }
 
 /// Inflated bytes between two write-outs of the temporary file.
@@ -794,8 +973,8 @@ fn early_look(
 }
 
 /// A Maildir and its Maildir++ subfolders (`.Sent/`, `.Archive.2019/`): one source each.
-fn open_maildir(path: &Path) -> Result<Vec<Source>, SourceError> {
-    let mut sources = vec![maildir_source(path)?];
+fn open_maildir(path: &Path, skipped: &mut Vec<String>) -> Result<Vec<Source>, SourceError> {
+    let mut sources = vec![maildir_source(path, skipped)?];
     let mut subs: Vec<PathBuf> = fs::read_dir(path)
         .map_err(io_err(path))?
         .filter_map(Result::ok)
@@ -808,13 +987,14 @@ fn open_maildir(path: &Path) -> Result<Vec<Source>, SourceError> {
         .collect();
     subs.sort();
     for sub in subs {
-        sources.push(maildir_source(&sub)?);
+        sources.push(maildir_source(&sub, skipped)?);
     }
     Ok(sources)
 }
 
-fn maildir_source(path: &Path) -> Result<Source, SourceError> {
+fn maildir_source(path: &Path, skipped: &mut Vec<String>) -> Result<Source, SourceError> {
     let mut files = Vec::new();
+    let top = inside(path);
     for sub in ["cur", "new"] {
         let dir = path.join(sub);
         if !dir.is_dir() {
@@ -824,8 +1004,17 @@ fn maildir_source(path: &Path) -> Result<Source, SourceError> {
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
             let ft = entry.file_type().map_err(io_err(&entry.path()))?;
-            if ft.is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
-                names.push(entry.path());
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            // A message file may be a link (some backup tools deduplicate so): it is read.
+            match entry_kind(&entry.path(), ft, &top) {
+                Entry::File => names.push(entry.path()),
+                Entry::Folder => skipped.push(format!(
+                    "{}: a folder inside a Maildir's {sub}/, not read",
+                    entry.path().display()
+                )),
+                Entry::Not(note) => skipped.push(note),
             }
         }
         names.sort();
@@ -851,6 +1040,7 @@ fn maildir_source(path: &Path) -> Result<Source, SourceError> {
         body: Body::Files(files),
         spans: Default::default(),
         scratch: None,
+        watch: None,
     })
 }
 
@@ -866,13 +1056,15 @@ fn is_index_file(p: &Path) -> bool {
 /// A folder that is not a Maildir: every mbox, gzip'd mbox, Maildir and `.eml` in it.
 fn open_folder(
     root: &Path,
+    temp: &Path,
     skipped: &mut Vec<String>,
     early: &mut Early<'_>,
 ) -> Result<Vec<Source>, SourceError> {
     let mut sources = Vec::new();
     let mut emls = Vec::new();
     let mut maildirs = Vec::new();
-    walk(root, &mut |p| {
+    let mut notes = Vec::new();
+    walk(root, &inside(root), &mut notes, &mut |p| {
         if p.parent()
             .is_some_and(|d| d.ends_with("cur") || d.ends_with("new") || d.ends_with("tmp"))
         {
@@ -896,7 +1088,7 @@ fn open_folder(
             return;
         }
         match sniff(p) {
-            Ok(Format::Gzip) => sources.push(open_gzip(p, early)),
+            Ok(Format::Gzip) => sources.push(open_gzip(p, temp, early)),
             Ok(_) => match open_mbox(p, early) {
                 Ok(s) => sources.push(Ok(s)),
                 Err(SourceError::NotMbox { .. }) => {
@@ -907,9 +1099,10 @@ fn open_folder(
             Err(e) => sources.push(Err(e)),
         }
     })?;
+    skipped.append(&mut notes);
     let mut out: Vec<Source> = sources.into_iter().collect::<Result<_, _>>()?;
     for md in maildirs {
-        out.extend(open_maildir(&md)?);
+        out.extend(open_maildir(&md, skipped)?);
     }
     if !emls.is_empty() {
         out.push(Source {
@@ -917,6 +1110,7 @@ fn open_folder(
             body: Body::Files(emls),
             spans: Default::default(),
             scratch: None,
+            watch: None,
         });
     }
     if out.is_empty() {
@@ -928,8 +1122,15 @@ fn open_folder(
     Ok(out)
 }
 
-/// Visits every regular file under `root` in name order, without following links.
-fn walk(root: &Path, visit: &mut dyn FnMut(&Path)) -> Result<(), SourceError> {
+/// Visits every regular file under `root` in name order, also through a link to one inside
+/// `top`; a link to a folder is not followed (it could loop), and what is not read gets a
+/// note in `notes`.
+fn walk(
+    root: &Path,
+    top: &Path,
+    notes: &mut Vec<String>,
+    visit: &mut dyn FnMut(&Path),
+) -> Result<(), SourceError> {
     let mut entries: Vec<(PathBuf, fs::FileType)> = Vec::new();
     for e in fs::read_dir(root).map_err(io_err(root))? {
         let e = e.map_err(io_err(root))?;
@@ -938,10 +1139,10 @@ fn walk(root: &Path, visit: &mut dyn FnMut(&Path)) -> Result<(), SourceError> {
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (p, ft) in entries {
-        if ft.is_dir() {
-            walk(&p, visit)?;
-        } else if ft.is_file() {
-            visit(&p);
+        match entry_kind(&p, ft, top) {
+            Entry::Folder => walk(&p, top, notes, visit)?,
+            Entry::File => visit(&p),
+            Entry::Not(note) => notes.push(note),
         }
     }
     Ok(())
@@ -1033,14 +1234,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let gz = gzip_file(dir.path(), "big.mbox.gz", &plain);
         let (mut looks, mut seen) = (0, Vec::new());
-        let s = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, data, spans| {
-            looks += 1;
-            seen.extend(
-                spans
-                    .iter()
-                    .map(|s| (s.clone(), head_of(data, s).into_owned())),
-            );
-        })
+        let s = open(
+            &gz,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, data, spans| {
+                looks += 1;
+                seen.extend(
+                    spans
+                        .iter()
+                        .map(|s| (s.clone(), head_of(data, s).into_owned())),
+                );
+            },
+        )
         .expect("open");
         let whole: Vec<(Span, Vec<u8>)> = Splitter::new(&plain)
             .expect("mbox")
@@ -1068,9 +1275,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let gz = gzip_file(dir.path(), "notes.txt.gz", &b"Dear diary\n".repeat(1 << 20));
         let mut looks = 0;
-        let err = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, _, _| {
-            looks += 1
-        })
+        let err = open(
+            &gz,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, _, _| looks += 1,
+        )
         .err()
         .expect("not an mbox");
         assert!(matches!(err, SourceError::NotMbox { .. }), "{err}");
@@ -1083,7 +1294,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let gz = gzip_file(dir.path(), "box.mbox.gz", MBOX);
         let mut skipped = Vec::new();
-        let s = open(&gz, Format::Auto, &mut skipped, &mut |_, _, _| {}).expect("open");
+        let s = open(
+            &gz,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut skipped,
+            &mut |_, _, _| {},
+        )
+        .expect("open");
         assert_eq!(
             contents(&s),
             vec![
@@ -1101,10 +1319,16 @@ mod tests {
         enc.write_all(&MBOX.repeat(100)).expect("write");
         let bytes = enc.finish().expect("finish");
         fs::write(&gz, &bytes[..bytes.len() / 2]).expect("write");
-        let err = open(&gz, Format::Auto, &mut Vec::new(), &mut |_, _, _| {})
-            .err()
-            .expect("error")
-            .to_string();
+        let err = open(
+            &gz,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, _, _| {},
+        )
+        .err()
+        .expect("error")
+        .to_string();
         assert!(
             err.contains("box.gz") && err.contains("gzip stream unreadable"),
             "{err}"
@@ -1121,7 +1345,14 @@ mod tests {
         fs::write(md.join("cur/1.x.host:2,SRa"), b"Subject: one\n\n1\n").expect("write");
         fs::write(md.join("new/2.x.host"), b"Subject: two\n\n2\n").expect("write");
         fs::write(md.join(".Sent/cur/3.x.host:2,S"), b"Subject: three\n\n3\n").expect("write");
-        let s = open(&md, Format::Auto, &mut Vec::new(), &mut |_, _, _| {}).expect("open");
+        let s = open(
+            &md,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, _, _| {},
+        )
+        .expect("open");
         assert_eq!(s.len(), 2);
         let first = s[0].read(&Unit::File(0)).expect("read");
         assert_eq!(first.flags, "RS");
@@ -1145,7 +1376,14 @@ mod tests {
         fs::write(root.join("notes.txt"), b"shopping list").expect("write");
         fs::write(root.join("saved.eml"), b"Subject: eml\n\nhi\n").expect("write");
         let mut skipped = Vec::new();
-        let s = open(&root, Format::Auto, &mut skipped, &mut |_, _, _| {}).expect("open");
+        let s = open(
+            &root,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut skipped,
+            &mut |_, _, _| {},
+        )
+        .expect("open");
         assert_eq!(contents(&s).len(), 5);
         assert_eq!(skipped.len(), 1);
         assert!(skipped[0].contains("notes.txt"));
@@ -1156,10 +1394,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let pdf = dir.path().join("scan.pdf");
         fs::write(&pdf, b"%PDF-1.4\n").expect("write");
-        let err = open(&pdf, Format::Auto, &mut Vec::new(), &mut |_, _, _| {})
-            .err()
-            .expect("error")
-            .to_string();
+        let err = open(
+            &pdf,
+            Format::Auto,
+            &std::env::temp_dir(),
+            &mut Vec::new(),
+            &mut |_, _, _| {},
+        )
+        .err()
+        .expect("error")
+        .to_string();
         assert!(
             err.contains("scan.pdf") && err.contains("byte offset 0"),
             "{err}"

@@ -25,6 +25,7 @@ use crate::evidence::{Facts, gather, identity};
 use crate::mbox::FromLine;
 use crate::mbox::Span;
 use crate::mboxwrite::MboxOut;
+use crate::outfs::Root;
 use crate::profile::{Overrides, Profile, Stats};
 use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
 use crate::sanitize::one_line;
@@ -42,10 +43,14 @@ pub struct Config {
     pub inputs: Vec<PathBuf>,
     /// How to read them.
     pub format: Format,
+    /// Where compressed inputs are inflated.
+    pub temp_dir: PathBuf,
     /// Root of the per-user Maildirs.
     pub out: PathBuf,
     /// The office's domains and users.
     pub directory: Directory,
+    /// The CSV the directory was read from, which no output may overwrite.
+    pub directory_file: Option<PathBuf>,
     /// Folder for messages that name no user (starts with `_`).
     pub unassigned: String,
     /// Where to write the JSON Lines report.
@@ -134,6 +139,7 @@ pub enum SplitError {
 pub fn open_and_learn(
     paths: &[PathBuf],
     format: Format,
+    temp: &Path,
     dir: &Directory,
     over: &Overrides,
     progress: &(dyn Fn(&'static str, u64) + Sync),
@@ -156,7 +162,13 @@ pub fn open_and_learn(
         learn(name, first, &facts, spans.iter().map(Span::size).sum());
     };
     for p in paths {
-        sources.extend(source::open(p, format, &mut skipped, &mut learn_early)?);
+        sources.extend(source::open(
+            p,
+            format,
+            temp,
+            &mut skipped,
+            &mut learn_early,
+        )?);
     }
     batches(&sources, |_, source, batch, bytes| {
         if source.seen_early() {
@@ -337,6 +349,7 @@ fn batches<'a>(
                 batch.push(u);
             }
             each(at, source, batch, bytes)?;
+            source.unchanged()?;
         }
     }
     Ok(())
@@ -549,6 +562,8 @@ struct Seen {
     /// The first folder, or [`NO_FOLDER`] before any; most messages have just one.
     folder: u32,
     more: Box<[u32]>,
+    /// Copies of the message set aside so far.
+    set_aside: u32,
 }
 
 impl Seen {
@@ -606,9 +621,20 @@ pub fn run(
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Outcome, SplitError> {
     check_paths(config)?;
+    let nothing = |source| SplitError::Output {
+        source,
+        progress: "nothing was written".into(),
+    };
+    // An output that exists is locked before the inputs are read, so that a second run on
+    // it stops at once; one that does not is made only once every input proved readable.
+    let locked = match (config.dry_run, config.out.is_dir()) {
+        (false, true) => Some(Root::open(&config.out).map_err(nothing)?),
+        _ => None,
+    };
     let (sources, skipped, profile, marks) = open_and_learn(
         &config.inputs,
         config.format,
+        &config.temp_dir,
         &config.directory,
         &config.overrides,
         progress,
@@ -621,18 +647,18 @@ pub fn run(
     };
     let index = index(&sources, &ctx, &marks, progress)?;
     let Marks { repeats, .. } = marks;
-    let nothing = |source| SplitError::Output {
-        source,
-        progress: "nothing was written".into(),
+    let root = || match locked {
+        Some(root) => Ok(root),
+        None => Root::open(&config.out).map_err(nothing),
     };
     let (outbox, mboxes) = match (config.dry_run, config.output) {
         (true, _) => (None, None),
-        (false, Output::Maildir) => (Some(Outbox::open(&config.out).map_err(nothing)?), None),
-        (false, Output::Mbox) => (None, Some(MboxOut::open(&config.out).map_err(nothing)?)),
+        (false, Output::Maildir) => (Some(Outbox::open(root()?)), None),
+        (false, Output::Mbox) => (None, Some(MboxOut::open(root()?))),
     };
     let report = match &config.report {
         Some(p) => Some(BufWriter::new(
-            File::create(p).map_err(|source| report_err(p, source))?,
+            create_private(p).map_err(|source| report_err(p, source))?,
         )),
         None => None,
     };
@@ -713,10 +739,12 @@ pub fn run(
             &config.directory,
             &config.command,
         );
-        std::fs::write(path, page).map_err(|source| SplitError::Html {
-            path: path.display().to_string(),
-            source,
-        })?;
+        create_private(path)
+            .and_then(|mut f| f.write_all(page.as_bytes()))
+            .map_err(|source| SplitError::Html {
+                path: path.display().to_string(),
+                source,
+            })?;
     }
     Ok(Outcome {
         profile,
@@ -768,6 +796,9 @@ impl<'c> Delivery<'c> {
         progress: &(dyn Fn(&'static str, u64) + Sync),
     ) -> Result<(), SplitError> {
         let config = self.config;
+        // The batch was split as the file was when opened: an append since would deliver
+        // its last message cut off.
+        a.source.unchanged()?;
         let work = &a.work;
         let plans: Vec<Plan> = work
             .iter()
@@ -782,13 +813,15 @@ impl<'c> Delivery<'c> {
                 for (folder, _) in &p.copies {
                     let path = out
                         .write(folder, &w.from_line.sender, w.arrival, &added, &w.content)
-                        .map_err(|source| SplitError::Deliver {
+                        .map_err(|source| match a.source.unchanged() {
+                            Err(changed) => SplitError::from(changed),
+                            Ok(()) => SplitError::Deliver {
                             path: w.source.to_string(),
                             index: w.number,
                             offset: w.offset,
                             source,
                             progress: "no mbox file was completed: the output is written as .partial files and renamed at the end".into(),
-                        })?;
+                        }})?;
                     files[i].push(path);
                 }
             }
@@ -800,7 +833,7 @@ impl<'c> Delivery<'c> {
                     .prepare(folder)
                     .map_err(|source| SplitError::Output {
                         source,
-                        progress: written(&self.summary),
+                        progress: written(&self.summary, 0),
                     })?;
             }
             let outbox = &*outbox;
@@ -827,6 +860,9 @@ impl<'c> Delivery<'c> {
                         // files, which the next run removes. The batch before is landed
                         // first, so that the count in the message is true.
                         self.land(progress)?;
+                        // Writing from a map whose file was cut short fails (EFAULT):
+                        // say the cause rather than "bad address".
+                        a.source.unchanged()?;
                         return Err(self.stop(&work[i], e));
                     }
                 }
@@ -844,7 +880,7 @@ impl<'c> Delivery<'c> {
                         path: config.out.clone(),
                         source: e,
                     },
-                    progress: written(&self.summary),
+                    progress: written(&self.summary, 0),
                 })?;
             commit = Some(spawned);
         }
@@ -877,6 +913,7 @@ impl<'c> Delivery<'c> {
             let done = commit.join().unwrap_or_else(|_| {
                 Err(CommitError {
                     message: None,
+                    moved: 0,
                     source: DeliverError::Io {
                         path: self.config.out.clone(),
                         source: io::Error::other("the commit thread stopped"),
@@ -884,11 +921,18 @@ impl<'c> Delivery<'c> {
                 })
             });
             if let Err(e) = done {
+                let progress = written(&self.summary, e.moved);
                 return Err(match e.message.and_then(|i| f.work.get(i)) {
-                    Some(w) => self.stop(w, e.source),
+                    Some(w) => SplitError::Deliver {
+                        path: w.source.to_string(),
+                        index: w.number,
+                        offset: w.offset,
+                        source: e.source,
+                        progress,
+                    },
                     None => SplitError::Output {
                         source: e.source,
-                        progress: written(&self.summary),
+                        progress,
                     },
                 });
             }
@@ -914,7 +958,7 @@ impl<'c> Delivery<'c> {
             index: w.number,
             offset: w.offset,
             source,
-            progress: written(&self.summary),
+            progress: written(&self.summary, 0),
         }
     }
 }
@@ -978,6 +1022,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     let (sources, _, profile, marks) = open_and_learn(
         &config.inputs,
         config.format,
+        &config.temp_dir,
         &config.directory,
         &config.overrides,
         &noop,
@@ -1086,33 +1131,35 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     Ok(t)
 }
 
-/// Refuses a command line whose report would overwrite an input.
+/// Refuses a command line whose outputs would destroy an input or another output, or whose
+/// inputs and `--out` overlap, before anything is read or written.
 fn check_paths(config: &Config) -> Result<(), SplitError> {
-    let canon = |p: &Path| std::fs::canonicalize(p).ok();
-    let html = config.html.as_deref().and_then(canon);
-    if let Some(input) = config
-        .inputs
-        .iter()
-        .find(|i| html.is_some() && canon(i) == html)
-    {
-        return Err(SplitError::Usage(format!(
-            "--html {} is the input; popsplit never writes to its input",
-            input.display()
-        )));
-    }
-    let report = config.report.as_deref().and_then(canon);
-    match config
-        .inputs
-        .iter()
-        .find(|i| report.is_some() && canon(i) == report)
-    {
-        Some(input) => Err(SplitError::Usage(format!(
-            "--report {} is the input {}; popsplit never writes to its input",
-            config.report.as_deref().unwrap_or(Path::new("")).display(),
-            input.display()
-        ))),
-        None => Ok(()),
-    }
+    let out = (!config.dry_run).then_some(config.out.as_path());
+    crate::paths::Paths::resolve(
+        &config.inputs,
+        config.directory_file.as_deref(),
+        out,
+        &[
+            ("--report", config.report.as_deref()),
+            ("--html", config.html.as_deref()),
+        ],
+    )
+    .and_then(|p| p.check())
+    .map_err(|e| SplitError::Usage(e.to_string()))
+}
+
+/// Creates (or empties) an output file readable by its owner only, also when it existed:
+/// the report and the page quote senders and subjects of private mail.
+fn create_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::outfs::FILE_MODE)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(crate::outfs::FILE_MODE))?;
+    Ok(file)
 }
 
 fn report_err(path: &Path, source: io::Error) -> SplitError {
@@ -1171,9 +1218,10 @@ fn analyse<'a>(
 }
 
 /// The key that names a copy: the same copy of the same message always gets the same key,
-/// so a rerun finds it. Copies kept in `_duplicates` also carry their input position, so
-/// that every one of them is kept.
-fn copy_key(w: &Work<'_>, folder: &str, set_aside: bool) -> String {
+/// so a rerun finds it. Copies kept in `_duplicates` also carry their place among the
+/// set-aside copies of the message (1 for the first), so that every one of them is kept;
+/// not the input's name, which another path or a gzip'd copy of the same mailbox changes.
+fn copy_key(w: &Work<'_>, folder: &str, set_aside: Option<u32>) -> String {
     let mut h = blake3::Hasher::new();
     h.update(folder.as_bytes());
     h.update(b"\0");
@@ -1181,8 +1229,8 @@ fn copy_key(w: &Work<'_>, folder: &str, set_aside: bool) -> String {
     // The header block tells copies with different trace fields apart; the body is in
     // the identity already.
     h.update(&w.content[..w.facts.body_start.min(w.content.len())]);
-    if set_aside {
-        h.update(format!("\0{}\0{}", w.source, w.number).as_bytes());
+    if let Some(nth) = set_aside {
+        h.update(format!("\0duplicate {nth}").as_bytes());
     }
     h.finalize().to_hex()[..24].to_string()
 }
@@ -1200,18 +1248,17 @@ fn plan(
         true => vec![unassigned.to_string()],
         false => w.decision.users.clone(),
     };
-    let (folders, duplicate_of) = if delivered.repeats.maybe(&w.facts.header_key) {
+    let (folders, duplicate_of, nth) = if delivered.repeats.maybe(&w.facts.header_key) {
         delivered.place(w, source, wanted, sources)
     } else {
         // No other message shares its Message-ID (or From, Date and Subject): no copy of
         // it came before or will come after.
-        (wanted, None)
+        (wanted, None, 0)
     };
-    let set_aside = folders.is_empty();
-    let folders = if set_aside {
-        vec![DUPLICATES.to_string()]
-    } else {
-        folders
+    let set_aside = folders.is_empty().then_some(nth);
+    let folders = match set_aside {
+        Some(_) => vec![DUPLICATES.to_string()],
+        None => folders,
     };
     let copies = folders.into_iter().map(|f| {
         let key = copy_key(w, &f, set_aside);
@@ -1220,26 +1267,28 @@ fn plan(
     Plan {
         copies: copies.collect(),
         duplicate_of,
-        set_aside,
+        set_aside: set_aside.is_some(),
     }
 }
 
 impl Delivered {
     /// The folders of `wanted` that hold no earlier copy of the message, which they now
-    /// hold, and the first copy when some folder did.
+    /// hold, the first copy when some folder did, and, when every folder did, how many
+    /// copies of the message have been set aside with this one.
     fn place(
         &mut self,
         w: &Work<'_>,
         source: usize,
         wanted: Vec<String>,
         sources: &[Source],
-    ) -> (Vec<String>, Option<FirstSeen>) {
+    ) -> (Vec<String>, Option<FirstSeen>, u32) {
         let ids: Vec<u32> = wanted.iter().map(|f| self.folders.intern(f)).collect();
         let entry = self.seen.entry(w.identity).or_insert_with(|| Seen {
             source: source as u32,
             number: w.number as u64,
             folder: NO_FOLDER,
             more: Box::default(),
+            set_aside: 0,
         });
         let (folders, new): (Vec<String>, Vec<u32>) = wanted
             .iter()
@@ -1257,7 +1306,10 @@ impl Delivered {
         for id in new {
             entry.add(id);
         }
-        (folders, first)
+        if folders.is_empty() {
+            entry.set_aside += 1;
+        }
+        (folders, first, entry.set_aside)
     }
 }
 
@@ -1372,10 +1424,17 @@ fn write_row(
     out.write_all(b"\n")
 }
 
-/// One sentence on what a stopped run had written.
-fn written(summary: &Summary) -> String {
+/// What a stopped run had written: the batches landed, and `moved` copies of the failing
+/// batch that its commit had moved into `cur/` before it failed.
+fn written(summary: &Summary, moved: usize) -> String {
+    let failing = match moved {
+        0 => "nothing of the failing batch reached cur/".to_string(),
+        n => format!(
+            "{n} copies of the failing batch were moved into cur/ before the failure (complete, maybe not yet synced)"
+        ),
+    };
     format!(
-        "{} copies of {} messages were written, complete and durable; nothing of the failing batch reached cur/. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
+        "{} copies of {} messages were written, complete and durable; {failing}. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
         summary.copies - summary.previously,
         summary.delivered + summary.unassigned + summary.duplicates,
     )

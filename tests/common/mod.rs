@@ -21,6 +21,28 @@ pub fn popsplit(args: &[&str]) -> Output {
         .expect("run popsplit")
 }
 
+/// The user and group `nobody`, for tests that need a run without root's powers.
+pub const NOBODY: u32 = 65534;
+
+/// Runs `popsplit` with `args` as the user `nobody`; `None` (after saying so) when this
+/// process cannot switch users (it is not root).
+pub fn popsplit_as_nobody(args: &[&str]) -> Option<Output> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: switching to user nobody needs root");
+        return None;
+    }
+    Some(
+        Command::new(env!("CARGO_BIN_EXE_popsplit"))
+            .args(args)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .expect("run popsplit"),
+    )
+}
+
 /// Runs `popsplit`, failing the test with its stderr if it does not exit 0.
 pub fn popsplit_ok(args: &[&str]) -> String {
     succeeded(popsplit(args), &format!("{args:?}"))

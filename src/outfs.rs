@@ -1,0 +1,271 @@
+//! Stage 4's footing: every file-system call inside `--out` is made relative to a folder
+//! descriptor opened without following links, and every file popsplit creates there is
+//! new (`O_EXCL|O_NOFOLLOW`). A link planted, or a folder swapped for a link, by a local
+//! user who owns part of the output (handed to a mail server with `chown -R`) then cannot
+//! redirect a write of a run as root outside `--out`: a path component is looked up once,
+//! when its folder is opened, and never again by name.
+//!
+//! Folders are made 0700 and files 0600, as delivery agents do: the output is private mail.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
+
+use crate::deliver::DeliverError;
+
+/// Name of the lock file at the top of `--out`, held for the whole run.
+pub const LOCK: &str = ".popsplit.lock";
+
+/// Mode of every folder popsplit creates.
+const DIR_MODE: u32 = 0o700;
+/// Mode of every file popsplit creates.
+pub const FILE_MODE: u32 = 0o600;
+
+fn io_at(path: &Path) -> impl FnOnce(Errno) -> DeliverError + '_ {
+    move |e| DeliverError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}
+
+fn refused(path: &Path, why: &'static str) -> DeliverError {
+    DeliverError::Refused {
+        path: path.to_path_buf(),
+        why,
+    }
+}
+
+/// The top of `--out`, opened once and locked against a second run for as long as it lives.
+#[derive(Debug)]
+pub struct Root {
+    /// The path as given, for messages.
+    pub path: PathBuf,
+    /// The folder.
+    pub fd: OwnedFd,
+    /// The open lock file: the lock ends when it is closed, also when the process dies.
+    _lock: File,
+}
+
+impl Root {
+    /// Creates `path` if needed (0700), opens it and takes the run's lock; a second run on
+    /// the same `--out` is refused, naming the process that holds it.
+    pub fn open(path: &Path) -> Result<Self, DeliverError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(path)
+            .map_err(|source| DeliverError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        // `--out` itself is the admin's choice and may be a link; what is inside is not.
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io_at(path))?;
+        let lock_path = path.join(LOCK);
+        let lock = rustix::fs::openat(
+            &fd,
+            LOCK,
+            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::from_raw_mode(FILE_MODE),
+        )
+        .map_err(|e| not_followed(&lock_path, e))?;
+        let mut lock = File::from(lock);
+        if !is_regular(lock.as_fd(), &lock_path)? {
+            return Err(refused(&lock_path, "is not a regular file"));
+        }
+        match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(Errno::WOULDBLOCK) => {
+                let mut holder = String::new();
+                // The holder writes its pid right after taking the lock; it may not yet have.
+                let _ = lock.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(DeliverError::Busy {
+                    path: path.to_path_buf(),
+                    holder: match holder.parse::<u32>() {
+                        Ok(pid) => format!("process {pid}"),
+                        Err(_) => "another process".to_string(),
+                    },
+                });
+            }
+            Err(e) => return Err(io_at(&lock_path)(e)),
+        }
+        rustix::fs::ftruncate(&lock, 0).map_err(io_at(&lock_path))?;
+        writeln!(lock, "{}", std::process::id()).map_err(|source| DeliverError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
+        Ok(Root {
+            path: path.to_path_buf(),
+            fd,
+            _lock: lock,
+        })
+    }
+}
+
+/// The error for an `O_NOFOLLOW` open that met a link (`ELOOP`), or any other failure.
+fn not_followed(path: &Path, e: Errno) -> DeliverError {
+    match e {
+        Errno::LOOP => refused(
+            path,
+            "is a symbolic link; popsplit does not follow links inside --out",
+        ),
+        e => io_at(path)(e),
+    }
+}
+
+fn is_regular(fd: BorrowedFd<'_>, path: &Path) -> Result<bool, DeliverError> {
+    let st = rustix::fs::fstat(fd).map_err(io_at(path))?;
+    Ok(FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+}
+
+/// Opens the folder `name` in `parent` (at `path`), creating it (0700) if missing; refuses a
+/// link or anything else that is not a folder in its place.
+pub fn subdir(parent: BorrowedFd<'_>, name: &str, path: &Path) -> Result<OwnedFd, DeliverError> {
+    let open = || {
+        rustix::fs::openat(
+            parent,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let opened = match open() {
+        Err(Errno::NOENT) => match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(DIR_MODE))
+        {
+            Ok(()) | Err(Errno::EXIST) => open(),
+            Err(e) => Err(e),
+        },
+        other => other,
+    };
+    opened.map_err(|e| match e {
+        // Linux says ENOTDIR, not ELOOP, for a link opened with O_DIRECTORY|O_NOFOLLOW.
+        Errno::NOTDIR => match kind(parent, name, path) {
+            Ok(Some(FileType::Symlink)) => not_followed(path, Errno::LOOP),
+            _ => refused(path, "exists and is not a directory"),
+        },
+        e => not_followed(path, e),
+    })
+}
+
+/// Creates the new file `name` (0600) in `dir` for writing: never an existing file, never
+/// through a link.
+pub fn create_new(dir: BorrowedFd<'_>, name: &str, path: &Path) -> Result<File, DeliverError> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(FILE_MODE),
+    )
+    .map(File::from)
+    .map_err(|e| match e {
+        Errno::EXIST => refused(path, "exists already; popsplit only writes new files"),
+        e => not_followed(path, e),
+    })
+}
+
+/// Opens the regular file `name` in `dir` for reading, `None` when there is none; refuses a
+/// link or anything else in its place (a FIFO would block the run, a device never end).
+pub fn open_regular(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    path: &Path,
+) -> Result<Option<File>, DeliverError> {
+    match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) if is_regular(fd.as_fd(), path)? => Ok(Some(File::from(fd))),
+        Ok(_) => Err(refused(path, "is not a regular file")),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(not_followed(path, e)),
+    }
+}
+
+/// What is at `name` in `dir`, without following a link; `None` when nothing is.
+pub fn kind(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    path: &Path,
+) -> Result<Option<FileType>, DeliverError> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(FileType::from_raw_mode(st.st_mode))),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(io_at(path)(e)),
+    }
+}
+
+/// Removes what an earlier, killed run left at `name` in `dir`: only a regular file; anything
+/// else there stops the run, since popsplit never made it.
+pub fn remove_leftover(dir: BorrowedFd<'_>, name: &str, path: &Path) -> Result<(), DeliverError> {
+    match kind(dir, name, path)? {
+        None => Ok(()),
+        Some(FileType::RegularFile) => {
+            rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(io_at(path))
+        }
+        Some(_) => Err(refused(path, "is not a regular file")),
+    }
+}
+
+/// Moves `from` in `from_dir` to `to` in `to_dir`, never replacing a file already there
+/// (where the file system cannot promise that, it is a plain rename: nothing else writes
+/// there while the run holds its lock).
+pub fn rename_new(
+    from_dir: BorrowedFd<'_>,
+    from: &str,
+    to_dir: BorrowedFd<'_>,
+    to: &str,
+) -> io::Result<()> {
+    match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL | Errno::NOSYS) => rustix::fs::renameat(from_dir, from, to_dir, to),
+        other => other,
+    }
+    .map_err(io::Error::from)
+}
+
+/// Calls `each` with the name of every entry of `dir` (at `path`) and whether it is a
+/// regular file (the kind from the listing, asked of the file system only when unknown).
+pub fn each_entry(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    mut each: impl FnMut(&str, bool) -> Result<(), DeliverError>,
+) -> Result<(), DeliverError> {
+    let list = rustix::fs::Dir::read_from(dir).map_err(io_at(path))?;
+    for entry in list {
+        let entry = entry.map_err(io_at(path))?;
+        let Ok(name) = entry.file_name().to_str() else {
+            // Not a name popsplit writes.
+            continue;
+        };
+        if name == "." || name == ".." {
+            continue;
+        }
+        let regular = match entry.file_type() {
+            FileType::Unknown => kind(dir, name, &path.join(name))? == Some(FileType::RegularFile),
+            t => t == FileType::RegularFile,
+        };
+        each(name, regular)?;
+    }
+    Ok(())
+}
+
+/// Makes a folder's entries durable.
+pub fn sync_dir(dir: BorrowedFd<'_>, path: &Path) -> Result<(), DeliverError> {
+    rustix::fs::fsync(dir).map_err(io_at(path))
+}
+
+/// One syncfs(2) flushes the whole output file system: far cheaper than an fsync per file.
+pub fn syncfs(dir: BorrowedFd<'_>, path: &Path) -> Result<(), DeliverError> {
+    rustix::fs::syncfs(dir).map_err(io_at(path))
+}
