@@ -69,7 +69,14 @@ pub enum Verdict {
     NotLocal,
     /// The field held no usable address.
     NoAddress,
+    /// The message names more local addresses than [`MASS_MAILING`]: a mass mailing.
+    MassMailing,
 }
+
+/// A message whose evidence names more distinct local addresses than this is a mass
+/// mailing (a spammer's dictionary run, a harvested list): nobody's in particular, and
+/// without a directory it would make a folder of each.
+pub const MASS_MAILING: usize = 100;
 
 impl Verdict {
     /// One sentence for `--explain`.
@@ -91,6 +98,7 @@ impl Verdict {
             Verdict::Ignored => "ignored: not this mailbox's envelope field",
             Verdict::NotLocal => "not local: not at one of the office's domains",
             Verdict::NoAddress => "no address in the field",
+            Verdict::MassMailing => "mass mailing: the message names more than 100 local addresses",
         }
     }
 }
@@ -193,6 +201,9 @@ fn group(kind: Kind) -> u8 {
 /// own evidence names nobody and nothing says it was for someone who is not a user.
 pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
     let evidence = &facts.evidence;
+    if let Some(d) = mass_mailing(facts, ctx) {
+        return d;
+    }
     let trusted = ctx
         .profile
         .trusted_hops(&facts.hops, ctx.policy.trusted_hops);
@@ -411,6 +422,32 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
         infer(&mut decision, evidence, hints);
     }
     decision
+}
+
+/// The decision for a mass mailing, or `None`: counted before anything else is resolved,
+/// so that a message naming a million addresses costs one pass over them.
+fn mass_mailing(facts: &Facts, ctx: &Context<'_>) -> Option<Decision> {
+    let mut local = std::collections::HashSet::new();
+    for e in &facts.evidence {
+        let Some((l, d)) = e.address.as_deref().and_then(|a| a.rsplit_once('@')) else {
+            continue;
+        };
+        if ctx.dir.domains.iter().any(|ld| ld.eq_ignore_ascii_case(d)) {
+            local.insert(l.to_lowercase());
+        }
+        if local.len() > MASS_MAILING {
+            let n = facts.evidence.len();
+            return Some(Decision {
+                users: Vec::new(),
+                confidence: Confidence::None,
+                verdicts: vec![Verdict::MassMailing; n],
+                canonical: vec![None; n],
+                inferred: None,
+                lowered: Some("mass mailing: more than 100 local addresses named"),
+            });
+        }
+    }
+    None
 }
 
 /// Fills in users from other messages, marked `low`. Not when trusted evidence said the

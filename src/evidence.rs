@@ -3,6 +3,8 @@
 //! Nothing here decides anything; it only records what each field claims and where it
 //! stands (how many Received fields sit above it), so that the decision can judge trust.
 
+use std::collections::HashMap;
+
 use crate::address::{AddressList, bare_address, parse_list};
 use crate::headers::{self, Field};
 use crate::sanitize::one_line;
@@ -419,17 +421,23 @@ fn place_bottom_fields(facts: &mut Facts, field_of: &[usize], hops: usize) {
     }
     let bottom =
         |e: &Evidence| e.depth == hops && matches!(e.kind, Kind::Envelope(_) | Kind::Other);
-    for i in 0..facts.evidence.len() {
-        if !bottom(&facts.evidence[i]) {
-            continue;
+    // The last field of each name, found in one pass: a hostile field may hold a million
+    // addresses.
+    let mut last: HashMap<String, usize> = HashMap::new();
+    for (e, &field) in facts.evidence.iter().zip(field_of) {
+        if bottom(e) {
+            last.insert(e.header.to_ascii_lowercase(), field);
         }
-        let name = facts.evidence[i].header.to_ascii_lowercase();
-        let later = (i + 1..facts.evidence.len()).any(|j| {
-            field_of[j] != field_of[i]
-                && bottom(&facts.evidence[j])
-                && facts.evidence[j].header.eq_ignore_ascii_case(&name)
-        });
-        facts.evidence[i].place = if later { Place::Earlier } else { Place::Bottom };
+    }
+    for (e, &field) in facts.evidence.iter_mut().zip(field_of) {
+        if bottom(e) {
+            let latest = last.get(&e.header.to_ascii_lowercase()) == Some(&field);
+            e.place = if latest {
+                Place::Bottom
+            } else {
+                Place::Earlier
+            };
+        }
     }
 }
 
