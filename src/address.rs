@@ -104,9 +104,9 @@ pub fn bare_address(raw: &str) -> Option<String> {
 
 /// The forms under which an address may be known, most literal first: as written (lower
 /// case), then after each rewrite that a sender or an ISP applies, each step on the result
-/// of the one before: the ISP's affix (`isp`, already rewritten by the caller), BATV
-/// (`prvs=1a2b3c4d5=judy@` is judy), SRS (`SRS0=HH=TT=example.com=judy@fwd.example` is
-/// `judy@example.com`), the qmail/Courier `domain-` prefix and a `+tag`. A directory looks
+/// of the one before: the ISP's affix (`isp`, already rewritten by the caller), the
+/// qmail/Courier `domain-` prefix, BATV (`prvs=1a2b3c4d5=judy@` is judy), SRS
+/// (`SRS0=HH=TT=example.com=judy@fwd.example` is `judy@example.com`) and a `+tag`. A directory looks
 /// each form up in this order, so an address it names exactly (`lists+a@`) is never
 /// rewritten into another (`lists@`).
 pub fn forms(addr: &str, isp: Option<String>, local_domains: &[String]) -> Vec<String> {
@@ -129,8 +129,8 @@ pub fn forms(addr: &str, isp: Option<String>, local_domains: &[String]) -> Vec<S
         }
     };
     step(&mut out, &|_| isp.clone());
-    step(&mut out, &strip_batv);
-    step(&mut out, &decode_srs);
+    // The delivering server's qmail prefix is the outermost layer; BATV and SRS are the
+    // sender's, inside it.
     step(&mut out, &|a| {
         let (l, d) = a.rsplit_once('@')?;
         local_domains.iter().find_map(|ld| {
@@ -140,6 +140,8 @@ pub fn forms(addr: &str, isp: Option<String>, local_domains: &[String]) -> Vec<S
                 .map(|r| format!("{r}@{d}"))
         })
     });
+    step(&mut out, &strip_batv);
+    step(&mut out, &decode_srs);
     step(&mut out, &|a| {
         let (l, d) = a.rsplit_once('@')?;
         l.find('+')
