@@ -1,9 +1,10 @@
-//! Real mail written by other people (../shared/corpora): every message lands in some
-//! Maildir byte for byte, counted against an independent reader (Python's `mailbox`).
+//! Real mail written by other people (tests/data, see its README): every message lands in
+//! some Maildir byte for byte, counted against an independent reader (Python's `mailbox`).
 
 mod common;
 
 use std::fs;
+use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
@@ -37,21 +38,48 @@ for i, k in enumerate(mb.keys()):
     names.iter().map(|p| fs::read(p).expect("read")).collect()
 }
 
+/// Whether python3 runs; without it the test says so and is skipped, except under CI.
+fn python_present() -> bool {
+    let found = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 is not installed: .ci/run must install it"
+        );
+        eprintln!(
+            "\n*** SKIPPED: python3 is not installed; the real-mail cross-check did not run ***\n"
+        );
+    }
+    found
+}
+
 #[test]
 fn every_real_message_lands_byte_exact() {
-    let corpora = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora");
+    if !python_present() {
+        return;
+    }
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let mut ran = 0;
     for name in ["spamassassin-tdata.mbox", "sisimai-set-of-emails.mbox"] {
-        let mbox = corpora.join(name);
-        assert!(mbox.is_file(), "{} is missing", mbox.display());
+        // popsplit reads the gzip'd file itself; Python's reader gets the plain bytes.
+        let gz = data.join(format!("{name}.gz"));
         let tmp = tempfile::tempdir().expect("tmp");
+        let mbox = tmp.path().join(name);
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(fs::File::open(&gz).expect("tests/data corpus"))
+            .read_to_end(&mut plain)
+            .expect("gunzip");
+        fs::write(&mbox, &plain).expect("write");
         let py = tmp.path().join("py");
         fs::create_dir(&py).expect("mkdir");
         let originals = python_messages(&mbox, &py);
         let out = tmp.path().join("out");
         let stdout = popsplit_ok(&[
             "split",
-            mbox.to_str().expect("utf8"),
+            gz.to_str().expect("utf8"),
             "--domain",
             "example.org",
             "--domain",
