@@ -26,7 +26,7 @@ use crate::mbox::FromLine;
 use crate::mbox::Span;
 use crate::mboxwrite::MboxOut;
 use crate::profile::{Overrides, Profile, Stats};
-use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
+use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, count, evidence_rows};
 use crate::sanitize::one_line;
 use crate::source::{self, Format, Message, Source, SourceError, Unit};
 
@@ -1348,9 +1348,18 @@ fn write_row(
 /// One sentence on what a stopped run had written.
 fn written(summary: &Summary) -> String {
     format!(
-        "{} copies of {} messages were written, complete and durable; nothing of the failing batch reached cur/. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
-        summary.copies - summary.previously,
-        summary.delivered + summary.unassigned + summary.duplicates,
+        "{} of {} {} written, complete and durable; nothing of the failing batch reached cur/. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
+        count(summary.copies - summary.previously, "copy", "copies"),
+        count(
+            summary.delivered + summary.unassigned + summary.duplicates,
+            "message",
+            "messages"
+        ),
+        if summary.copies - summary.previously == 1 {
+            "was"
+        } else {
+            "were"
+        },
     )
 }
 

@@ -202,7 +202,8 @@ fn mboxcl2_content_length_and_lying_lengths() {
             .contains("Content-Length")
     );
     assert!(
-        String::from_utf8_lossy(&res.stdout).contains("split from their neighbours with doubt")
+        String::from_utf8_lossy(&res.stdout)
+            .contains("1 message was split from its neighbours with doubt")
     );
 }
 
