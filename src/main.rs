@@ -1,9 +1,9 @@
 //! The `popsplit` binary: flags, progress bar and exit codes; the work is in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -14,10 +14,10 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use popsplit::decide::Policy;
 use popsplit::deliver::SyncPolicy;
-use popsplit::directory::Directory;
+use popsplit::directory::{Directory, DirectoryError};
 use popsplit::profile::Overrides;
 use popsplit::source::Format;
-use popsplit::split::{self, Config, Output, Which};
+use popsplit::split::{self, Config, Output, SplitError, Which};
 
 /// Give every person their own mail back from a shared POP (catch-all) mailbox.
 #[derive(Parser)]
@@ -95,6 +95,19 @@ struct SplitArgs {
     sync: SyncPolicy,
 }
 
+/// A mistake on the command line (an option's value, a path named, the directory CSV):
+/// exits 2, as clap's own errors do, so that a script tells it from a run that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+/// Stops with a [`Usage`] error.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(Usage(format!($($arg)*)).into())
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -105,9 +118,19 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("popsplit: error: {}", describe(&e));
-            ExitCode::FAILURE
+            ExitCode::from(exit_status(&e))
         }
     }
+}
+
+/// 2 for a command-line mistake, 1 for a run that could not finish.
+fn exit_status(e: &anyhow::Error) -> u8 {
+    let usage = e.chain().any(|c| {
+        c.is::<Usage>()
+            || c.is::<DirectoryError>()
+            || matches!(c.downcast_ref::<SplitError>(), Some(SplitError::Usage(_)))
+    });
+    if usage { 2 } else { 1 }
 }
 
 /// The error and its causes, each cause only where the message before does not say it.
@@ -136,8 +159,11 @@ fn office(args: &MailboxArgs) -> Result<(Directory, Overrides)> {
         .iter()
         .find(|d| d.is_empty() || d.contains(['@', ' ', '/']))
     {
-        bail!("--domain `{bad}` is not a domain name");
+        usage!(
+            "--domain `{bad}` is not a domain name: give it without `@` (`--domain example.com`)"
+        );
     }
+    check_inputs(&args.inputs)?;
     let directory = match &args.directory {
         Some(path) => Directory::from_csv(&domains, path)?,
         None => Directory::open(&domains),
@@ -154,7 +180,7 @@ fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = jobs {
         if n == 0 {
-            bail!("--jobs must be at least 1");
+            usage!("--jobs 0: give at least 1 worker thread, or leave --jobs out to use all cores");
         }
         pool = pool.num_threads(n);
     }
@@ -209,14 +235,17 @@ fn run_split(args: SplitArgs) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     {
-        bail!(
+        usage!(
             "--unassigned `{u}` must start with `_` and hold only letters, digits, `.`, `_` and `-` (user folders never start with `_`)"
         );
     }
     if u == split::DUPLICATES {
-        bail!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
+        usage!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
     }
     let (directory, overrides) = office(&args.mailbox)?;
+    if args.explain.is_none() {
+        check_outputs(&args)?;
+    }
     let config = Config {
         inputs: args.mailbox.inputs.clone(),
         out: args.out,
@@ -259,6 +288,54 @@ fn run_split(args: SplitArgs) -> Result<()> {
     Ok(())
 }
 
+/// Refuses an input that is not there, before anything is read.
+fn check_inputs(inputs: &[PathBuf]) -> Result<()> {
+    for input in inputs {
+        if let Err(e) = std::fs::metadata(input)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            usage!(
+                "{}: no such file or folder; give the exported mailbox (an mbox file, a Maildir or a folder of mail)",
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an `--out` that is a file and an `--html` or `--report` that cannot be created,
+/// before the run: otherwise a long run fails at its very end.
+fn check_outputs(args: &SplitArgs) -> Result<()> {
+    if args.out.exists() && !args.out.is_dir() {
+        usage!(
+            "--out {} is not a directory (it is a file); give a folder, which popsplit creates if missing",
+            args.out.display()
+        );
+    }
+    for (flag, path) in [("--html", &args.html), ("--report", &args.report)] {
+        let Some(path) = path else { continue };
+        if path.is_dir() {
+            usage!(
+                "{flag} {} is a folder; give the name of a file to write",
+                path.display()
+            );
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !parent.is_dir() {
+            usage!(
+                "{flag} {}: the folder {} does not exist; create it first (mkdir -p {}) or write the file elsewhere",
+                path.display(),
+                parent.display(),
+                shell_word(&parent.display().to_string())
+            );
+        }
+    }
+    Ok(())
+}
+
 /// An argument as a shell would need it written.
 fn shell_word(a: &str) -> String {
     if !a.is_empty()
@@ -277,10 +354,10 @@ fn parse_which(spec: &str) -> Result<Which> {
         Some((f, n)) => (Some(f.to_string()), n),
         None => (None, spec),
     };
-    let index: usize = n
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .with_context(|| format!("--explain `{spec}`: N must be a message number from 1"))?;
+    let index: usize = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        Usage(format!(
+            "--explain `{spec}`: N must be a message number from 1"
+        ))
+    })?;
     Ok(Which { source, index })
 }

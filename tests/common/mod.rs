@@ -15,7 +15,13 @@ pub fn sample(name: &str) -> PathBuf {
 
 /// Runs `popsplit` with `args` and returns its output.
 pub fn popsplit(args: &[&str]) -> Output {
+    popsplit_in(Path::new("."), args)
+}
+
+/// Runs `popsplit` with `args` in the folder `dir` and returns its output.
+pub fn popsplit_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_popsplit"))
+        .current_dir(dir)
         .args(args)
         .output()
         .expect("run popsplit")
