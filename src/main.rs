@@ -117,6 +117,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(SplitError::Interrupted { signal, .. }) = e.downcast_ref() {
+                eprintln!("popsplit: {}", describe(&e));
+                // As a shell reports a process killed by the signal: 130, 143.
+                return ExitCode::from(128 + *signal as u8);
+            }
             eprintln!("popsplit: error: {}", describe(&e));
             ExitCode::from(exit_status(&e))
         }
@@ -270,6 +275,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         print!("{}", pool.install(|| split::explain(&config, which))?);
         return Ok(());
     }
+    popsplit::interrupt::install().context("handling Ctrl-C")?;
     let bar = progress_bar(&config.inputs, 3)?;
     let outcome = pool.install(|| {
         split::run(&config, &|phase, n| {

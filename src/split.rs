@@ -122,6 +122,14 @@ pub enum SplitError {
         /// What the system said.
         source: io::Error,
     },
+    /// Ctrl-C or SIGTERM stopped the run between two batches.
+    #[error("stopped by {}: {progress}", crate::interrupt::name(*signal))]
+    Interrupted {
+        /// The signal.
+        signal: i32,
+        /// What had been written by then.
+        progress: String,
+    },
     /// The counts do not add up: some message is unaccounted for.
     #[error("conservation check failed:\n{0}")]
     Conservation(String),
@@ -599,6 +607,7 @@ pub fn run(
     };
     let index = index(&sources, &ctx, &marks, progress)?;
     let Marks { repeats, .. } = marks;
+    crate::interrupt::writing();
     let nothing = |source| SplitError::Output {
         source,
         progress: "nothing was written".into(),
@@ -635,6 +644,12 @@ pub fn run(
     // Once per source: it looks at every file's folder.
     let arrival: Vec<bool> = sources.iter().map(Source::mtime_is_arrival).collect();
     let written = batches(&sources, |at, source, batch, bytes| {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(SplitError::Interrupted {
+                signal,
+                progress: String::new(),
+            });
+        }
         let (next, done) = rayon::join(
             || -> Result<Analysed<'_>, SplitError> {
                 let messages = read_batch(source, &batch)?;
@@ -661,6 +676,14 @@ pub fn run(
     // Also when reading a later batch failed: the batch being committed is finished and
     // counted before the run stops, not cut off by the process's exit.
     let landed = d.land(progress);
+    if let Err(SplitError::Interrupted { signal, .. }) = written {
+        landed?;
+        flush_report(&mut d.report, config)?;
+        return Err(SplitError::Interrupted {
+            signal,
+            progress: stopped(&d.summary, config),
+        });
+    }
     written?;
     landed?;
     let Delivery {
@@ -1343,6 +1366,32 @@ fn write_row(
     };
     serde_json::to_writer(&mut *out, &row)?;
     out.write_all(b"\n")
+}
+
+/// What a run stopped by a signal had done, and how to finish the job.
+fn stopped(summary: &Summary, config: &Config) -> String {
+    let messages = count(
+        summary.delivered + summary.unassigned + summary.duplicates,
+        "message",
+        "messages",
+    );
+    let report = if config.report.is_some() {
+        "; the report lists them, each on a whole line"
+    } else {
+        ""
+    };
+    match (config.dry_run, config.output) {
+        (true, _) => {
+            format!("{messages} decided{report}. Rerun the same command to decide them all.")
+        }
+        (false, Output::Maildir) => format!(
+            "{} of {messages} written, complete and durable{report}. Rerun the same command to finish the job: the copies already there are recognised and not written again.",
+            count(summary.copies - summary.previously, "copy", "copies"),
+        ),
+        (false, Output::Mbox) => format!(
+            "{messages} written into .partial files{report}. Rerun the same command to finish the job: it writes the mbox files again from the start."
+        ),
+    }
 }
 
 /// One sentence on what a stopped run had written.
