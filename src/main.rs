@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Header parsing allocates many short-lived strings on every worker thread; mimalloc's
@@ -21,28 +21,94 @@ use popsplit::split::{self, Config, Output, SplitError, Which};
 
 /// Give every person their own mail back from a shared POP (catch-all) mailbox.
 #[derive(Parser)]
-#[command(name = "popsplit", version)]
+#[command(name = "popsplit", version, after_help = TOP_EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+const TOP_EXAMPLES: &str = "\
+Examples:
+  popsplit profile shared.mbox -d example.com
+  popsplit split shared.mbox -d example.com --directory users.csv -o /srv/mail --report run.jsonl
+  popsplit explain shared.mbox -d example.com 8
+
+Exit status: 0 done; 1 the run could not finish; 2 a command-line mistake; 130 or 143
+stopped by Ctrl-C or SIGTERM (rerun the same command to finish the job).";
+
+const SPLIT_EXAMPLES: &str = "\
+Examples:
+  # Try first: decide and report, write nothing.
+  popsplit split shared.mbox -d example.com --directory users.csv -o /srv/mail -n --report try.jsonl
+  # The real run, with an audit page; rerunning it adds nothing twice.
+  popsplit split shared.mbox -d example.com --directory users.csv -o /srv/mail --report run.jsonl --html audit.html
+  # A Thunderbird profile's folder, two office domains, one mbox file per user.
+  popsplit split ~/.thunderbird/x.default/Mail/pop.isp.example -d example.com -d example.org -o out --output-format mbox";
+
+const PROFILE_EXAMPLES: &str = "\
+Examples:
+  popsplit profile shared.mbox -d example.com
+  popsplit profile shared.mbox.gz -d example.com --directory users.csv --json";
+
+const EXPLAIN_EXAMPLES: &str = "\
+Examples:
+  # Message 8 of the first input (the `index` of a report row).
+  popsplit explain shared.mbox -d example.com 8
+  # A report row's `source` and `index`, also a Maildir or .eml file's.
+  popsplit explain old.mbox new.mbox -d example.com new.mbox:120
+  popsplit explain Maildir -d example.com Maildir/cur/1551430800.M1.host:2,S:1
+  # By Message-ID.
+  popsplit explain shared.mbox -d example.com '<s08@lottery.example.biz>'";
+
 #[derive(Subcommand)]
 enum Command {
     /// Split exported shared mailboxes into one Maildir (or mbox) per user.
+    #[command(after_help = SPLIT_EXAMPLES)]
     Split(SplitArgs),
     /// Show what popsplit learns from the mailboxes before deciding anything.
-    Profile(MailboxArgs),
+    #[command(after_help = PROFILE_EXAMPLES)]
+    Profile(ProfileArgs),
+    /// Show, for one message, every piece of evidence and why it went where it went.
+    #[command(
+        after_help = EXPLAIN_EXAMPLES,
+        override_usage = "popsplit explain <INPUT>... <N | FILE:N | MESSAGE-ID> --domain <DOMAIN> [OPTIONS]"
+    )]
+    Explain(ExplainArgs),
+    /// Print a completion script for a shell.
+    #[command(
+        after_help = "Examples:\n  popsplit completions bash > /etc/bash_completion.d/popsplit\n  popsplit completions zsh > ~/.zfunc/_popsplit"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a folder.
+    #[command(
+        after_help = "Examples:\n  popsplit man | man -l -\n  popsplit man /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Write popsplit.1 and a page per command here instead of printing popsplit.1.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
-/// What every command needs to know about the mailbox and the office.
+/// The mailboxes and the office, as `split` and `profile` take them.
 #[derive(clap::Args)]
 struct MailboxArgs {
     /// Exported shared mailboxes: mbox (also .gz), Maildir, .eml folders, or folders of them (read-only).
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    office: OfficeArgs,
+}
+
+/// What every command needs to know about the office and how to read its mailboxes.
+#[derive(clap::Args)]
+struct OfficeArgs {
     /// The office's own mail domain; repeat for each (case-insensitive).
-    #[arg(long = "domain", required = true, value_name = "DOMAIN")]
+    #[arg(short, long = "domain", required = true, value_name = "DOMAIN")]
     domains: Vec<String>,
     /// CSV with the header `address,user`: only these users get mail.
     #[arg(long, value_name = "CSV")]
@@ -57,7 +123,7 @@ struct MailboxArgs {
     #[arg(long = "strip-prefix", value_name = "PREFIX")]
     strip_prefixes: Vec<String>,
     /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N")]
+    #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// How to read the inputs (default: detected from the path and the bytes).
     #[arg(long = "input-format", value_enum, default_value = "auto")]
@@ -66,11 +132,11 @@ struct MailboxArgs {
 
 #[derive(clap::Args)]
 struct SplitArgs {
+    /// Folder that receives one Maildir per user (created if missing; existing mail is kept).
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
     #[command(flatten)]
     mailbox: MailboxArgs,
-    /// Folder that receives one Maildir per user (created if missing; existing mail is kept).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
     /// Folder for messages whose evidence names no user (must start with `_`).
     #[arg(long, value_name = "NAME", default_value = "_unassigned")]
     unassigned: String,
@@ -78,21 +144,53 @@ struct SplitArgs {
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Decide and report, but write no Maildir.
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     dry_run: bool,
     /// Write a self-contained HTML audit page for the office.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
-    /// Print everything considered for message N of the first input (or FILE:N) and stop.
+    /// Print everything considered for message N of the first input (or FILE:N) and stop
+    /// (as `popsplit explain` does).
     #[arg(long, value_name = "N")]
     explain: Option<String>,
     /// What to write: one Maildir per user, or one mboxrd file per user.
-    #[arg(long, value_enum, default_value = "maildir")]
-    format: Output,
+    #[arg(
+        long = "output-format",
+        alias = "format",
+        value_enum,
+        default_value = "maildir"
+    )]
+    output_format: Output,
     /// How copies are made durable: `batch` (one file-system sync before and one after
     /// each batch's renames), `file` (fsync per file and folder) or `none`.
     #[arg(long, value_enum, default_value = "batch")]
     sync: SyncPolicy,
+    /// Print nothing but errors and notes on skipped files: no progress, profile or table.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct ProfileArgs {
+    #[command(flatten)]
+    mailbox: MailboxArgs,
+    /// Print the profile as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// The mailboxes, then which message: N (of the first input), FILE:N (a report row's
+    /// `source` and `index`), or its Message-ID. One list, because the mailboxes are
+    /// told from the message only by their place: the last.
+    #[arg(required = true, value_name = "INPUT... WHICH")]
+    args: Vec<PathBuf>,
+    #[command(flatten)]
+    office: OfficeArgs,
+    /// Folder for messages whose evidence names no user, as in `split`.
+    #[arg(long, value_name = "NAME", default_value = "_unassigned")]
+    unassigned: String,
 }
 
 /// A mistake on the command line (an option's value, a path named, the directory CSV):
@@ -113,6 +211,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Split(args) => run_split(args),
         Command::Profile(args) => run_profile(args),
+        Command::Explain(args) => run_explain(args),
+        Command::Completions { shell } => {
+            run_completions(shell);
+            Ok(())
+        }
+        Command::Man { dir } => run_man(dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -154,7 +258,7 @@ fn describe(e: &anyhow::Error) -> String {
 }
 
 /// The office's directory and the admin's overrides, from the flags.
-fn office(args: &MailboxArgs) -> Result<(Directory, Overrides)> {
+fn office(args: &OfficeArgs, inputs: &[PathBuf]) -> Result<(Directory, Overrides)> {
     let domains: Vec<String> = args
         .domains
         .iter()
@@ -168,7 +272,7 @@ fn office(args: &MailboxArgs) -> Result<(Directory, Overrides)> {
             "--domain `{bad}` is not a domain name: give it without `@` (`--domain example.com`)"
         );
     }
-    check_inputs(&args.inputs)?;
+    check_inputs(inputs)?;
     let directory = match &args.directory {
         Some(path) => Directory::from_csv(&domains, path)?,
         None => Directory::open(&domains),
@@ -208,13 +312,14 @@ fn progress_bar(inputs: &[PathBuf], passes: u64) -> Result<ProgressBar> {
     ))
 }
 
-fn run_profile(args: MailboxArgs) -> Result<()> {
-    let (directory, overrides) = office(&args)?;
-    let bar = progress_bar(&args.inputs, 1)?;
-    let profile = pool(args.jobs)?.install(|| -> Result<_> {
+fn run_profile(args: ProfileArgs) -> Result<()> {
+    let mailbox = &args.mailbox;
+    let (directory, overrides) = office(&mailbox.office, &mailbox.inputs)?;
+    let bar = progress_bar(&mailbox.inputs, 1)?;
+    let profile = pool(mailbox.office.jobs)?.install(|| -> Result<_> {
         let (_, skipped, profile, _) = split::open_and_learn(
-            &args.inputs,
-            args.input_format,
+            &mailbox.inputs,
+            mailbox.office.input_format,
             &directory,
             &overrides,
             &|phase, n| {
@@ -228,12 +333,20 @@ fn run_profile(args: MailboxArgs) -> Result<()> {
         Ok(profile)
     });
     bar.finish_and_clear();
-    print!("{}", profile?.describe(&directory));
+    let profile = profile?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&profile).context("writing the profile as JSON")?
+        );
+    } else {
+        print!("{}", profile.describe(&directory));
+    }
     Ok(())
 }
 
-fn run_split(args: SplitArgs) -> Result<()> {
-    let u = &args.unassigned;
+/// Refuses an `--unassigned` name that could be a user's folder or escape `--out`.
+fn check_unassigned(u: &str) -> Result<()> {
     if u.len() < 2
         || !u.starts_with('_')
         || !u
@@ -247,7 +360,52 @@ fn run_split(args: SplitArgs) -> Result<()> {
     if u == split::DUPLICATES {
         usage!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
     }
-    let (directory, overrides) = office(&args.mailbox)?;
+    Ok(())
+}
+
+/// The command line, as the audit page shows it.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| shell_word(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn run_explain(args: ExplainArgs) -> Result<()> {
+    check_unassigned(&args.unassigned)?;
+    let mut inputs = args.args;
+    let spec = inputs.pop().unwrap_or_default();
+    if inputs.is_empty() {
+        usage!(
+            "explain needs the mailboxes, then which message: `popsplit explain shared.mbox -d example.com 8`"
+        );
+    }
+    let which = parse_which(&spec.to_string_lossy(), "explain")?;
+    let (directory, overrides) = office(&args.office, &inputs)?;
+    let config = Config {
+        inputs,
+        // explain writes nothing.
+        out: PathBuf::new(),
+        directory,
+        unassigned: args.unassigned,
+        report: None,
+        dry_run: true,
+        policy: Policy::default(),
+        overrides,
+        format: args.office.input_format,
+        output: Output::Maildir,
+        html: None,
+        command: command_line(),
+        sync: SyncPolicy::None,
+    };
+    let text = pool(args.office.jobs)?.install(|| split::explain(&config, which))?;
+    print!("{text}");
+    Ok(())
+}
+
+fn run_split(args: SplitArgs) -> Result<()> {
+    check_unassigned(&args.unassigned)?;
+    let (directory, overrides) = office(&args.mailbox.office, &args.mailbox.inputs)?;
     if args.explain.is_none() {
         check_outputs(&args)?;
     }
@@ -260,23 +418,24 @@ fn run_split(args: SplitArgs) -> Result<()> {
         dry_run: args.dry_run,
         policy: Policy::default(),
         overrides,
-        format: args.mailbox.input_format,
-        output: args.format,
+        format: args.mailbox.office.input_format,
+        output: args.output_format,
         html: args.html,
-        command: std::env::args()
-            .map(|a| shell_word(&a))
-            .collect::<Vec<_>>()
-            .join(" "),
+        command: command_line(),
         sync: args.sync,
     };
-    let pool = pool(args.mailbox.jobs)?;
+    let pool = pool(args.mailbox.office.jobs)?;
     if let Some(spec) = &args.explain {
-        let which = parse_which(spec)?;
+        let which = parse_which(spec, "--explain")?;
         print!("{}", pool.install(|| split::explain(&config, which))?);
         return Ok(());
     }
     popsplit::interrupt::install().context("handling Ctrl-C")?;
-    let bar = progress_bar(&config.inputs, 3)?;
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        progress_bar(&config.inputs, 3)?
+    };
     let outcome = pool.install(|| {
         split::run(&config, &|phase, n| {
             bar.set_message(phase);
@@ -288,9 +447,41 @@ fn run_split(args: SplitArgs) -> Result<()> {
     for s in &outcome.skipped {
         eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
     }
-    print!("{}", outcome.profile.describe(&config.directory));
-    println!();
-    print!("{}", outcome.summary.table(config.dry_run));
+    if !args.quiet {
+        print!("{}", outcome.profile.describe(&config.directory));
+        println!();
+        print!("{}", outcome.summary.table(config.dry_run));
+    }
+    Ok(())
+}
+
+/// Prints a completion script for `shell`, made from the flags' definitions.
+fn run_completions(shell: clap_complete::Shell) {
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "popsplit",
+        &mut std::io::stdout(),
+    );
+}
+
+/// Prints the manual page, or writes a page per command into `dir`.
+fn run_man(dir: Option<PathBuf>) -> Result<()> {
+    let cmd = Cli::command();
+    match dir {
+        Some(dir) => {
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut page)
+                .context("rendering the manual page")?;
+            std::io::Write::write_all(&mut std::io::stdout(), &page)
+                .context("printing the manual page")?;
+        }
+    }
     Ok(())
 }
 
@@ -354,16 +545,22 @@ fn shell_word(a: &str) -> String {
     }
 }
 
-/// `N` (message N of the first input) or `FILE:N`.
-fn parse_which(spec: &str) -> Result<Which> {
+/// `N` (message N of the first input), `FILE:N`, or a Message-ID (`<id@host>`, the
+/// brackets optional); `flag` names where it was given.
+fn parse_which(spec: &str, flag: &str) -> Result<Which> {
+    let spec = spec.trim();
+    if spec.starts_with('<') || (spec.contains('@') && !spec.contains(':')) {
+        let id = spec.trim_start_matches('<').trim_end_matches('>');
+        return Ok(Which::MessageId(format!("<{id}>")));
+    }
     let (source, n) = match spec.rsplit_once(':') {
         Some((f, n)) => (Some(f.to_string()), n),
         None => (None, spec),
     };
     let index: usize = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
         Usage(format!(
-            "--explain `{spec}`: N must be a message number from 1"
+            "{flag} `{spec}`: give a message number from 1 (N), a report row's source and index (FILE:N), or a Message-ID"
         ))
     })?;
-    Ok(Which { source, index })
+    Ok(Which::Number { source, index })
 }

@@ -963,13 +963,80 @@ fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
     }
 }
 
-/// Which message `--explain` is about.
+/// Which message `explain` is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Which {
-    /// The source by name (`None`: the first).
-    pub source: Option<String>,
-    /// 1-based index of the message in it.
-    pub index: usize,
+pub enum Which {
+    /// Message `index` (1-based) of the input named `source` (`None`: the first input).
+    /// The name is a report row's `source`: an input, or a Maildir or `.eml` message file.
+    Number {
+        /// The input or message file, by name.
+        source: Option<String>,
+        /// The message's position in its input.
+        index: usize,
+    },
+    /// The first message with this Message-ID (with its angle brackets).
+    MessageId(String),
+}
+
+/// Whether `wanted`, as the admin typed it, names the same file as `name`.
+fn same_path(name: &str, wanted: &str) -> bool {
+    name == wanted
+        || std::fs::canonicalize(name)
+            .ok()
+            .is_some_and(|a| std::fs::canonicalize(wanted).ok() == Some(a))
+}
+
+/// The source and unit `which` names.
+fn find<'s>(sources: &'s [Source], which: &Which) -> Result<(&'s Source, Unit), SplitError> {
+    match which {
+        Which::Number { source, index } => {
+            let found = match source {
+                None => sources.first(),
+                Some(name) => sources.iter().find(|s| {
+                    same_path(&s.name, name) || same_path(&s.message_name(*index), name)
+                }),
+            }
+            .ok_or_else(|| {
+                SplitError::Usage(format!(
+                    "explain: no input is named {}; give a report row's `source` and `index` as FILE:N",
+                    source.as_deref().unwrap_or("-")
+                ))
+            })?;
+            let unit = found.units().nth(index.saturating_sub(1)).ok_or_else(|| {
+                SplitError::Usage(format!("{} has no message {index}", found.name))
+            })?;
+            Ok((found, unit))
+        }
+        Which::MessageId(id) => {
+            for source in sources {
+                for unit in source.units() {
+                    let head = source.read_head(&unit)?;
+                    // Parsing every header block would be slow on a big box: only those
+                    // holding the id's bytes are parsed.
+                    if memchr::memmem::find(&head, id.as_bytes()).is_some()
+                        && gather(&head).message_id.as_deref() == Some(id.as_str())
+                    {
+                        return Ok((source, unit));
+                    }
+                }
+            }
+            Err(SplitError::Usage(format!(
+                "explain: no message has the Message-ID {}",
+                one_line(id)
+            )))
+        }
+    }
+}
+
+/// How a kind of evidence is called in `explain`.
+fn kind_words(kind: crate::evidence::Kind) -> &'static str {
+    use crate::evidence::Kind;
+    match kind {
+        Kind::Envelope(_) => "envelope field",
+        Kind::ReceivedFor => "Received \"for\" clause",
+        Kind::Content => "addressee field",
+        Kind::Other => "X- field, envelope evidence only where the profile learned it",
+    }
 }
 
 /// Everything popsplit considered for one message, and why it went where it went.
@@ -983,22 +1050,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         &config.overrides,
         &noop,
     )?;
-    let source = match &which.source {
-        None => sources.first(),
-        Some(name) => sources.iter().find(|s| s.name == *name),
-    }
-    .ok_or_else(|| {
-        SplitError::Usage(format!(
-            "--explain: no input source is named {}",
-            which.source.as_deref().unwrap_or("-")
-        ))
-    })?;
-    let unit = source
-        .units()
-        .nth(which.index.saturating_sub(1))
-        .ok_or_else(|| {
-            SplitError::Usage(format!("{} has no message {}", source.name, which.index))
-        })?;
+    let (source, unit) = find(&sources, &which)?;
     let ctx = Context {
         dir: &config.directory,
         profile: &profile,
@@ -1059,11 +1111,11 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
             .unwrap_or_default();
         let _ = writeln!(
             t,
-            "    {}: {}{canonical}  [{:?}, {} Received above{}]\n      → {}",
+            "    {}: {}{canonical}  [{}, {} above{}]\n      → {}",
             e.header,
             e.address.as_deref().unwrap_or("(no address)"),
-            e.kind,
-            e.depth,
+            kind_words(e.kind),
+            count(e.depth as u64, "Received field", "Received fields"),
             if e.salvaged { ", salvaged" } else { "" },
             w.decision.verdicts[i].explain()
         );
