@@ -4,8 +4,11 @@
 //! gzip-compressed mboxes are decompressed as a stream into an unnamed temporary file and
 //! mapped the same way; Maildirs (cur/ and new/, with their flags) and trees of `.eml`
 //! files give one message per file; a folder of mbox files (Thunderbird's profile, with
-//! `.sbd/` subfolders and `.msf` indexes) gives one source per mbox in it. Nothing here
-//! ever opens an input for writing.
+//! `.sbd/` subfolders and `.msf` indexes) gives one source per mbox in it; an Outlook PST
+//! or OST file is turned into one mbox per folder by `readpst` (Debian's pst-utils) in a
+//! temporary folder. Other archives (xz, bzip2, zstd, zip, 7z, tar) are refused with the
+//! command that unpacks them, also inside a folder. Nothing here ever opens an input for
+//! writing.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -31,6 +34,8 @@ pub enum Format {
     Maildir,
     /// A folder tree of `.eml` files (or one `.eml` file).
     Eml,
+    /// An Outlook PST or OST file, read through `readpst` (Debian's pst-utils).
+    Pst,
 }
 
 /// Why an input could not be read.
@@ -467,6 +472,7 @@ pub fn open(
         // `sniff` never answers Auto; the mbox reader says exactly why a file is not mail.
         Format::Mbox | Format::Auto => open_mbox(path, early).map(|s| vec![s]),
         Format::Gzip => open_gzip(path, early).map(|s| vec![s]),
+        Format::Pst => open_pst(path, skipped, early),
         Format::Maildir => open_maildir(path),
         Format::Eml => {
             let mut files = Vec::new();
@@ -509,6 +515,15 @@ fn sniff(path: &Path) -> Result<Format, SourceError> {
     if head.starts_with(&[0x1f, 0x8b]) {
         return Ok(Format::Gzip);
     }
+    if head.starts_with(PST_SIGNATURE) {
+        return Ok(Format::Pst);
+    }
+    if let Some(why) = archive_advice(head, path) {
+        return Err(SourceError::Bad {
+            path: path.display().to_string(),
+            why,
+        });
+    }
     let start = head
         .iter()
         .position(|&b| b != b'\n' && b != b'\r')
@@ -521,6 +536,112 @@ fn sniff(path: &Path) -> Result<Format, SourceError> {
     }
     // Let the mbox reader say exactly where and why it is not an mbox.
     Ok(Format::Mbox)
+}
+
+/// The first bytes of every Outlook PST and OST file.
+const PST_SIGNATURE: &[u8] = b"!BDN";
+
+/// For an archive popsplit does not unpack itself, what it is and the command that
+/// unpacks it. An admin's export often arrives packed; naming the tool beats "not an mbox".
+fn archive_advice(head: &[u8], path: &Path) -> Option<String> {
+    let file = quoted(path);
+    let (what, unpack) = if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        ("an xz archive", format!("xz -dk {file}"))
+    } else if head.starts_with(b"BZh") && head.get(3).is_some_and(u8::is_ascii_digit) {
+        ("a bzip2 archive", format!("bunzip2 -k {file}"))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        ("a zstd archive", format!("zstd -d {file}"))
+    } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        ("a zip archive", format!("unzip {file} -d FOLDER"))
+    } else if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
+        ("a 7-Zip archive", format!("7z x -oFOLDER {file}"))
+    } else if head.get(257..262) == Some(b"ustar") {
+        (
+            "a tar archive",
+            format!("mkdir FOLDER && tar -xf {file} -C FOLDER"),
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{what}, which popsplit does not unpack: unpack it first (`{unpack}`) and give popsplit what it holds"
+    ))
+}
+
+/// A path as a shell command would need it written.
+fn quoted(path: &Path) -> String {
+    let p = path.display().to_string();
+    if !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c))
+    {
+        p
+    } else {
+        format!("'{}'", p.replace('\'', "'\\''"))
+    }
+}
+
+/// An Outlook PST or OST file: `readpst` writes every mail folder of it as an mbox into a
+/// temporary folder, which is then read as a folder of mboxes. Each source is named by
+/// the PST file and the folder inside it (`Outlook.pst/Outlook/Inbox/mbox`).
+fn open_pst(
+    path: &Path,
+    skipped: &mut Vec<String>,
+    early: &mut Early<'_>,
+) -> Result<Vec<Source>, SourceError> {
+    let name = path.display().to_string();
+    let bad = |why: String| SourceError::Bad {
+        path: name.clone(),
+        why,
+    };
+    let tmp = tempfile::tempdir().map_err(io_err(path))?;
+    // -r: one folder per PST folder, each with an mbox; -te: mail only (no calendar or
+    // contacts, which are not mail); -q: errors only.
+    let ran = std::process::Command::new("readpst")
+        .args(["-q", "-r", "-te", "-o"])
+        .arg(tmp.path())
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .output();
+    match ran {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(bad(format!(
+                "an Outlook PST/OST file; popsplit reads it through readpst, which is not installed: install it (Debian, Ubuntu: `apt-get install pst-utils`; Fedora: `dnf install libpst`) and run again, or convert it first (`readpst -r -o FOLDER {}`) and give popsplit the folder",
+                quoted(path)
+            )));
+        }
+        Err(e) => return Err(bad(format!("running readpst: {e}"))),
+        Ok(out) if !out.status.success() => {
+            return Err(bad(format!(
+                "readpst could not read this Outlook file ({}): {}",
+                out.status,
+                crate::sanitize::one_line(String::from_utf8_lossy(&out.stderr).trim())
+            )));
+        }
+        Ok(_) => {}
+    }
+    let prefix = tmp.path().display().to_string();
+    let rename = |s: &str| s.replacen(&prefix, &name, 1);
+    let mut found = Vec::new();
+    let mut sources = open_folder(tmp.path(), &mut found, early).map_err(|e| match e {
+        SourceError::Bad { why, .. } if why.starts_with("no mailbox found") => {
+            bad("an Outlook file that holds no mail".into())
+        }
+        e => e,
+    })?;
+    skipped.extend(found.iter().map(|s| rename(s)));
+    for source in &mut sources {
+        source.name = rename(&source.name);
+        // The mbox files are mapped, and a mapping keeps its file after the folder is
+        // removed; message files would be read later, so they are not expected here.
+        if matches!(source.body, Body::Files(_)) {
+            return Err(bad(format!(
+                "readpst wrote message files instead of mboxes into {}",
+                source.name
+            )));
+        }
+    }
+    Ok(sources)
 }
 
 /// Where the header block of `msg` ends (after its blank line), or its length.
@@ -897,6 +1018,11 @@ fn open_folder(
         }
         match sniff(p) {
             Ok(Format::Gzip) => sources.push(open_gzip(p, early)),
+            // Never skipped: an Outlook file in the folder is read, or stops the run.
+            Ok(Format::Pst) => match open_pst(p, skipped, early) {
+                Ok(found) => sources.extend(found.into_iter().map(Ok)),
+                Err(e) => sources.push(Err(e)),
+            },
             Ok(_) => match open_mbox(p, early) {
                 Ok(s) => sources.push(Ok(s)),
                 Err(SourceError::NotMbox { .. }) => {

@@ -4,7 +4,6 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
@@ -38,27 +37,9 @@ for i, k in enumerate(mb.keys()):
     names.iter().map(|p| fs::read(p).expect("read")).collect()
 }
 
-/// Whether python3 runs; without it the test says so and is skipped, except under CI.
-fn python_present() -> bool {
-    let found = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 is not installed: .ci/run must install it"
-        );
-        eprintln!(
-            "\n*** SKIPPED: python3 is not installed; the real-mail cross-check did not run ***\n"
-        );
-    }
-    found
-}
-
 #[test]
 fn every_real_message_lands_byte_exact() {
-    if !python_present() {
+    if !tool_present("python3", "--version", "python3") {
         return;
     }
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
@@ -67,12 +48,7 @@ fn every_real_message_lands_byte_exact() {
         // popsplit reads the gzip'd file itself; Python's reader gets the plain bytes.
         let gz = data.join(format!("{name}.gz"));
         let tmp = tempfile::tempdir().expect("tmp");
-        let mbox = tmp.path().join(name);
-        let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(fs::File::open(&gz).expect("tests/data corpus"))
-            .read_to_end(&mut plain)
-            .expect("gunzip");
-        fs::write(&mbox, &plain).expect("write");
+        let mbox = test_data(&format!("{name}.gz"), tmp.path(), name);
         let py = tmp.path().join("py");
         fs::create_dir(&py).expect("mkdir");
         let originals = python_messages(&mbox, &py);
