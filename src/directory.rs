@@ -144,6 +144,14 @@ impl Directory {
         self.entries.is_some()
     }
 
+    /// Whether `user` is a user of the directory (always, without one).
+    pub fn has_user(&self, user: &str) -> bool {
+        match &self.entries {
+            None => true,
+            Some(map) => map.values().any(|users| users.contains(user)),
+        }
+    }
+
     /// The users an address delivers to (several for a distribution list), or none.
     pub fn users(&self, addr: &LocalAddress) -> Vec<String> {
         match &self.entries {

@@ -447,6 +447,25 @@ fn run_split(args: SplitArgs) -> Result<()> {
     for s in &outcome.skipped {
         eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
     }
+    if !outcome.earlier.is_empty() {
+        let shown: Vec<String> = outcome
+            .earlier
+            .iter()
+            .take(10)
+            .map(|n| popsplit::sanitize::one_line(n))
+            .collect();
+        eprintln!(
+            "popsplit: note: {} also holds {} that --directory has no user for ({}{}), from an earlier run with another directory: their copies are left where they were, as popsplit never moves or removes mail; check them, and move or remove them yourself",
+            config.out.display(),
+            popsplit::report::count(outcome.earlier.len() as u64, "folder", "folders"),
+            shown.join(", "),
+            if outcome.earlier.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        );
+    }
     if !args.quiet {
         print!("{}", outcome.profile.describe(&config.directory));
         println!();

@@ -585,6 +585,9 @@ pub struct Outcome {
     pub skipped: Vec<String>,
     /// What the audit page shows beyond the counts.
     pub audit: Audit,
+    /// User folders in the output that the directory has no user for: an earlier run's,
+    /// made with another directory, whose copies stay where they are.
+    pub earlier: Vec<String>,
 }
 
 /// Runs the job, calling `progress` with a phase name and the input bytes it finished.
@@ -724,7 +727,33 @@ pub fn run(
         summary,
         skipped,
         audit,
+        earlier: earlier_folders(config),
     })
+}
+
+/// User folders (Maildirs, or `<user>.mbox` files) in the output that the directory has
+/// no user for. A rerun with another directory decides anew but never moves or removes a
+/// copy, so the admin must hear that the earlier copies are still there.
+fn earlier_folders(config: &Config) -> Vec<String> {
+    if config.dry_run || !config.directory.is_closed() {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(&config.out) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match config.output {
+                Output::Maildir => e.file_type().ok()?.is_dir().then_some(name),
+                Output::Mbox => name.strip_suffix(".mbox").map(str::to_string),
+            }
+        })
+        .filter(|n| !n.starts_with(['_', '.']) && !config.directory.has_user(n))
+        .collect();
+    names.sort();
+    names
 }
 
 /// A batch read and analysed, waiting to be delivered.

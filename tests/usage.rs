@@ -167,3 +167,30 @@ fn html_and_report_in_a_missing_folder_are_refused_before_any_work() {
     );
     assert!(tmp.path().join("r.jsonl").is_file() && tmp.path().join("a.html").is_file());
 }
+
+#[test]
+fn a_rerun_with_another_directory_says_the_earlier_copies_stay() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let mbox = sample("shared-pop.mbox");
+    let first = split_office(&mbox, &out, &[]);
+    assert!(!String::from_utf8_lossy(&first.stderr).contains("earlier run"));
+    let carol = read_tree(&out)["carol"].len();
+    // carol is renamed caroline: her old folder is no user any more.
+    let text = fs::read_to_string(sample("directory.csv")).expect("csv");
+    let csv = tmp.path().join("renamed.csv");
+    fs::write(&csv, text.replace(",carol", ",caroline")).expect("write");
+    let res = split_with_directory(&mbox, &csv, &out, &[]);
+    let err = String::from_utf8_lossy(&res.stderr).into_owned();
+    succeeded(res, "rerun with another directory");
+    assert!(
+        err.contains("also holds 1 folder that --directory has no user for (carol)")
+            && err.contains("copies are left where they were"),
+        "{err}"
+    );
+    let tree = read_tree(&out);
+    assert_eq!(
+        (tree["carol"].len(), tree["caroline"].len()),
+        (carol, carol)
+    );
+}
