@@ -271,3 +271,42 @@ fn ctrl_c_and_sigterm_stop_cleanly_and_a_rerun_finishes_the_job() {
     assert_eq!(names(&out), want);
     assert_eq!(whole_rows(&report), rows);
 }
+
+/// Whether process `pid` has a handler for signal `number` (Linux: SigCgt in its status).
+fn catches(pid: u32, number: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let mask = s.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
+}
+
+#[test]
+fn ctrl_c_before_anything_is_written_ends_the_run_at_once() {
+    let f = fixture(8000, false);
+    let out = f.root.join("early");
+    let child = f.command(&out).spawn().expect("spawn");
+    let started = Instant::now();
+    // SIGINT is 2. The handler is installed just before the first pass starts.
+    while !catches(child.id(), 2) {
+        assert!(started.elapsed().as_secs() < 30, "no SIGINT handler");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let res = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains(
+            "stopped by Ctrl-C (SIGINT) before anything was written; rerun the same command"
+        ),
+        "{err}"
+    );
+    assert!(!out.exists(), "the stopped run created --out");
+}
