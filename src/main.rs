@@ -97,7 +97,7 @@ enum Command {
 /// The mailboxes and the office, as `split` and `profile` take them.
 #[derive(clap::Args)]
 struct MailboxArgs {
-    /// Exported shared mailboxes: mbox (also .gz), Maildir, .eml folders, or folders of them (read-only).
+    /// Exported shared mailboxes: mbox (also .gz, .xz, .bz2, .zst), Maildir, .eml folders, Outlook .pst, or folders of them (read-only).
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     #[command(flatten)]

@@ -6,9 +6,9 @@
 //! files give one message per file; a folder of mbox files (Thunderbird's profile, with
 //! `.sbd/` subfolders and `.msf` indexes) gives one source per mbox in it; an Outlook PST
 //! or OST file is turned into one mbox per folder by `readpst` (Debian's pst-utils) in a
-//! temporary folder. Other archives (xz, bzip2, zstd, zip, 7z, tar) are refused with the
-//! command that unpacks them, also inside a folder. Nothing here ever opens an input for
-//! writing.
+//! temporary folder; xz, bzip2 and zstd mboxes are decompressed like gzip, through their
+//! own programs. Archives of several files (zip, 7z, tar) are refused with the command
+//! that unpacks them, also inside a folder. Nothing here ever opens an input for writing.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -30,6 +30,12 @@ pub enum Format {
     Mbox,
     /// A gzip-compressed mbox file.
     Gzip,
+    /// An xz-compressed mbox file, read through `xz` (xz-utils).
+    Xz,
+    /// A bzip2-compressed mbox file, read through `bzip2`.
+    Bzip2,
+    /// A zstd-compressed mbox file, read through `zstd`.
+    Zstd,
     /// A Maildir (cur/ and new/) and its Maildir++ subfolders.
     Maildir,
     /// A folder tree of `.eml` files (or one `.eml` file).
@@ -471,7 +477,9 @@ pub fn open(
     match format {
         // `sniff` never answers Auto; the mbox reader says exactly why a file is not mail.
         Format::Mbox | Format::Auto => open_mbox(path, early).map(|s| vec![s]),
-        Format::Gzip => open_gzip(path, early).map(|s| vec![s]),
+        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd => {
+            open_compressed(path, format, early).map(|s| vec![s])
+        }
         Format::Pst => open_pst(path, skipped, early),
         Format::Maildir => open_maildir(path),
         Format::Eml => {
@@ -515,6 +523,15 @@ fn sniff(path: &Path) -> Result<Format, SourceError> {
     if head.starts_with(&[0x1f, 0x8b]) {
         return Ok(Format::Gzip);
     }
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Ok(Format::Xz);
+    }
+    if head.starts_with(b"BZh") && head.get(3).is_some_and(u8::is_ascii_digit) {
+        return Ok(Format::Bzip2);
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Ok(Format::Zstd);
+    }
     if head.starts_with(PST_SIGNATURE) {
         return Ok(Format::Pst);
     }
@@ -541,17 +558,12 @@ fn sniff(path: &Path) -> Result<Format, SourceError> {
 /// The first bytes of every Outlook PST and OST file.
 const PST_SIGNATURE: &[u8] = b"!BDN";
 
-/// For an archive popsplit does not unpack itself, what it is and the command that
-/// unpacks it. An admin's export often arrives packed; naming the tool beats "not an mbox".
+/// For an archive of several files (which popsplit does not unpack itself), what it is
+/// and the command that unpacks it. An admin's export often arrives packed; naming the
+/// tool beats "not an mbox".
 fn archive_advice(head: &[u8], path: &Path) -> Option<String> {
     let file = quoted(path);
-    let (what, unpack) = if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        ("an xz archive", format!("xz -dk {file}"))
-    } else if head.starts_with(b"BZh") && head.get(3).is_some_and(u8::is_ascii_digit) {
-        ("a bzip2 archive", format!("bunzip2 -k {file}"))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        ("a zstd archive", format!("zstd -d {file}"))
-    } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+    let (what, unpack) = if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         ("a zip archive", format!("unzip {file} -d FOLDER"))
     } else if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
         ("a 7-Zip archive", format!("7z x -oFOLDER {file}"))
@@ -735,17 +747,105 @@ fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
 /// tests, so that they take several looks).
 const EARLY_STEP: u64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
 
+/// The program that decompresses `format`, and the Debian package that has it.
+fn decompressor(format: Format) -> (&'static str, &'static str) {
+    match format {
+        Format::Xz => ("xz", "xz-utils"),
+        Format::Bzip2 => ("bzip2", "bzip2"),
+        _ => ("zstd", "zstd"),
+    }
+}
+
+/// The output of a decompressing program, read as a stream. At its end the program's
+/// exit status is checked, so that a damaged archive is an error, not a shorter mailbox.
+struct Piped {
+    child: std::process::Child,
+    out: std::process::ChildStdout,
+    program: &'static str,
+}
+
+impl io::Read for Piped {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.out.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let mut said = String::new();
+            if let Some(err) = self.child.stderr.as_mut() {
+                let _ = err.read_to_string(&mut said);
+            }
+            let status = self.child.wait()?;
+            if !status.success() {
+                return Err(io::Error::other(format!(
+                    "{} {status}: {}",
+                    self.program,
+                    crate::sanitize::one_line(said.trim())
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        // Stopped early (the bytes are not an mbox): the program is not needed any more.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A stream of the decompressed bytes of `path`: gzip inflated here, xz, bzip2 and zstd
+/// through their own programs, which every system that made such an archive has.
+fn decoder(path: &Path, format: Format) -> Result<Box<dyn io::Read + Send>, SourceError> {
+    let input = File::open(path).map_err(io_err(path))?;
+    if format == Format::Gzip {
+        return Ok(Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(1 << 20, input),
+        )));
+    }
+    let (program, package) = decompressor(format);
+    let spawned = std::process::Command::new(program)
+        .args(["-d", "-c"])
+        .stdin(input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(SourceError::Bad {
+                path: path.display().to_string(),
+                why: format!(
+                    "compressed with {program}; popsplit reads it through `{program}`, which is not installed: install it (Debian, Ubuntu: `apt-get install {package}`), or unpack it first (`{program} -dk {}`) and give popsplit the mbox",
+                    quoted(path)
+                ),
+            });
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let out = child.stdout.take().ok_or_else(|| SourceError::Bad {
+        path: path.display().to_string(),
+        why: format!("{program} gave no output"),
+    })?;
+    Ok(Box::new(Piped {
+        child,
+        out,
+        program,
+    }))
+}
+
 /// Decompresses into an unnamed temporary file: memory stays bounded and every later pass
 /// reads plain bytes instead of inflating again. Three threads overlap: one inflates, one
 /// writes, and this one splits what is written so far and hands the messages to `early`
 /// (the first pass), so that little is left to do once the stream ends.
-fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
-    use std::io::{Read, Write};
+fn open_compressed(
+    path: &Path,
+    format: Format,
+    early: &mut Early<'_>,
+) -> Result<Source, SourceError> {
+    use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
     let name = path.display().to_string();
-    let input = File::open(path).map_err(io_err(path))?;
-    let mut decoder =
-        flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
+    let mut decoder = decoder(path, format)?;
     let tmp = tempfile::tempfile().map_err(io_err(path))?;
     let mut sink = tmp.try_clone().map_err(io_err(path))?;
     let flushed = tmp.try_clone().map_err(io_err(path))?;
@@ -810,7 +910,11 @@ fn open_gzip(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> 
                 inflated += filled as u64;
                 let done = step.map_err(|e| {
                     bad(format!(
-                        "gzip stream unreadable after {inflated} decompressed bytes: {e} (truncated or damaged file?)"
+                        "{} stream unreadable after {inflated} decompressed bytes: {e} (truncated or damaged file?)",
+                        match format {
+                            Format::Gzip => "gzip",
+                            other => decompressor(other).0,
+                        }
                     ))
                 })?;
                 if !block.is_empty() && full_tx.send(block).is_err() {
@@ -1017,7 +1121,9 @@ fn open_folder(
             return;
         }
         match sniff(p) {
-            Ok(Format::Gzip) => sources.push(open_gzip(p, early)),
+            Ok(f @ (Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd)) => {
+                sources.push(open_compressed(p, f, early))
+            }
             // Never skipped: an Outlook file in the folder is read, or stops the run.
             Ok(Format::Pst) => match open_pst(p, skipped, early) {
                 Ok(found) => sources.extend(found.into_iter().map(Ok)),

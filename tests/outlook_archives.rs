@@ -1,6 +1,7 @@
 //! End-to-end: an Outlook PST read through readpst, every folder of it; without readpst,
-//! refused with the package to install; packed archives refused with the command that
-//! unpacks them. Neither is ever skipped inside an input folder.
+//! refused with the package to install; archives of several files (zip, 7-Zip, tar)
+//! refused with the command that unpacks them. Neither is ever skipped inside an input
+//! folder. (xz, bzip2 and zstd mboxes are read: tests/formats.rs.)
 
 mod common;
 
@@ -92,18 +93,11 @@ fn a_pst_without_readpst_is_refused_with_the_package_to_install() {
 }
 
 #[test]
-fn packed_archives_are_refused_with_the_command_that_unpacks_them() {
+fn zip_7z_and_tar_archives_are_refused_with_the_command_that_unpacks_them() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut tar = vec![0u8; 512];
     tar[257..262].copy_from_slice(b"ustar");
-    let archives: [(&str, Vec<u8>, &str); 6] = [
-        ("box.mbox.xz", b"\xfd7zXZ\0\0\x04".to_vec(), "xz -dk "),
-        ("box.mbox.bz2", b"BZh91AY&SY".to_vec(), "bunzip2 -k "),
-        (
-            "box.mbox.zst",
-            b"\x28\xb5\x2f\xfd\x04\0".to_vec(),
-            "zstd -d ",
-        ),
+    let archives: [(&str, Vec<u8>, &str); 3] = [
         (
             "export.zip",
             b"PK\x03\x04\x14\0\0\0\x08\0".to_vec(),
