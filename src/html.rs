@@ -32,13 +32,13 @@ pub fn render(
     let ok = summary.conserved();
     let _ = write!(
         h,
-        "<section id=\"totals\"><h2>Totals</h2><p class=\"{}\">messages read: <b>{}</b> = {} delivered to users + {} unassigned + {} duplicates set aside — {}</p>\
+        "<section id=\"totals\"><h2>Totals</h2><p class=\"{}\">messages read: <b>{}</b> = {} delivered to users + {} unassigned + {} set aside — {}</p>\
          <p>{} in the output ({} written by this run, {} already there from an earlier run).</p>",
         if ok { "ok" } else { "bad" },
         summary.read,
         summary.delivered,
         summary.unassigned,
-        summary.duplicates,
+        crate::report::count(summary.duplicates, "duplicate", "duplicates"),
         if ok {
             "every message is accounted for"
         } else {
@@ -123,7 +123,13 @@ pub fn render(
     let envelope: Vec<String> = profile
         .envelope_headers
         .iter()
-        .map(|s| format!("{} ({} messages)", s.name, s.messages))
+        .map(|s| {
+            format!(
+                "{} ({})",
+                s.name,
+                crate::report::count(s.messages, "message", "messages")
+            )
+        })
         .collect();
     let _ = write!(
         h,
