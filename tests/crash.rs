@@ -36,6 +36,18 @@ fn names(out: &Path) -> BTreeSet<String> {
     all
 }
 
+/// Held by each test for its whole run: the tests time their runs (kills at random
+/// points, signals once a report row is out), and another test's writes make those
+/// times lie, as every batch's syncfs flushes the whole file system.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the other tests of this file to finish (a failed one included).
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn tmp_leftovers(out: &Path) -> usize {
     fs::read_dir(out)
         .map(|it| {
@@ -105,6 +117,7 @@ impl Fixture {
 
 #[test]
 fn killed_at_random_points_then_rerun_delivers_exactly_once() {
+    let _alone = alone();
     let f = fixture(6000, false);
     let clean = f.root.join("clean");
     let started = Instant::now();
@@ -148,6 +161,7 @@ fn killed_at_random_points_then_rerun_delivers_exactly_once() {
 
 #[test]
 fn a_write_error_stops_the_run_and_a_rerun_finishes_it() {
+    let _alone = alone();
     let f = fixture(300, true);
     let clean = f.root.join("clean");
     assert!(f.command(&clean).status().expect("run").success());
@@ -229,6 +243,7 @@ fn whole_rows(report: &Path) -> usize {
 
 #[test]
 fn ctrl_c_and_sigterm_stop_cleanly_and_a_rerun_finishes_the_job() {
+    let _alone = alone();
     // Five batches: one in the report when the signal comes, one committing, more to come.
     let f = fixture(4000, false);
     let clean = f.root.join("clean");
@@ -285,6 +300,7 @@ fn catches(pid: u32, number: u32) -> bool {
 
 #[test]
 fn ctrl_c_before_anything_is_written_ends_the_run_at_once() {
+    let _alone = alone();
     let f = fixture(8000, false);
     let out = f.root.join("early");
     let child = f.command(&out).spawn().expect("spawn");
