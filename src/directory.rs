@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::address::{LocalAddress, forms, localize};
-use crate::sanitize::folder_name;
+use crate::sanitize::{folder_name, one_line};
 
 /// Why a directory CSV could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -67,25 +67,42 @@ impl Directory {
     }
 
     /// An office whose users are exactly those of an `address,user` CSV.
+    ///
+    /// Also as Excel saves it: a byte-order mark, CRLF line ends, and `;` between the fields
+    /// (Excel's separator where the decimal mark is a comma).
     pub fn from_csv(domains: &[String], path: &Path) -> Result<Self, DirectoryError> {
         let name = path.display().to_string();
         let csv_err = |source| DirectoryError::Csv {
             path: name.clone(),
             source,
         };
+        let bytes = std::fs::read(path).map_err(|e| csv_err(e.into()))?;
+        let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+        let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+        let delimiter = if first.contains(&b';') && !first.contains(&b',') {
+            b';'
+        } else {
+            b','
+        };
+        let expected = format!("address{}user", delimiter as char);
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
-            .from_path(path)
-            .map_err(csv_err)?;
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_reader(text);
         let headers = reader.headers().map_err(csv_err)?.clone();
         if headers.len() != 2
             || !headers[0].eq_ignore_ascii_case("address")
             || !headers[1].eq_ignore_ascii_case("user")
         {
+            let found = String::from_utf8_lossy(first);
             return Err(DirectoryError::Row {
                 path: name,
                 line: 1,
-                why: "the header line must be `address,user`".into(),
+                why: format!(
+                    "found `{}`, expected the header line `{expected}`",
+                    one_line(found.trim_end_matches('\r'))
+                ),
             });
         }
         let mut dir = Directory::open(domains);
@@ -98,10 +115,31 @@ impl Directory {
                 line,
                 why,
             };
+            if record.len() != 2 {
+                let found: Vec<&str> = record.iter().collect();
+                return Err(bad(format!(
+                    "found {} `{}`, expected two: `{expected}`",
+                    crate::report::count(record.len() as u64, "field", "fields"),
+                    one_line(&found.join(&(delimiter as char).to_string()))
+                )));
+            }
             let (addr, user) = (&record[0], &record[1]);
+            if addr.is_empty() {
+                return Err(bad(format!(
+                    "the address is empty (user `{}`); each line is `{expected}`",
+                    one_line(user)
+                )));
+            }
+            if user.is_empty() {
+                return Err(bad(format!(
+                    "the user is empty for `{}`; write the user's folder name after the address",
+                    one_line(addr)
+                )));
+            }
             if localize(addr, &dir.domains).is_none() {
                 return Err(bad(format!(
-                    "`{addr}` is not an address at one of the --domain domains"
+                    "`{}` is not an address at one of the --domain domains",
+                    one_line(addr)
                 )));
             }
             // Kept as written: `lists+a@` and `lists+b@` may be two people.
@@ -109,7 +147,8 @@ impl Directory {
             let safe = folder_name(user);
             if safe != user {
                 return Err(bad(format!(
-                    "user `{user}` is not a safe folder name; use `{safe}`"
+                    "user `{}` is not a safe folder name; use `{safe}`",
+                    one_line(user)
                 )));
             }
             entries.entry(exact).or_default().insert(safe);
@@ -131,6 +170,14 @@ impl Directory {
     /// Whether users come from a directory rather than from the addresses found.
     pub fn is_closed(&self) -> bool {
         self.entries.is_some()
+    }
+
+    /// Whether `user` is a user of the directory (always, without one).
+    pub fn has_user(&self, user: &str) -> bool {
+        match &self.entries {
+            None => true,
+            Some(map) => map.values().any(|users| users.contains(user)),
+        }
     }
 
     /// What an address is to the office, or `None` when it is not at a local domain. The
@@ -248,5 +295,42 @@ mod tests {
         );
         let h = csv("mail,name\n");
         assert!(Directory::from_csv(&["example.com".into()], h.path()).is_err());
+    }
+
+    #[test]
+    fn excel_csv_with_bom_semicolons_and_crlf_is_read() {
+        let f = csv("\u{feff}Address;User\r\nalice@example.com;alice\r\nteam@example.com;bob\r\n");
+        let d = Directory::from_csv(&["example.com".into()], f.path()).expect("dir");
+        assert_eq!(d.users("alice@example.com"), vec!["alice"]);
+        assert_eq!(d.users("team@example.com"), vec!["bob"]);
+    }
+
+    #[test]
+    fn a_header_typo_shows_what_was_found_and_expected() {
+        let f = csv("adress;user\r\nalice@example.com;alice\r\n");
+        let e = Directory::from_csv(&["example.com".into()], f.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 1: found `adress;user`, expected the header line `address;user`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_user_or_a_missing_field_is_said() {
+        let dir = ["example.com".to_string()];
+        let f = csv("address,user\nalice@example.com,alice\nbob@example.com,\n");
+        let e = Directory::from_csv(&dir, f.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("line 3: the user is empty for `bob@example.com`"),
+            "{e}"
+        );
+        let g = csv("address,user\nbob@example.com\n");
+        let e = Directory::from_csv(&dir, g.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2: found 1 field `bob@example.com`, expected two"),
+            "{e}"
+        );
     }
 }

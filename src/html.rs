@@ -32,27 +32,32 @@ pub fn render(
     let ok = summary.conserved();
     let _ = write!(
         h,
-        "<section id=\"totals\"><h2>Totals</h2><p class=\"{}\">messages read: <b>{}</b> = {} delivered to users + {} unassigned + {} duplicates set aside — {}</p>\
-         <p>{} copies in the output ({} written by this run, {} already there from an earlier run).</p>",
+        "<section id=\"totals\"><h2>Totals</h2><p class=\"{}\">messages read: <b>{}</b> = {} delivered to users + {} unassigned + {} set aside — {}</p>\
+         <p>{} in the output ({} written by this run, {} already there from an earlier run).</p>",
         if ok { "ok" } else { "bad" },
         summary.read,
         summary.delivered,
         summary.unassigned,
-        summary.duplicates,
+        crate::report::count(summary.duplicates, "duplicate", "duplicates"),
         if ok {
             "every message is accounted for"
         } else {
             "MISMATCH: some message is unaccounted for"
         },
-        summary.copies,
+        crate::report::count(summary.copies, "copy", "copies"),
         summary.copies - summary.previously.min(summary.copies),
         summary.previously
     );
     if summary.uncertain_splits > 0 {
         let _ = write!(
             h,
-            "<p class=\"bad\">{} messages were split from their neighbours with doubt (a damaged mbox): see <code>split_note</code> in the report.</p>",
-            summary.uncertain_splits
+            "<p class=\"bad\">{} split from {} neighbours with doubt (a damaged mbox): see <code>split_note</code> in the report.</p>",
+            crate::report::count(summary.uncertain_splits, "message was", "messages were"),
+            if summary.uncertain_splits == 1 {
+                "its"
+            } else {
+                "their"
+            }
         );
     }
     h.push_str("</section>\n");
@@ -118,7 +123,13 @@ pub fn render(
     let envelope: Vec<String> = profile
         .envelope_headers
         .iter()
-        .map(|s| format!("{} ({} messages)", s.name, s.messages))
+        .map(|s| {
+            format!(
+                "{} ({})",
+                s.name,
+                crate::report::count(s.messages, "message", "messages")
+            )
+        })
         .collect();
     let _ = write!(
         h,

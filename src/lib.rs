@@ -12,6 +12,7 @@ pub mod directory;
 pub mod evidence;
 pub mod headers;
 pub mod html;
+pub mod interrupt;
 pub mod mbox;
 pub mod mboxwrite;
 pub mod outfs;

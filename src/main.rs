@@ -1,10 +1,10 @@
 //! The `popsplit` binary: flags, progress bar and exit codes; the work is in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Header parsing allocates many short-lived strings on every worker thread; mimalloc's
@@ -14,35 +14,101 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use popsplit::decide::Policy;
 use popsplit::deliver::SyncPolicy;
-use popsplit::directory::Directory;
+use popsplit::directory::{Directory, DirectoryError};
 use popsplit::profile::Overrides;
 use popsplit::source::Format;
-use popsplit::split::{self, Config, Output, Which};
+use popsplit::split::{self, Config, Output, SplitError, Which};
 
 /// Give every person their own mail back from a shared POP (catch-all) mailbox.
 #[derive(Parser)]
-#[command(name = "popsplit", version)]
+#[command(name = "popsplit", version, after_help = TOP_EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+const TOP_EXAMPLES: &str = "\
+Examples:
+  popsplit profile shared.mbox -d example.com
+  popsplit split shared.mbox -d example.com --directory users.csv -o /srv/mail --report run.jsonl
+  popsplit explain shared.mbox -d example.com 8
+
+Exit status: 0 done; 1 the run could not finish; 2 a command-line mistake; 130 or 143
+stopped by Ctrl-C or SIGTERM (rerun the same command to finish the job).";
+
+const SPLIT_EXAMPLES: &str = "\
+Examples:
+  # Try first: decide and report, write nothing.
+  popsplit split shared.mbox -d example.com --directory users.csv -o /srv/mail -n --report try.jsonl
+  # The real run, with an audit page; rerunning it adds nothing twice.
+  popsplit split shared.mbox -d example.com --directory users.csv -o /srv/mail --report run.jsonl --html audit.html
+  # A Thunderbird profile's folder, two office domains, one mbox file per user.
+  popsplit split ~/.thunderbird/x.default/Mail/pop.isp.example -d example.com -d example.org -o out --output-format mbox";
+
+const PROFILE_EXAMPLES: &str = "\
+Examples:
+  popsplit profile shared.mbox -d example.com
+  popsplit profile shared.mbox.gz -d example.com --directory users.csv --json";
+
+const EXPLAIN_EXAMPLES: &str = "\
+Examples:
+  # Message 8 of the first input (the `index` of a report row).
+  popsplit explain shared.mbox -d example.com 8
+  # A report row's `source` and `index`, also a Maildir or .eml file's.
+  popsplit explain old.mbox new.mbox -d example.com new.mbox:120
+  popsplit explain Maildir -d example.com Maildir/cur/1551430800.M1.host:2,S:1
+  # By Message-ID.
+  popsplit explain shared.mbox -d example.com '<s08@lottery.example.biz>'";
+
 #[derive(Subcommand)]
 enum Command {
     /// Split exported shared mailboxes into one Maildir (or mbox) per user.
+    #[command(after_help = SPLIT_EXAMPLES)]
     Split(SplitArgs),
     /// Show what popsplit learns from the mailboxes before deciding anything.
-    Profile(MailboxArgs),
+    #[command(after_help = PROFILE_EXAMPLES)]
+    Profile(ProfileArgs),
+    /// Show, for one message, every piece of evidence and why it went where it went.
+    #[command(
+        after_help = EXPLAIN_EXAMPLES,
+        override_usage = "popsplit explain <INPUT>... <N | FILE:N | MESSAGE-ID> --domain <DOMAIN> [OPTIONS]"
+    )]
+    Explain(ExplainArgs),
+    /// Print a completion script for a shell.
+    #[command(
+        after_help = "Examples:\n  popsplit completions bash > /etc/bash_completion.d/popsplit\n  popsplit completions zsh > ~/.zfunc/_popsplit"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a folder.
+    #[command(
+        after_help = "Examples:\n  popsplit man | man -l -\n  popsplit man /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Write popsplit.1 and a page per command here instead of printing popsplit.1.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
-/// What every command needs to know about the mailbox and the office.
+/// The mailboxes and the office, as `split` and `profile` take them.
 #[derive(clap::Args)]
 struct MailboxArgs {
-    /// Exported shared mailboxes: mbox (also .gz), Maildir, .eml folders, or folders of them (read-only).
+    /// Exported shared mailboxes: mbox (also .gz, .xz, .bz2, .zst), Maildir, .eml folders, Outlook .pst, or folders of them (read-only).
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    office: OfficeArgs,
+}
+
+/// What every command needs to know about the office and how to read its mailboxes.
+#[derive(clap::Args)]
+struct OfficeArgs {
     /// The office's own mail domain; repeat for each (case-insensitive).
-    #[arg(long = "domain", required = true, value_name = "DOMAIN")]
+    #[arg(short, long = "domain", required = true, value_name = "DOMAIN")]
     domains: Vec<String>,
     /// CSV with the header `address,user`: only these users get mail.
     #[arg(long, value_name = "CSV")]
@@ -63,7 +129,7 @@ struct MailboxArgs {
     #[arg(long = "allow-unseen-domain")]
     allow_unseen_domain: bool,
     /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N")]
+    #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// How to read the inputs (default: detected from the path and the bytes).
     #[arg(long = "input-format", value_enum, default_value = "auto")]
@@ -75,11 +141,11 @@ struct MailboxArgs {
 
 #[derive(clap::Args)]
 struct SplitArgs {
+    /// Folder that receives one Maildir per user (created if missing; existing mail is kept).
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
     #[command(flatten)]
     mailbox: MailboxArgs,
-    /// Folder that receives one Maildir per user (created if missing; existing mail is kept).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
     /// Folder for messages whose evidence names no user (must start with `_`).
     #[arg(long, value_name = "NAME", default_value = "_unassigned")]
     unassigned: String,
@@ -87,21 +153,66 @@ struct SplitArgs {
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Decide and report, but write no Maildir.
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     dry_run: bool,
     /// Write a self-contained HTML audit page for the office.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
-    /// Print everything considered for message N of the first input (or FILE:N) and stop.
+    /// Print everything considered for message N of the first input (or FILE:N) and stop
+    /// (as `popsplit explain` does).
     #[arg(long, value_name = "N")]
     explain: Option<String>,
     /// What to write: one Maildir per user, or one mboxrd file per user.
-    #[arg(long, value_enum, default_value = "maildir")]
-    format: Output,
+    #[arg(
+        long = "output-format",
+        alias = "format",
+        value_enum,
+        default_value = "maildir"
+    )]
+    output_format: Output,
     /// How copies are made durable: `batch` (one file-system sync before and one after
     /// each batch's renames), `file` (fsync per file and folder) or `none`.
     #[arg(long, value_enum, default_value = "batch")]
     sync: SyncPolicy,
+    /// Print nothing but errors and notes on skipped files: no progress, profile or table.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct ProfileArgs {
+    #[command(flatten)]
+    mailbox: MailboxArgs,
+    /// Print the profile as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// The mailboxes, then which message: N (of the first input), FILE:N (a report row's
+    /// `source` and `index`), or its Message-ID. One list, because the mailboxes are
+    /// told from the message only by their place: the last.
+    #[arg(required = true, value_name = "INPUT... WHICH")]
+    args: Vec<PathBuf>,
+    #[command(flatten)]
+    office: OfficeArgs,
+    /// Folder for messages whose evidence names no user, as in `split`.
+    #[arg(long, value_name = "NAME", default_value = "_unassigned")]
+    unassigned: String,
+}
+
+/// A mistake on the command line (an option's value, a path named, the directory CSV):
+/// exits 2, as clap's own errors do, so that a script tells it from a run that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+/// Stops with a [`Usage`] error.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(Usage(format!($($arg)*)).into())
+    };
 }
 
 /// Said on SIGBUS before exiting: an input mapped in memory lost pages, which only a
@@ -134,14 +245,35 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Split(args) => run_split(args),
         Command::Profile(args) => run_profile(args),
+        Command::Explain(args) => run_explain(args),
+        Command::Completions { shell } => {
+            run_completions(shell);
+            Ok(())
+        }
+        Command::Man { dir } => run_man(dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(SplitError::Interrupted { signal, .. }) = e.downcast_ref() {
+                eprintln!("popsplit: {}", describe(&e));
+                // As a shell reports a process killed by the signal: 130, 143.
+                return ExitCode::from(128 + *signal as u8);
+            }
             eprintln!("popsplit: error: {}", describe(&e));
-            ExitCode::FAILURE
+            ExitCode::from(exit_status(&e))
         }
     }
+}
+
+/// 2 for a command-line mistake, 1 for a run that could not finish.
+fn exit_status(e: &anyhow::Error) -> u8 {
+    let usage = e.chain().any(|c| {
+        c.is::<Usage>()
+            || c.is::<DirectoryError>()
+            || matches!(c.downcast_ref::<SplitError>(), Some(SplitError::Usage(_)))
+    });
+    if usage { 2 } else { 1 }
 }
 
 /// The error and its causes, each cause only where the message before does not say it.
@@ -160,7 +292,7 @@ fn describe(e: &anyhow::Error) -> String {
 }
 
 /// The office's directory and the admin's overrides, from the flags.
-fn office(args: &MailboxArgs) -> Result<(Directory, Overrides)> {
+fn office(args: &OfficeArgs, inputs: &[PathBuf]) -> Result<(Directory, Overrides)> {
     let domains: Vec<String> = args
         .domains
         .iter()
@@ -170,8 +302,11 @@ fn office(args: &MailboxArgs) -> Result<(Directory, Overrides)> {
         .iter()
         .find(|d| d.is_empty() || d.contains(['@', ' ', '/']))
     {
-        bail!("--domain `{bad}` is not a domain name");
+        usage!(
+            "--domain `{bad}` is not a domain name: give it without `@` (`--domain example.com`)"
+        );
     }
+    check_inputs(inputs)?;
     let directory = match &args.directory {
         Some(path) => Directory::from_csv(&domains, path)?,
         None => Directory::open(&domains),
@@ -187,7 +322,7 @@ fn office(args: &MailboxArgs) -> Result<(Directory, Overrides)> {
 }
 
 /// `--temp-dir`, or the system's folder for temporary files.
-fn temp_dir(args: &MailboxArgs) -> PathBuf {
+fn temp_dir(args: &OfficeArgs) -> PathBuf {
     args.temp_dir.clone().unwrap_or_else(std::env::temp_dir)
 }
 
@@ -199,7 +334,7 @@ fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = jobs {
         if n == 0 {
-            bail!("--jobs must be at least 1");
+            usage!("--jobs 0: give at least 1 worker thread, or leave --jobs out to use all cores");
         }
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
         let most = 4 * cores;
@@ -229,14 +364,15 @@ fn progress_bar(inputs: &[PathBuf], passes: u64) -> Result<ProgressBar> {
     ))
 }
 
-fn run_profile(args: MailboxArgs) -> Result<()> {
-    let (directory, overrides) = office(&args)?;
-    let bar = progress_bar(&args.inputs, 1)?;
-    let profile = pool(args.jobs)?.install(|| -> Result<_> {
+fn run_profile(args: ProfileArgs) -> Result<()> {
+    let mailbox = &args.mailbox;
+    let (directory, overrides) = office(&mailbox.office, &mailbox.inputs)?;
+    let bar = progress_bar(&mailbox.inputs, 1)?;
+    let profile = pool(mailbox.office.jobs)?.install(|| -> Result<_> {
         let (_, skipped, profile, _) = split::open_and_learn(
-            &args.inputs,
-            args.input_format,
-            &temp_dir(&args),
+            &mailbox.inputs,
+            mailbox.office.input_format,
+            &temp_dir(&mailbox.office),
             &directory,
             &overrides,
             &|phase, n| {
@@ -250,53 +386,113 @@ fn run_profile(args: MailboxArgs) -> Result<()> {
         Ok(profile)
     });
     bar.finish_and_clear();
-    print!("{}", profile?.describe(&directory));
+    let profile = profile?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&profile).context("writing the profile as JSON")?
+        );
+    } else {
+        print!("{}", profile.describe(&directory));
+    }
     Ok(())
 }
 
-fn run_split(args: SplitArgs) -> Result<()> {
-    let u = &args.unassigned;
+/// Refuses an `--unassigned` name that could be a user's folder or escape `--out`.
+fn check_unassigned(u: &str) -> Result<()> {
     if u.len() < 2
         || !u.starts_with('_')
         || !u
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     {
-        bail!(
+        usage!(
             "--unassigned `{u}` must start with `_` and hold only letters, digits, `.`, `_` and `-` (user folders never start with `_`)"
         );
     }
     if u == split::DUPLICATES {
-        bail!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
+        usage!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
     }
-    let (directory, overrides) = office(&args.mailbox)?;
+    Ok(())
+}
+
+/// The command line, as the audit page shows it.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| shell_word(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn run_explain(args: ExplainArgs) -> Result<()> {
+    check_unassigned(&args.unassigned)?;
+    let mut inputs = args.args;
+    let spec = inputs.pop().unwrap_or_default();
+    if inputs.is_empty() {
+        usage!(
+            "explain needs the mailboxes, then which message: `popsplit explain shared.mbox -d example.com 8`"
+        );
+    }
+    let which = parse_which(&spec.to_string_lossy(), "explain")?;
+    let (directory, overrides) = office(&args.office, &inputs)?;
+    let config = Config {
+        inputs,
+        // explain writes nothing.
+        out: PathBuf::new(),
+        directory,
+        directory_file: args.office.directory.clone(),
+        unassigned: args.unassigned,
+        report: None,
+        dry_run: true,
+        policy: Policy::default(),
+        overrides,
+        format: args.office.input_format,
+        temp_dir: temp_dir(&args.office),
+        output: Output::Maildir,
+        html: None,
+        command: command_line(),
+        sync: SyncPolicy::None,
+    };
+    let text = pool(args.office.jobs)?.install(|| split::explain(&config, which))?;
+    print!("{text}");
+    Ok(())
+}
+
+fn run_split(args: SplitArgs) -> Result<()> {
+    check_unassigned(&args.unassigned)?;
+    let (directory, overrides) = office(&args.mailbox.office, &args.mailbox.inputs)?;
+    if args.explain.is_none() {
+        check_outputs(&args)?;
+    }
     let config = Config {
         inputs: args.mailbox.inputs.clone(),
         out: args.out,
         directory,
-        directory_file: args.mailbox.directory.clone(),
+        directory_file: args.mailbox.office.directory.clone(),
         unassigned: args.unassigned,
         report: args.report,
         dry_run: args.dry_run,
         policy: Policy::default(),
         overrides,
-        format: args.mailbox.input_format,
-        temp_dir: temp_dir(&args.mailbox),
-        output: args.format,
+        format: args.mailbox.office.input_format,
+        temp_dir: temp_dir(&args.mailbox.office),
+        output: args.output_format,
         html: args.html,
-        command: std::env::args()
-            .map(|a| shell_word(&a))
-            .collect::<Vec<_>>()
-            .join(" "),
+        command: command_line(),
         sync: args.sync,
     };
-    let pool = pool(args.mailbox.jobs)?;
+    let pool = pool(args.mailbox.office.jobs)?;
     if let Some(spec) = &args.explain {
-        let which = parse_which(spec)?;
+        let which = parse_which(spec, "--explain")?;
         print!("{}", pool.install(|| split::explain(&config, which))?);
         return Ok(());
     }
-    let bar = progress_bar(&config.inputs, 3)?;
+    popsplit::interrupt::install().context("handling Ctrl-C")?;
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        progress_bar(&config.inputs, 3)?
+    };
     let outcome = pool.install(|| {
         split::run(&config, &|phase, n| {
             bar.set_message(phase);
@@ -308,14 +504,113 @@ fn run_split(args: SplitArgs) -> Result<()> {
     for s in &outcome.skipped {
         eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
     }
-    print!("{}", outcome.profile.describe(&config.directory));
-    println!();
-    print!("{}", outcome.summary.table(config.dry_run));
-    for (folder, address) in config.directory.renamed(outcome.summary.per_user.keys()) {
-        println!(
-            "folder {folder} is for {}: a folder name holds only a-z, 0-9, `.`, `_` and `-`, so it carries a hash to stay apart from other names",
-            popsplit::sanitize::one_line(&address)
+    if !outcome.earlier.is_empty() {
+        let shown: Vec<String> = outcome
+            .earlier
+            .iter()
+            .take(10)
+            .map(|n| popsplit::sanitize::one_line(n))
+            .collect();
+        eprintln!(
+            "popsplit: note: {} also holds {} that --directory has no user for ({}{}), from an earlier run with another directory: their copies are left where they were, as popsplit never moves or removes mail; check them, and move or remove them yourself",
+            config.out.display(),
+            popsplit::report::count(outcome.earlier.len() as u64, "folder", "folders"),
+            shown.join(", "),
+            if outcome.earlier.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
         );
+    }
+    if !args.quiet {
+        print!("{}", outcome.profile.describe(&config.directory));
+        println!();
+        print!("{}", outcome.summary.table(config.dry_run));
+        for (folder, address) in config.directory.renamed(outcome.summary.per_user.keys()) {
+            println!(
+                "folder {folder} is for {}: a folder name holds only a-z, 0-9, `.`, `_` and `-`, so it carries a hash to stay apart from other names",
+                popsplit::sanitize::one_line(&address)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints a completion script for `shell`, made from the flags' definitions.
+fn run_completions(shell: clap_complete::Shell) {
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "popsplit",
+        &mut std::io::stdout(),
+    );
+}
+
+/// Prints the manual page, or writes a page per command into `dir`.
+fn run_man(dir: Option<PathBuf>) -> Result<()> {
+    let cmd = Cli::command();
+    match dir {
+        Some(dir) => {
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut page)
+                .context("rendering the manual page")?;
+            std::io::Write::write_all(&mut std::io::stdout(), &page)
+                .context("printing the manual page")?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an input that is not there, before anything is read.
+fn check_inputs(inputs: &[PathBuf]) -> Result<()> {
+    for input in inputs {
+        if let Err(e) = std::fs::metadata(input)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            usage!(
+                "{}: no such file or folder; give the exported mailbox (an mbox file, a Maildir or a folder of mail)",
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an `--out` that is a file and an `--html` or `--report` that cannot be created,
+/// before the run: otherwise a long run fails at its very end.
+fn check_outputs(args: &SplitArgs) -> Result<()> {
+    if args.out.exists() && !args.out.is_dir() {
+        usage!(
+            "--out {} is not a directory (it is a file); give a folder, which popsplit creates if missing",
+            args.out.display()
+        );
+    }
+    for (flag, path) in [("--html", &args.html), ("--report", &args.report)] {
+        let Some(path) = path else { continue };
+        if path.is_dir() {
+            usage!(
+                "{flag} {} is a folder; give the name of a file to write",
+                path.display()
+            );
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !parent.is_dir() {
+            usage!(
+                "{flag} {}: the folder {} does not exist; create it first (mkdir -p {}) or write the file elsewhere",
+                path.display(),
+                parent.display(),
+                shell_word(&parent.display().to_string())
+            );
+        }
     }
     Ok(())
 }
@@ -332,16 +627,22 @@ fn shell_word(a: &str) -> String {
     }
 }
 
-/// `N` (message N of the first input) or `FILE:N`.
-fn parse_which(spec: &str) -> Result<Which> {
+/// `N` (message N of the first input), `FILE:N`, or a Message-ID (`<id@host>`, the
+/// brackets optional); `flag` names where it was given.
+fn parse_which(spec: &str, flag: &str) -> Result<Which> {
+    let spec = spec.trim();
+    if spec.starts_with('<') || (spec.contains('@') && !spec.contains(':')) {
+        let id = spec.trim_start_matches('<').trim_end_matches('>');
+        return Ok(Which::MessageId(format!("<{id}>")));
+    }
     let (source, n) = match spec.rsplit_once(':') {
         Some((f, n)) => (Some(f.to_string()), n),
         None => (None, spec),
     };
-    let index: usize = n
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .with_context(|| format!("--explain `{spec}`: N must be a message number from 1"))?;
-    Ok(Which { source, index })
+    let index: usize = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        Usage(format!(
+            "{flag} `{spec}`: give a message number from 1 (N), a report row's source and index (FILE:N), or a Message-ID"
+        ))
+    })?;
+    Ok(Which::Number { source, index })
 }

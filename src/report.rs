@@ -129,6 +129,11 @@ pub struct ReviewRow {
 /// Most review rows kept for the HTML page; the report has them all.
 pub const REVIEW_ROWS: usize = 2000;
 
+/// `n` and the noun that goes with it: `count(1, "copy", "copies")` is "1 copy".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// What the audit page needs beyond the counts.
 #[derive(Debug, Clone, Default)]
 pub struct Audit {
@@ -202,20 +207,29 @@ impl Summary {
         };
         let _ = writeln!(
             t,
-            "messages read: {} = {} delivered to users + {} unassigned + {} duplicates set aside{}; {} copies {verb}, {} already there from an earlier run",
+            "messages read: {} = {} delivered to users + {} unassigned + {} set aside{}; {} {verb}, {} already there from an earlier run",
             self.read,
             self.delivered,
             self.unassigned,
-            self.duplicates,
+            count(self.duplicates, "duplicate", "duplicates"),
             if self.conserved() { "" } else { "  MISMATCH" },
-            self.copies - self.previously.min(self.copies),
+            count(
+                self.copies - self.previously.min(self.copies),
+                "copy",
+                "copies"
+            ),
             self.previously,
         );
         if self.uncertain_splits > 0 {
             let _ = writeln!(
                 t,
-                "{} messages were split from their neighbours with doubt (a damaged mbox); see split_note in the report",
-                self.uncertain_splits
+                "{} split from {} neighbours with doubt (a damaged mbox); see split_note in the report",
+                count(self.uncertain_splits, "message was", "messages were"),
+                if self.uncertain_splits == 1 {
+                    "its"
+                } else {
+                    "their"
+                }
             );
         }
         t
@@ -244,9 +258,33 @@ mod tests {
             table.contains("messages read: 3 = 1 delivered to users + 1 unassigned + 1 duplicate"),
             "{table}"
         );
+        assert!(table.contains("; 3 copies written"), "{table}");
         assert!(!table.contains("MISMATCH"));
         s.read = 4;
         assert!(!s.conserved());
         assert!(s.table(false).contains("MISMATCH"));
+    }
+
+    #[test]
+    fn one_of_a_thing_is_said_in_the_singular() {
+        let s = Summary {
+            read: 2,
+            delivered: 0,
+            unassigned: 0,
+            duplicates: 2,
+            copies: 1,
+            uncertain_splits: 1,
+            ..Summary::default()
+        };
+        let table = s.table(false);
+        assert!(
+            table.contains("+ 2 duplicates set aside  MISMATCH; 1 copy written,"),
+            "{table}"
+        );
+        assert!(
+            table.contains("1 message was split from its neighbours with doubt"),
+            "{table}"
+        );
+        assert_eq!(count(0, "copy", "copies"), "0 copies");
     }
 }

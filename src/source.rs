@@ -4,8 +4,11 @@
 //! gzip-compressed mboxes are decompressed as a stream into an unnamed temporary file and
 //! mapped the same way; Maildirs (cur/ and new/, with their flags) and trees of `.eml`
 //! files give one message per file; a folder of mbox files (Thunderbird's profile, with
-//! `.sbd/` subfolders and `.msf` indexes) gives one source per mbox in it. Nothing here
-//! ever opens an input for writing.
+//! `.sbd/` subfolders and `.msf` indexes) gives one source per mbox in it; an Outlook PST
+//! or OST file is turned into one mbox per folder by `readpst` (Debian's pst-utils) in a
+//! temporary folder; xz, bzip2 and zstd mboxes are decompressed like gzip, through their
+//! own programs. Archives of several files (zip, 7z, tar) are refused with the command
+//! that unpacks them, also inside a folder. Nothing here ever opens an input for writing.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -27,10 +30,18 @@ pub enum Format {
     Mbox,
     /// A gzip-compressed mbox file.
     Gzip,
+    /// An xz-compressed mbox file, read through `xz` (xz-utils).
+    Xz,
+    /// A bzip2-compressed mbox file, read through `bzip2`.
+    Bzip2,
+    /// A zstd-compressed mbox file, read through `zstd`.
+    Zstd,
     /// A Maildir (cur/ and new/) and its Maildir++ subfolders.
     Maildir,
     /// A folder tree of `.eml` files (or one `.eml` file).
     Eml,
+    /// An Outlook PST or OST file, read through `readpst` (Debian's pst-utils).
+    Pst,
 }
 
 /// Why an input could not be read.
@@ -529,7 +540,10 @@ pub fn open(
     match format {
         // `sniff` never answers Auto; the mbox reader says exactly why a file is not mail.
         Format::Mbox | Format::Auto => open_mbox(path, early).map(|s| vec![s]),
-        Format::Gzip => open_gzip(path, temp, early).map(|s| vec![s]),
+        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd => {
+            open_compressed(path, format, temp, early).map(|s| vec![s])
+        }
+        Format::Pst => open_pst(path, temp, skipped, early),
         Format::Maildir => open_maildir(path, skipped),
         Format::Eml => {
             let mut files = Vec::new();
@@ -641,6 +655,24 @@ fn sniff(path: &Path) -> Result<Format, SourceError> {
     if head.starts_with(&[0x1f, 0x8b]) {
         return Ok(Format::Gzip);
     }
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Ok(Format::Xz);
+    }
+    if head.starts_with(b"BZh") && head.get(3).is_some_and(u8::is_ascii_digit) {
+        return Ok(Format::Bzip2);
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Ok(Format::Zstd);
+    }
+    if head.starts_with(PST_SIGNATURE) {
+        return Ok(Format::Pst);
+    }
+    if let Some(why) = archive_advice(head, path) {
+        return Err(SourceError::Bad {
+            path: path.display().to_string(),
+            why,
+        });
+    }
     let start = head
         .iter()
         .position(|&b| b != b'\n' && b != b'\r')
@@ -653,6 +685,108 @@ fn sniff(path: &Path) -> Result<Format, SourceError> {
     }
     // Let the mbox reader say exactly where and why it is not an mbox.
     Ok(Format::Mbox)
+}
+
+/// The first bytes of every Outlook PST and OST file.
+const PST_SIGNATURE: &[u8] = b"!BDN";
+
+/// For an archive of several files (which popsplit does not unpack itself), what it is
+/// and the command that unpacks it. An admin's export often arrives packed; naming the
+/// tool beats "not an mbox".
+fn archive_advice(head: &[u8], path: &Path) -> Option<String> {
+    let file = quoted(path);
+    let (what, unpack) = if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        ("a zip archive", format!("unzip {file} -d FOLDER"))
+    } else if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
+        ("a 7-Zip archive", format!("7z x -oFOLDER {file}"))
+    } else if head.get(257..262) == Some(b"ustar") {
+        (
+            "a tar archive",
+            format!("mkdir FOLDER && tar -xf {file} -C FOLDER"),
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{what}, which popsplit does not unpack: unpack it first (`{unpack}`) and give popsplit what it holds"
+    ))
+}
+
+/// A path as a shell command would need it written.
+fn quoted(path: &Path) -> String {
+    let p = path.display().to_string();
+    if !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c))
+    {
+        p
+    } else {
+        format!("'{}'", p.replace('\'', "'\\''"))
+    }
+}
+
+/// An Outlook PST or OST file: `readpst` writes every mail folder of it as an mbox into a
+/// temporary folder, which is then read as a folder of mboxes. Each source is named by
+/// the PST file and the folder inside it (`Outlook.pst/Outlook/Inbox/mbox`).
+fn open_pst(
+    path: &Path,
+    temp: &Path,
+    skipped: &mut Vec<String>,
+    early: &mut Early<'_>,
+) -> Result<Vec<Source>, SourceError> {
+    let name = path.display().to_string();
+    let bad = |why: String| SourceError::Bad {
+        path: name.clone(),
+        why,
+    };
+    let tmp = tempfile::tempdir_in(temp).map_err(io_err(path))?;
+    // -r: one folder per PST folder, each with an mbox; -te: mail only (no calendar or
+    // contacts, which are not mail); -q: errors only.
+    let ran = std::process::Command::new("readpst")
+        .args(["-q", "-r", "-te", "-o"])
+        .arg(tmp.path())
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .output();
+    match ran {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(bad(format!(
+                "an Outlook PST/OST file; popsplit reads it through readpst, which is not installed: install it (Debian, Ubuntu: `apt-get install pst-utils`; Fedora: `dnf install libpst`) and run again, or convert it first (`readpst -r -o FOLDER {}`) and give popsplit the folder",
+                quoted(path)
+            )));
+        }
+        Err(e) => return Err(bad(format!("running readpst: {e}"))),
+        Ok(out) if !out.status.success() => {
+            return Err(bad(format!(
+                "readpst could not read this Outlook file ({}): {}",
+                out.status,
+                crate::sanitize::one_line(String::from_utf8_lossy(&out.stderr).trim())
+            )));
+        }
+        Ok(_) => {}
+    }
+    let prefix = tmp.path().display().to_string();
+    let rename = |s: &str| s.replacen(&prefix, &name, 1);
+    let mut found: Vec<String> = Vec::new();
+    let mut sources = open_folder(tmp.path(), temp, &mut found, early).map_err(|e| match e {
+        SourceError::Bad { why, .. } if why.starts_with("no mailbox found") => {
+            bad("an Outlook file that holds no mail".into())
+        }
+        e => e,
+    })?;
+    skipped.extend(found.iter().map(|s| rename(s)));
+    for source in &mut sources {
+        source.name = rename(&source.name);
+        // The mbox files are mapped, and a mapping keeps its file after the folder is
+        // removed; message files would be read later, so they are not expected here.
+        if matches!(source.body, Body::Files(_)) {
+            return Err(bad(format!(
+                "readpst wrote message files instead of mboxes into {}",
+                source.name
+            )));
+        }
+    }
+    Ok(sources)
 }
 
 /// Where the header block of `msg` ends (after its blank line), or its length.
@@ -748,17 +882,106 @@ fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
 /// tests, so that they take several looks).
 const EARLY_STEP: u64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
 
+/// The program that decompresses `format`, and the Debian package that has it.
+fn decompressor(format: Format) -> (&'static str, &'static str) {
+    match format {
+        Format::Xz => ("xz", "xz-utils"),
+        Format::Bzip2 => ("bzip2", "bzip2"),
+        _ => ("zstd", "zstd"),
+    }
+}
+
+/// The output of a decompressing program, read as a stream. At its end the program's
+/// exit status is checked, so that a damaged archive is an error, not a shorter mailbox.
+struct Piped {
+    child: std::process::Child,
+    out: std::process::ChildStdout,
+    program: &'static str,
+}
+
+impl io::Read for Piped {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.out.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let mut said = String::new();
+            if let Some(err) = self.child.stderr.as_mut() {
+                let _ = err.read_to_string(&mut said);
+            }
+            let status = self.child.wait()?;
+            if !status.success() {
+                return Err(io::Error::other(format!(
+                    "{} {status}: {}",
+                    self.program,
+                    crate::sanitize::one_line(said.trim())
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        // Stopped early (the bytes are not an mbox): the program is not needed any more.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A stream of the decompressed bytes of `path`: gzip inflated here, xz, bzip2 and zstd
+/// through their own programs, which every system that made such an archive has.
+fn decoder(path: &Path, format: Format) -> Result<Box<dyn io::Read + Send>, SourceError> {
+    let input = File::open(path).map_err(io_err(path))?;
+    if format == Format::Gzip {
+        return Ok(Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(1 << 20, input),
+        )));
+    }
+    let (program, package) = decompressor(format);
+    let spawned = std::process::Command::new(program)
+        .args(["-d", "-c"])
+        .stdin(input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(SourceError::Bad {
+                path: path.display().to_string(),
+                why: format!(
+                    "compressed with {program}; popsplit reads it through `{program}`, which is not installed: install it (Debian, Ubuntu: `apt-get install {package}`), or unpack it first (`{program} -dk {}`) and give popsplit the mbox",
+                    quoted(path)
+                ),
+            });
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let out = child.stdout.take().ok_or_else(|| SourceError::Bad {
+        path: path.display().to_string(),
+        why: format!("{program} gave no output"),
+    })?;
+    Ok(Box::new(Piped {
+        child,
+        out,
+        program,
+    }))
+}
+
 /// Decompresses into an unnamed temporary file: memory stays bounded and every later pass
 /// reads plain bytes instead of inflating again. Three threads overlap: one inflates, one
 /// writes, and this one splits what is written so far and hands the messages to `early`
 /// (the first pass), so that little is left to do once the stream ends.
-fn open_gzip(path: &Path, temp: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
-    use std::io::{Read, Write};
+fn open_compressed(
+    path: &Path,
+    format: Format,
+    temp: &Path,
+    early: &mut Early<'_>,
+) -> Result<Source, SourceError> {
+    use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
     let name = path.display().to_string();
-    let input = File::open(path).map_err(io_err(path))?;
-    let mut decoder =
-        flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input));
+    let mut decoder = decoder(path, format)?;
     let tmp = tempfile::tempfile_in(temp).map_err(|e| SourceError::Bad {
         path: path.display().to_string(),
         why: format!(
@@ -836,7 +1059,11 @@ fn open_gzip(path: &Path, temp: &Path, early: &mut Early<'_>) -> Result<Source, 
                 inflated += filled as u64;
                 let done = step.map_err(|e| {
                     bad(format!(
-                        "gzip stream unreadable after {inflated} decompressed bytes: {e} (truncated or damaged file?)"
+                        "{} stream unreadable after {inflated} decompressed bytes: {e} (truncated or damaged file?)",
+                        match format {
+                            Format::Gzip => "gzip",
+                            other => decompressor(other).0,
+                        }
                     ))
                 })?;
                 if !block.is_empty() && full_tx.send(block).is_err() {
@@ -1088,7 +1315,14 @@ fn open_folder(
             return;
         }
         match sniff(p) {
-            Ok(Format::Gzip) => sources.push(open_gzip(p, temp, early)),
+            Ok(f @ (Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd)) => {
+                sources.push(open_compressed(p, f, temp, early))
+            }
+            // Never skipped: an Outlook file in the folder is read, or stops the run.
+            Ok(Format::Pst) => match open_pst(p, temp, skipped, early) {
+                Ok(found) => sources.extend(found.into_iter().map(Ok)),
+                Err(e) => sources.push(Err(e)),
+            },
             Ok(_) => match open_mbox(p, early) {
                 Ok(s) => sources.push(Ok(s)),
                 Err(SourceError::NotMbox { .. }) => {

@@ -27,7 +27,7 @@ use crate::mbox::Span;
 use crate::mboxwrite::MboxOut;
 use crate::outfs::Root;
 use crate::profile::{Overrides, Profile, Stats};
-use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
+use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, count, evidence_rows};
 use crate::sanitize::one_line;
 use crate::source::{self, Format, Message, Source, SourceError, Unit};
 
@@ -126,6 +126,14 @@ pub enum SplitError {
         path: String,
         /// What the system said.
         source: io::Error,
+    },
+    /// Ctrl-C or SIGTERM stopped the run between two batches.
+    #[error("stopped by {}: {progress}", crate::interrupt::name(*signal))]
+    Interrupted {
+        /// The signal.
+        signal: i32,
+        /// What had been written by then.
+        progress: String,
     },
     /// The counts do not add up: some message is unaccounted for.
     #[error("conservation check failed:\n{0}")]
@@ -591,6 +599,9 @@ pub struct Outcome {
     pub skipped: Vec<String>,
     /// What the audit page shows beyond the counts.
     pub audit: Audit,
+    /// User folders in the output that the directory has no user for: an earlier run's,
+    /// made with another directory, whose copies stay where they are.
+    pub earlier: Vec<String>,
 }
 
 /// Stops before anything is written when a `--domain` names no address in the mailbox: a
@@ -647,6 +658,7 @@ pub fn run(
     };
     let index = index(&sources, &ctx, &marks, progress)?;
     let Marks { repeats, .. } = marks;
+    crate::interrupt::writing();
     let root = || match locked {
         Some(root) => Ok(root),
         None => Root::open(&config.out).map_err(nothing),
@@ -683,6 +695,12 @@ pub fn run(
     // Once per source: it looks at every file's folder.
     let arrival: Vec<bool> = sources.iter().map(Source::mtime_is_arrival).collect();
     let written = batches(&sources, |at, source, batch, bytes| {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(SplitError::Interrupted {
+                signal,
+                progress: String::new(),
+            });
+        }
         let (next, done) = rayon::join(
             || -> Result<Analysed<'_>, SplitError> {
                 let messages = read_batch(source, &batch)?;
@@ -709,6 +727,14 @@ pub fn run(
     // Also when reading a later batch failed: the batch being committed is finished and
     // counted before the run stops, not cut off by the process's exit.
     let landed = d.land(progress);
+    if let Err(SplitError::Interrupted { signal, .. }) = written {
+        landed?;
+        flush_report(&mut d.report, config)?;
+        return Err(SplitError::Interrupted {
+            signal,
+            progress: stopped(&d.summary, config),
+        });
+    }
     written?;
     landed?;
     let Delivery {
@@ -751,7 +777,33 @@ pub fn run(
         summary,
         skipped,
         audit,
+        earlier: earlier_folders(config),
     })
+}
+
+/// User folders (Maildirs, or `<user>.mbox` files) in the output that the directory has
+/// no user for. A rerun with another directory decides anew but never moves or removes a
+/// copy, so the admin must hear that the earlier copies are still there.
+fn earlier_folders(config: &Config) -> Vec<String> {
+    if config.dry_run || !config.directory.is_closed() {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(&config.out) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match config.output {
+                Output::Maildir => e.file_type().ok()?.is_dir().then_some(name),
+                Output::Mbox => name.strip_suffix(".mbox").map(str::to_string),
+            }
+        })
+        .filter(|n| !n.starts_with(['_', '.']) && !config.directory.has_user(n))
+        .collect();
+    names.sort();
+    names
 }
 
 /// A batch read and analysed, waiting to be delivered.
@@ -1006,13 +1058,80 @@ fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
     }
 }
 
-/// Which message `--explain` is about.
+/// Which message `explain` is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Which {
-    /// The source by name (`None`: the first).
-    pub source: Option<String>,
-    /// 1-based index of the message in it.
-    pub index: usize,
+pub enum Which {
+    /// Message `index` (1-based) of the input named `source` (`None`: the first input).
+    /// The name is a report row's `source`: an input, or a Maildir or `.eml` message file.
+    Number {
+        /// The input or message file, by name.
+        source: Option<String>,
+        /// The message's position in its input.
+        index: usize,
+    },
+    /// The first message with this Message-ID (with its angle brackets).
+    MessageId(String),
+}
+
+/// Whether `wanted`, as the admin typed it, names the same file as `name`.
+fn same_path(name: &str, wanted: &str) -> bool {
+    name == wanted
+        || std::fs::canonicalize(name)
+            .ok()
+            .is_some_and(|a| std::fs::canonicalize(wanted).ok() == Some(a))
+}
+
+/// The source and unit `which` names.
+fn find<'s>(sources: &'s [Source], which: &Which) -> Result<(&'s Source, Unit), SplitError> {
+    match which {
+        Which::Number { source, index } => {
+            let found = match source {
+                None => sources.first(),
+                Some(name) => sources.iter().find(|s| {
+                    same_path(&s.name, name) || same_path(&s.message_name(*index), name)
+                }),
+            }
+            .ok_or_else(|| {
+                SplitError::Usage(format!(
+                    "explain: no input is named {}; give a report row's `source` and `index` as FILE:N",
+                    source.as_deref().unwrap_or("-")
+                ))
+            })?;
+            let unit = found.units().nth(index.saturating_sub(1)).ok_or_else(|| {
+                SplitError::Usage(format!("{} has no message {index}", found.name))
+            })?;
+            Ok((found, unit))
+        }
+        Which::MessageId(id) => {
+            for source in sources {
+                for unit in source.units() {
+                    let head = source.read_head(&unit)?;
+                    // Parsing every header block would be slow on a big box: only those
+                    // holding the id's bytes are parsed.
+                    if memchr::memmem::find(&head, id.as_bytes()).is_some()
+                        && gather(&head).message_id.as_deref() == Some(id.as_str())
+                    {
+                        return Ok((source, unit));
+                    }
+                }
+            }
+            Err(SplitError::Usage(format!(
+                "explain: no message has the Message-ID {}",
+                one_line(id)
+            )))
+        }
+    }
+}
+
+/// How a kind of evidence is called in `explain`.
+fn kind_words(kind: crate::evidence::Kind) -> &'static str {
+    use crate::evidence::Kind;
+    match kind {
+        Kind::Envelope(_) => "envelope field",
+        Kind::ReceivedFor => "Received \"for\" clause",
+        Kind::Content => "addressee field",
+        Kind::Other => "X- field, envelope evidence only where the profile learned it",
+    }
 }
 
 /// Everything popsplit considered for one message, and why it went where it went.
@@ -1027,22 +1146,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         &config.overrides,
         &noop,
     )?;
-    let source = match &which.source {
-        None => sources.first(),
-        Some(name) => sources.iter().find(|s| s.name == *name),
-    }
-    .ok_or_else(|| {
-        SplitError::Usage(format!(
-            "--explain: no input source is named {}",
-            which.source.as_deref().unwrap_or("-")
-        ))
-    })?;
-    let unit = source
-        .units()
-        .nth(which.index.saturating_sub(1))
-        .ok_or_else(|| {
-            SplitError::Usage(format!("{} has no message {}", source.name, which.index))
-        })?;
+    let (source, unit) = find(&sources, &which)?;
     let ctx = Context {
         dir: &config.directory,
         profile: &profile,
@@ -1108,11 +1212,11 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
             .unwrap_or_default();
         let _ = writeln!(
             t,
-            "    {}: {}{canonical}  [{:?}, {} Received above{}]\n      → {}",
+            "    {}: {}{canonical}  [{}, {} above{}]\n      → {}",
             e.header,
             e.address.as_deref().unwrap_or("(no address)"),
-            e.kind,
-            e.depth,
+            kind_words(e.kind),
+            count(e.depth as u64, "Received field", "Received fields"),
             if e.salvaged { ", salvaged" } else { "" },
             w.decision.verdicts[i].explain()
         );
@@ -1424,19 +1528,53 @@ fn write_row(
     out.write_all(b"\n")
 }
 
+/// What a run stopped by a signal had done, and how to finish the job.
+fn stopped(summary: &Summary, config: &Config) -> String {
+    let messages = count(
+        summary.delivered + summary.unassigned + summary.duplicates,
+        "message",
+        "messages",
+    );
+    let report = if config.report.is_some() {
+        "; the report lists them, each on a whole line"
+    } else {
+        ""
+    };
+    match (config.dry_run, config.output) {
+        (true, _) => {
+            format!("{messages} decided{report}. Rerun the same command to decide them all.")
+        }
+        (false, Output::Maildir) => format!(
+            "{} of {messages} written, complete and durable{report}. Rerun the same command to finish the job: the copies already there are recognised and not written again.",
+            count(summary.copies - summary.previously, "copy", "copies"),
+        ),
+        (false, Output::Mbox) => format!(
+            "{messages} written into .partial files{report}. Rerun the same command to finish the job: it writes the mbox files again from the start."
+        ),
+    }
+}
+
 /// What a stopped run had written: the batches landed, and `moved` copies of the failing
 /// batch that its commit had moved into `cur/` before it failed.
 fn written(summary: &Summary, moved: usize) -> String {
     let failing = match moved {
         0 => "nothing of the failing batch reached cur/".to_string(),
         n => format!(
-            "{n} copies of the failing batch were moved into cur/ before the failure (complete, maybe not yet synced)"
+            "{} of the failing batch {} moved into cur/ before the failure (complete, maybe not yet synced)",
+            count(n as u64, "copy", "copies"),
+            if n == 1 { "was" } else { "were" }
         ),
     };
+    let copies = summary.copies - summary.previously;
     format!(
-        "{} copies of {} messages were written, complete and durable; {failing}. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
-        summary.copies - summary.previously,
-        summary.delivered + summary.unassigned + summary.duplicates,
+        "{} of {} {} written, complete and durable; {failing}. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
+        count(copies, "copy", "copies"),
+        count(
+            summary.delivered + summary.unassigned + summary.duplicates,
+            "message",
+            "messages"
+        ),
+        if copies == 1 { "was" } else { "were" },
     )
 }
 

@@ -1,6 +1,6 @@
-//! Exactly once under faults: a run killed at random points (SIGKILL), or stopped by a
-//! write error, leaves no partial file in cur/ or new/, and rerunning the same command
-//! finishes the job with every copy exactly once.
+//! Exactly once under faults: a run killed at random points (SIGKILL), stopped by Ctrl-C
+//! or SIGTERM, or stopped by a write error, leaves no partial file in cur/ or new/, and
+//! rerunning the same command finishes the job with every copy exactly once.
 
 mod common;
 
@@ -34,6 +34,18 @@ fn names(out: &Path) -> BTreeSet<String> {
         }
     }
     all
+}
+
+/// Held by each test for its whole run: the tests time their runs (kills at random
+/// points, signals once a report row is out), and another test's writes make those
+/// times lie, as every batch's syncfs flushes the whole file system.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the other tests of this file to finish (a failed one included).
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn tmp_leftovers(out: &Path) -> usize {
@@ -105,6 +117,7 @@ impl Fixture {
 
 #[test]
 fn killed_at_random_points_then_rerun_delivers_exactly_once() {
+    let _alone = alone();
     let f = fixture(6000, false);
     let clean = f.root.join("clean");
     let started = Instant::now();
@@ -148,6 +161,7 @@ fn killed_at_random_points_then_rerun_delivers_exactly_once() {
 
 #[test]
 fn a_write_error_stops_the_run_and_a_rerun_finishes_it() {
+    let _alone = alone();
     let f = fixture(300, true);
     let clean = f.root.join("clean");
     assert!(f.command(&clean).status().expect("run").success());
@@ -177,4 +191,138 @@ fn a_write_error_stops_the_run_and_a_rerun_finishes_it() {
     assert!(names(&out).len() < want.len());
     assert!(f.command(&out).status().expect("run").success());
     assert_eq!(names(&out), want);
+}
+
+/// Starts a run with a report and `--sync file` (slow enough to be caught mid-way), sends
+/// it `signal` (`INT`, `TERM`) once the report holds a row, and returns its exit code and
+/// stderr.
+fn stop_once_reported(
+    f: &Fixture,
+    out: &Path,
+    report: &Path,
+    signal: &str,
+) -> (Option<i32>, String) {
+    // A report left by an earlier run must not pass for this run's first row.
+    let _ = fs::remove_file(report);
+    let child = f
+        .command(out)
+        .args(["--sync", "file", "--report"])
+        .arg(report)
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while fs::metadata(report).map_or(true, |m| m.len() == 0) {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no report row within two minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let res = child.wait_with_output().expect("wait");
+    (
+        res.status.code(),
+        String::from_utf8_lossy(&res.stderr).into_owned(),
+    )
+}
+
+/// Every line of a report, checking that each is whole JSON and the file ends with a line end.
+fn whole_rows(report: &Path) -> usize {
+    let text = fs::read_to_string(report).expect("report");
+    assert!(text.ends_with('\n'), "the report ends inside a line");
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("whole JSON line");
+    }
+    text.lines().count()
+}
+
+#[test]
+fn ctrl_c_and_sigterm_stop_cleanly_and_a_rerun_finishes_the_job() {
+    let _alone = alone();
+    // Five batches: one in the report when the signal comes, one committing, more to come.
+    let f = fixture(4000, false);
+    let clean = f.root.join("clean");
+    let clean_report = f.root.join("clean.jsonl");
+    assert!(
+        f.command(&clean)
+            .arg("--report")
+            .arg(&clean_report)
+            .status()
+            .expect("run")
+            .success()
+    );
+    let (want, rows) = (names(&clean), whole_rows(&clean_report));
+
+    let out = f.root.join("stopped");
+    let report = f.root.join("stopped.jsonl");
+    for (signal, code, name) in [("INT", 130, "Ctrl-C (SIGINT)"), ("TERM", 143, "SIGTERM")] {
+        let (status, err) = stop_once_reported(&f, &out, &report, signal);
+        assert_eq!(status, Some(code), "{signal}: {err}");
+        assert!(
+            err.contains(&format!("popsplit: stopped by {name}: "))
+                && err.contains("written, complete and durable; the report lists them")
+                && err.contains("Rerun the same command to finish the job"),
+            "{err}"
+        );
+        let now = names(&out);
+        assert!(now.is_subset(&want) && now.len() < want.len(), "{signal}");
+        let reported = whole_rows(&report);
+        assert!(reported > 0 && reported < rows, "{signal}: {reported} rows");
+        assert_eq!(tmp_leftovers(&out), 0, "{signal}: files left in tmp/");
+    }
+    assert!(
+        f.command(&out)
+            .arg("--report")
+            .arg(&report)
+            .status()
+            .expect("run")
+            .success()
+    );
+    assert_eq!(names(&out), want);
+    assert_eq!(whole_rows(&report), rows);
+}
+
+/// Whether process `pid` has a handler for signal `number` (Linux: SigCgt in its status).
+fn catches(pid: u32, number: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let mask = s.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
+}
+
+#[test]
+fn ctrl_c_before_anything_is_written_ends_the_run_at_once() {
+    let _alone = alone();
+    let f = fixture(8000, false);
+    let out = f.root.join("early");
+    let child = f.command(&out).spawn().expect("spawn");
+    let started = Instant::now();
+    // SIGINT is 2. The handler is installed just before the first pass starts.
+    while !catches(child.id(), 2) {
+        assert!(started.elapsed().as_secs() < 30, "no SIGINT handler");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let res = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains(
+            "stopped by Ctrl-C (SIGINT) before anything was written; rerun the same command"
+        ),
+        "{err}"
+    );
+    assert!(!out.exists(), "the stopped run created --out");
 }

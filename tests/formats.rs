@@ -1,5 +1,6 @@
-//! End-to-end: the same shared mailbox exported every way an admin meets it (mbox, gzip'd
-//! mbox, Maildir, a tree of .eml files, a Thunderbird profile folder) lands the same way.
+//! End-to-end: the same shared mailbox exported every way an admin meets it (mbox, gzip'd,
+//! xz'd, bzip2'd or zstd'd mbox, Maildir, a tree of .eml files, a Thunderbird profile
+//! folder) lands the same way.
 
 mod common;
 
@@ -227,4 +228,76 @@ fn a_large_gzip_input_lands_like_the_plain_one() {
         sourceless(gz_rows) == sourceless(plain_rows),
         "reports differ"
     );
+}
+
+/// The sample mailbox compressed by `program` (`xz`, `bzip2`, `zstd`) into `dir`.
+fn compressed_sample(program: &str, dir: &Path) -> std::path::PathBuf {
+    let packed = dir.join(format!("shared-pop.mbox.{program}"));
+    let status = std::process::Command::new(program)
+        .arg("-c")
+        .stdin(fs::File::open(sample("shared-pop.mbox")).expect("sample"))
+        .stdout(fs::File::create(&packed).expect("create"))
+        .status()
+        .expect("compress");
+    assert!(status.success(), "{program}");
+    packed
+}
+
+#[test]
+fn xz_bzip2_and_zstd_mboxes_land_like_the_plain_one() {
+    let mut ran = 0;
+    for (program, package) in [("xz", "xz-utils"), ("bzip2", "bzip2"), ("zstd", "zstd")] {
+        if !tool_present(program, "--version", package) {
+            continue;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let packed = compressed_sample(program, tmp.path());
+        // Named on the command line, and found in a folder.
+        for input in [packed.as_path(), tmp.path()] {
+            let out = tempfile::tempdir().expect("out");
+            split_office_ok(input, out.path(), &[]);
+            assert_eq!(
+                destinations(out.path()),
+                expected_destinations(),
+                "{program}"
+            );
+        }
+        // A truncated archive is an error, not a shorter mailbox.
+        let bytes = fs::read(&packed).expect("read");
+        let cut = tmp.path().join(format!("cut.{program}"));
+        fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+        let res = split_office(&cut, &tmp.path().join("cut-out"), &[]);
+        assert_eq!(res.status.code(), Some(1), "{program}");
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(
+            err.contains(&format!("{program} stream unreadable after"))
+                && err.contains("truncated or damaged"),
+            "{err}"
+        );
+        // Without the program, the package to install is named.
+        let empty = tmp.path().join("bin");
+        fs::create_dir(&empty).expect("mkdir");
+        let res = popsplit_command(&[
+            "split",
+            packed.to_str().expect("utf8"),
+            "-d",
+            "example.com",
+            "-o",
+            tmp.path().join("no-tool").to_str().expect("utf8"),
+        ])
+        .env("PATH", &empty)
+        .output()
+        .expect("run popsplit");
+        assert_eq!(res.status.code(), Some(1), "{program}");
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(
+            err.contains(&format!("compressed with {program}"))
+                && err.contains(&format!("apt-get install {package}")),
+            "{err}"
+        );
+        ran += 1;
+    }
+    if ran == 0 {
+        eprintln!("*** SKIPPED: none of xz, bzip2, zstd is installed ***");
+    }
 }

@@ -265,7 +265,7 @@ fn unassigned_folder_name_is_chosen_and_checked() {
     assert!(!tree.contains_key("_unassigned"));
     for bad in ["review", "_../x", "_duplicates"] {
         let res = split_office(&mbox, &tmp.path().join("bad"), &["--unassigned", bad]);
-        assert_eq!(res.status.code(), Some(1), "{bad}");
+        assert_eq!(res.status.code(), Some(2), "{bad}");
         assert!(!tmp.path().join("bad").exists());
     }
 }

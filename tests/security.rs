@@ -330,7 +330,13 @@ fn issue13_6_two_maildir_runs_at_once_one_refused_none_left_in_tmp() {
 
 /// Runs split with `args` after the input and `--out`, expecting a refusal that says
 /// `says`, with nothing written to `out`.
+/// [`refused_with`] exit 2: a path mistake on the command line.
 fn refused(input: &[&Path], out: &Path, args: &[&str], says: &str) {
+    refused_with(2, input, out, args, says);
+}
+
+/// A run that stops before writing with exit `code` and a message that `says` why.
+fn refused_with(code: i32, input: &[&Path], out: &Path, args: &[&str], says: &str) {
     let mut all = vec!["split"];
     all.extend(input.iter().map(|p| p.to_str().expect("utf8")));
     all.extend([
@@ -342,7 +348,7 @@ fn refused(input: &[&Path], out: &Path, args: &[&str], says: &str) {
     all.extend_from_slice(args);
     let res = popsplit(&all);
     let err = String::from_utf8_lossy(&res.stderr);
-    assert_eq!(res.status.code(), Some(1), "{all:?}: {err}");
+    assert_eq!(res.status.code(), Some(code), "{all:?}: {err}");
     assert!(err.contains(says), "{all:?}: {err}");
     assert!(!out.exists(), "{all:?}: output written");
 }
@@ -437,7 +443,7 @@ fn issue13_4_an_output_file_inside_a_folder_of_out_is_refused() {
     ] {
         let res = split_bare(&input, &out, &[flag, path.to_str().expect("utf8")]);
         let err = String::from_utf8_lossy(&res.stderr);
-        assert_eq!(res.status.code(), Some(1), "{}: {err}", path.display());
+        assert_eq!(res.status.code(), Some(2), "{}: {err}", path.display());
         assert!(err.contains("inside a folder of --out"), "{err}");
     }
     assert_eq!(fs::read(&copy).expect("read"), bytes);
@@ -473,7 +479,7 @@ fn issue13_7_overlapping_inputs_and_output_are_refused() {
     let inside = mbox_for(&out, "old.mbox", "bob", 1);
     let res = split_bare(&inside, &out, &[]);
     let err = String::from_utf8_lossy(&res.stderr);
-    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(err.contains("is inside --out"), "{err}");
     assert_eq!(fs::read_dir(&out).expect("out").count(), 1);
     // The same input twice, by the same path, through a link, or inside a folder given too.
@@ -530,13 +536,15 @@ fn issue13_8_fifos_and_devices_are_refused_by_name() {
     .expect("mkfifo");
     // No writer: reading would wait forever, so the run must not even open it.
     let out = tmp.path().join("out");
-    refused(
+    refused_with(
+        1,
         &[&fifo],
         &out,
         &[],
         "pipe.mbox: is a FIFO, not a regular file",
     );
-    refused(
+    refused_with(
+        1,
         &[Path::new("/dev/zero")],
         &out,
         &["--input-format", "mbox"],

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use common::*;
+use popsplit::report::count;
 
 fn run_sample(out: &std::path::Path, report: &std::path::Path, extra: &[&str]) -> String {
     let mut args = vec!["--report", report.to_str().expect("utf8")];
@@ -228,8 +229,10 @@ fn summary_proves_conservation_and_dry_run_writes_nothing() {
     let (delivered, unassigned, duplicates, copies) = expected_counts(&rows);
     assert_eq!(report_rows(&report).len(), rows.len());
     let line = format!(
-        "messages read: {} = {delivered} delivered to users + {unassigned} unassigned + {duplicates} duplicates set aside; {copies} copies would be written",
-        rows.len()
+        "messages read: {} = {delivered} delivered to users + {unassigned} unassigned + {} set aside; {} would be written",
+        rows.len(),
+        count(duplicates as u64, "duplicate", "duplicates"),
+        count(copies as u64, "copy", "copies"),
     );
     assert!(stdout.contains(&line), "{stdout}");
     let alice_row = stdout

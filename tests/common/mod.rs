@@ -15,8 +15,13 @@ pub fn sample(name: &str) -> PathBuf {
 
 /// Runs `popsplit` with `args` and returns its output.
 pub fn popsplit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_popsplit"))
-        .args(args)
+    popsplit_in(Path::new("."), args)
+}
+
+/// Runs `popsplit` with `args` in the folder `dir` and returns its output.
+pub fn popsplit_in(dir: &Path, args: &[&str]) -> Output {
+    popsplit_command(args)
+        .current_dir(dir)
         .output()
         .expect("run popsplit")
 }
@@ -34,13 +39,53 @@ pub fn popsplit_as_nobody(args: &[&str]) -> Option<Output> {
         return None;
     }
     Some(
-        Command::new(env!("CARGO_BIN_EXE_popsplit"))
-            .args(args)
+        popsplit_command(args)
             .uid(NOBODY)
             .gid(NOBODY)
             .output()
             .expect("run popsplit"),
     )
+}
+
+/// `popsplit` with `args`, to run with a changed environment.
+pub fn popsplit_command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_popsplit"));
+    c.args(args);
+    c
+}
+
+/// A gzip'd file of tests/data (see its README), inflated into `dir` under `name`.
+pub fn test_data(gz: &str, dir: &Path, name: &str) -> PathBuf {
+    use std::io::Read;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(gz);
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(fs::File::open(&path).expect("tests/data file"))
+        .read_to_end(&mut plain)
+        .expect("gunzip");
+    let out = dir.join(name);
+    fs::write(&out, plain).expect("write");
+    out
+}
+
+/// Whether `program` runs (`program --version` or `-V`); without it a test says it was
+/// skipped, except under CI (CI=true), where `.ci/run` installs `package`.
+pub fn tool_present(program: &str, version_flag: &str, package: &str) -> bool {
+    let found = Command::new(program)
+        .arg(version_flag)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{program} is not installed: .ci/run must install {package}"
+        );
+        eprintln!(
+            "\n*** SKIPPED: {program} is not installed (apt-get install {package}); this test did not run ***\n"
+        );
+    }
+    found
 }
 
 /// Runs `popsplit`, failing the test with its stderr if it does not exit 0.

@@ -1,0 +1,142 @@
+//! End-to-end: an Outlook PST read through readpst, every folder of it; without readpst,
+//! refused with the package to install; archives of several files (zip, 7-Zip, tar)
+//! refused with the command that unpacks them. Neither is ever skipped inside an input
+//! folder. (xz, bzip2 and zstd mboxes are read: tests/formats.rs.)
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+
+/// Runs `split INPUT --domain xp.local --out OUT --report REPORT` with PATH set to `path`
+/// (`None`: unchanged).
+fn split_outlook(
+    input: &Path,
+    out: &Path,
+    report: &Path,
+    path: Option<&Path>,
+) -> std::process::Output {
+    let mut c = popsplit_command(&[
+        "split",
+        input.to_str().expect("utf8"),
+        "--domain",
+        "xp.local",
+        "--out",
+        out.to_str().expect("utf8"),
+        "--report",
+        report.to_str().expect("utf8"),
+    ]);
+    if let Some(p) = path {
+        c.env("PATH", p);
+    }
+    c.output().expect("run popsplit")
+}
+
+#[test]
+fn a_pst_is_read_through_readpst_every_folder_also_inside_a_folder() {
+    if !tool_present("readpst", "-V", "pst-utils") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    // The export folder apart from --out and the report: an output inside an input is
+    // refused.
+    let export = tmp.path().join("export");
+    fs::create_dir(&export).expect("mkdir");
+    let pst = test_data("Outlook.pst.gz", &export, "Outlook.pst");
+    for (input, prefix) in [
+        (pst.clone(), pst.display().to_string()),
+        (export.clone(), pst.display().to_string()),
+    ] {
+        let out = tmp.path().join("out");
+        let report = tmp.path().join("report.jsonl");
+        let res = split_outlook(&input, &out, &report, None);
+        let stdout = succeeded(res, "split of a PST");
+        assert!(stdout.contains("messages read: 14 ="), "{stdout}");
+        let rows = report_rows(&report);
+        let from = |folder: &str| {
+            rows.iter()
+                .filter(|r| r["source"] == format!("{prefix}/Outlook/{folder}/mbox"))
+                .count()
+        };
+        assert_eq!((from("Inbox"), from("Sent Items")), (8, 6), "{rows:?}");
+        assert_eq!(read_tree(&out)["saqib.razzaq"].len(), 8);
+        fs::remove_dir_all(&out).expect("rm");
+    }
+}
+
+#[test]
+fn a_pst_without_readpst_is_refused_with_the_package_to_install() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let empty_path = tmp.path().join("bin");
+    fs::create_dir(&empty_path).expect("mkdir");
+    let folder = tmp.path().join("export");
+    fs::create_dir(&folder).expect("mkdir");
+    fs::write(
+        folder.join("inbox"),
+        b"From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nbody\n",
+    )
+    .expect("write");
+    // Only the signature matters: readpst is never reached.
+    let pst = folder.join("archive.ost");
+    fs::write(&pst, b"!BDN\0\0\0\0").expect("write");
+    for input in [&pst, &folder] {
+        let out = tmp.path().join("out");
+        let res = split_outlook(input, &out, &tmp.path().join("r.jsonl"), Some(&empty_path));
+        assert_eq!(res.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(
+            err.contains("archive.ost: an Outlook PST/OST file")
+                && err.contains("apt-get install pst-utils")
+                && err.contains("readpst -r -o FOLDER"),
+            "{err}"
+        );
+        assert!(!out.exists(), "a refused run created --out");
+    }
+}
+
+#[test]
+fn zip_7z_and_tar_archives_are_refused_with_the_command_that_unpacks_them() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut tar = vec![0u8; 512];
+    tar[257..262].copy_from_slice(b"ustar");
+    let archives: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "export.zip",
+            b"PK\x03\x04\x14\0\0\0\x08\0".to_vec(),
+            "unzip ",
+        ),
+        (
+            "export.7z",
+            b"7z\xbc\xaf\x27\x1c\0\x04".to_vec(),
+            "7z x -oFOLDER ",
+        ),
+        ("maildir.tar", tar, "mkdir FOLDER && tar -xf "),
+    ];
+    for (name, bytes, command) in archives {
+        let folder = tmp.path().join(format!("in-{name}"));
+        fs::create_dir(&folder).expect("mkdir");
+        fs::write(
+            folder.join("inbox"),
+            b"From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nbody\n",
+        )
+        .expect("write");
+        let file = folder.join(name);
+        fs::write(&file, bytes).expect("write");
+        // Named on the command line, or found in a folder: refused either way.
+        for input in [&file, &folder] {
+            let out = tmp.path().join("out");
+            let res = split_bare(input, &out, &[]);
+            assert_eq!(res.status.code(), Some(1), "{name}");
+            let err = String::from_utf8_lossy(&res.stderr);
+            assert!(
+                err.contains(&format!("{name}: a"))
+                    && err.contains("which popsplit does not unpack")
+                    && err.contains(&format!("`{command}")),
+                "{name}: {err}"
+            );
+            assert!(!out.exists(), "{name}: a refused run created --out");
+        }
+    }
+}
