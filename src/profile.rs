@@ -235,7 +235,11 @@ impl Profile {
                 100.0 * n as f64 / self.messages as f64
             }
         };
-        let _ = writeln!(t, "mailbox profile ({} messages)", self.messages);
+        let _ = writeln!(
+            t,
+            "mailbox profile ({})",
+            crate::report::count(self.messages, "message", "messages")
+        );
         let _ = writeln!(t, "  envelope fields:");
         if self.envelope_headers.is_empty() {
             let _ = writeln!(
@@ -251,9 +255,10 @@ impl Profile {
             };
             let _ = writeln!(
                 t,
-                "    {:<40} {:>8} messages ({:.1}%){learned}",
+                "    {:<40} {:>8} {} ({:.1}%){learned}",
                 h.name,
                 h.messages,
+                noun(h.messages),
                 pct(h.messages)
             );
         }
@@ -271,18 +276,19 @@ impl Profile {
         for b in &self.boxes {
             let _ = writeln!(
                 t,
-                "    {:<40} {:>8} messages ({:.1}%)",
+                "    {:<40} {:>8} {} ({:.1}%)",
                 b.name,
                 b.messages,
+                noun(b.messages),
                 pct(b.messages)
             );
         }
         for b in &self.boxes_in_directory {
             let _ = writeln!(
                 t,
-                "    {} looks like it ({} messages, rarely in To/Cc), but the directory maps it to {}: it stays a person's address; if it is the catch-all account, say --shared-box {}",
+                "    {} looks like it ({}, rarely in To/Cc), but the directory maps it to {}: it stays a person's address; if it is the catch-all account, say --shared-box {}",
                 b.name,
-                b.messages,
+                crate::report::count(b.messages, "message", "messages"),
                 dir.users(&b.name).join(", "),
                 b.name
             );
@@ -296,9 +302,10 @@ impl Profile {
         for b in &self.bottom_fields {
             let _ = writeln!(
                 t,
-                "    {:<40} {:>8} messages ({:.1}%)",
+                "    {:<40} {:>8} {} ({:.1}%)",
                 b.name,
                 b.messages,
+                noun(b.messages),
                 pct(b.messages)
             );
         }
@@ -328,7 +335,13 @@ impl Profile {
                 "  WARNING: no address in the mailbox is at --domain {d}; the domains it names most:"
             );
             for s in &self.domains_seen {
-                let _ = writeln!(t, "    {:<40} {:>8} messages", s.name, s.messages);
+                let _ = writeln!(
+                    t,
+                    "    {:<40} {:>8} {}",
+                    s.name,
+                    s.messages,
+                    noun(s.messages)
+                );
             }
         }
         let _ = writeln!(t, "  envelope address rewrites:");
@@ -370,8 +383,10 @@ impl Profile {
             };
             let _ = writeln!(
                 t,
-                "    {:<40} {:>8} messages{status}",
-                l.address, l.messages
+                "    {:<40} {:>8} {}{status}",
+                l.address,
+                l.messages,
+                noun(l.messages)
             );
         }
         if self.local_addresses.len() > 50 {
@@ -881,6 +896,11 @@ pub fn org_domain(host: &str) -> &str {
         Some(i) => &host[dots[i] + 1..],
         None => host,
     }
+}
+
+/// `message` or `messages`, after a right-aligned count.
+fn noun(n: u64) -> &'static str {
+    if n == 1 { "message" } else { "messages" }
 }
 
 fn sort_shares(v: &mut [Share]) {
