@@ -197,13 +197,24 @@ fn group(kind: Kind) -> u8 {
     }
 }
 
-/// Decides the users of one message from its facts; `hints` count only when the message's
-/// own evidence names nobody and nothing says it was for someone who is not a user.
-pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
+/// What each piece of evidence is to the office, before any group decides.
+struct Judged {
+    /// One verdict per evidence item (`Superseded` for every candidate).
+    verdicts: Vec<Verdict>,
+    /// Canonical local address of each item.
+    canonical: Vec<Option<String>>,
+    /// The users each item names.
+    named: Vec<Vec<String>>,
+    /// Envelope fields of an earlier delivery, or below the trusted hops, named a user.
+    history_user: bool,
+    /// ... or a local address that is nobody.
+    history_nobody: bool,
+}
+
+/// Judges every piece of evidence on its own: who wrote it, for which delivery, and
+/// whom it names.
+fn judge(facts: &Facts, ctx: &Context<'_>) -> Judged {
     let evidence = &facts.evidence;
-    if let Some(d) = mass_mailing(facts, ctx) {
-        return d;
-    }
     let trusted = ctx
         .profile
         .trusted_hops(&facts.hops, ctx.policy.trusted_hops);
@@ -216,15 +227,15 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
                 && e.place == Place::Current
                 && e.address.as_deref().is_some_and(|a| resolve(a).is_none())
         });
-    let mut verdicts = Vec::with_capacity(evidence.len());
-    let mut canonical = Vec::with_capacity(evidence.len());
-    let mut named: Vec<Vec<String>> = Vec::with_capacity(evidence.len());
-    // What envelope fields of an earlier delivery, or below the trusted hops, named
-    // locally: a user, or only nobody.
-    let (mut earlier_user, mut earlier_nobody) = (false, false);
+    let mut judged = Judged {
+        verdicts: Vec::with_capacity(evidence.len()),
+        canonical: Vec::with_capacity(evidence.len()),
+        named: Vec::with_capacity(evidence.len()),
+        history_user: false,
+        history_nobody: false,
+    };
     for e in evidence {
         let found = e.address.as_deref().and_then(resolve);
-        canonical.push(found.as_ref().map(|r| r.canonical.to_address()));
         let users = found.as_ref().map(|r| r.users.clone()).unwrap_or_default();
         let envelope_kind = matches!(e.kind, Kind::Envelope(_) | Kind::Other);
         let trace = envelope_kind || e.kind == Kind::ReceivedFor;
@@ -265,78 +276,82 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
             && found.is_some()
             && !e.address.as_deref().is_some_and(is_box)
         {
-            earlier_user |= !users.is_empty();
-            earlier_nobody |= users.is_empty();
+            judged.history_user |= !users.is_empty();
+            judged.history_nobody |= users.is_empty();
         }
-        verdicts.push(verdict);
-        named.push(users);
+        judged
+            .canonical
+            .push(found.as_ref().map(|r| r.canonical.to_address()));
+        judged.verdicts.push(verdict);
+        judged.named.push(users);
     }
-    // The strongest group that names a local address decides: an envelope that names only
-    // addresses that are nobody (someone who left, a spammer's guess) sends the copy to
-    // nobody, whatever To/Cc say.
-    let counts = |v: Verdict| matches!(v, Verdict::Superseded | Verdict::NotAUser);
-    // Of several Received `for` clauses, the topmost is the latest hop's word; the lower
-    // ones (before an alias was expanded) only confirm or are superseded.
+    judged
+}
+
+/// Each item's group; of several Received `for` clauses, the topmost is the latest hop's
+/// word, and the lower ones (before an alias was expanded) rank below Delivered-To.
+fn groups(evidence: &[Evidence], verdicts: &[Verdict]) -> Vec<u8> {
     let top_for = evidence
         .iter()
-        .zip(&verdicts)
+        .zip(verdicts)
         .position(|(e, v)| e.kind == Kind::ReceivedFor && counts(*v));
-    let groups: Vec<u8> = evidence
+    evidence
         .iter()
         .enumerate()
         .map(|(i, e)| match e.kind {
             Kind::ReceivedFor if Some(i) != top_for => group(e.kind) + 2,
             kind => group(kind),
         })
-        .collect();
-    let winner = evidence
+        .collect()
+}
+
+/// Whether a verdict names a local address that may decide (a user, or nobody).
+fn counts(v: Verdict) -> bool {
+    matches!(v, Verdict::Superseded | Verdict::NotAUser)
+}
+
+/// The deciding group: the strongest trace of the delivery that names a local address,
+/// users or not (an envelope naming only nobody sends the copy to nobody, whatever To/Cc
+/// say); else To/Cc when they name a user.
+fn winner(evidence: &[Evidence], verdicts: &[Verdict], groups: &[u8]) -> Option<u8> {
+    evidence
         .iter()
-        .zip(&verdicts)
-        .zip(&groups)
+        .zip(verdicts)
+        .zip(groups)
         .filter(|((e, v), _)| counts(**v) && e.kind != Kind::Content)
         .map(|(_, g)| *g)
         .min()
         .or_else(|| {
             evidence
                 .iter()
-                .zip(&verdicts)
+                .zip(verdicts)
                 .any(|(e, v)| *v == Verdict::Superseded && e.kind == Kind::Content)
                 .then_some(group(Kind::Content))
-        });
+        })
+}
+
+/// Why To/Cc, having named one user, must not deliver the message; `None` when they may.
+fn withhold(
+    facts: &Facts,
+    ctx: &Context<'_>,
+    judged: &Judged,
+    users: &[String],
+) -> Option<&'static str> {
+    let evidence = &facts.evidence;
     // An earlier delivery never delivers, but one that was for local addresses that are
     // nobody (a role account or a guess, forwarded into this box) says the message was not
     // for whoever To/Cc name; Resent-To is the resender's own word and still counts.
     // Withholding is safe where delivering is not: so untrusted fields count here.
     let resent = |e: &Evidence| e.header.to_ascii_lowercase().starts_with("resent-");
-    let vetoed = winner == Some(group(Kind::Content))
-        && earlier_nobody
-        && !earlier_user
-        && !evidence
-            .iter()
-            .zip(&verdicts)
-            .any(|(e, v)| *v == Verdict::Superseded && resent(e));
-    let winner = winner.filter(|_| !vetoed);
-    let mut users = Vec::new();
-    let (mut all_salvaged, mut expanded) = (true, false);
-    if let Some(g) = winner {
-        for (i, e) in evidence.iter().enumerate() {
-            if verdicts[i] == Verdict::Superseded && groups[i] == g {
-                verdicts[i] = Verdict::Decisive;
-                users.extend(named[i].iter().cloned());
-                all_salvaged &= e.salvaged;
-                expanded |= named[i].len() > 1;
-            }
-        }
-    }
-    users.sort();
-    users.dedup();
-    let winner = winner.filter(|_| !users.is_empty());
-    // To/Cc naming a local address that is nobody (a guess, or someone who left) is what
-    // spam looks like.
-    let spam_shaped = evidence
+    let by_resent = evidence
         .iter()
-        .zip(&verdicts)
-        .any(|(e, v)| e.kind == Kind::Content && *v == Verdict::NotAUser);
+        .zip(&judged.verdicts)
+        .any(|(e, v)| *v == Verdict::Decisive && resent(e));
+    if judged.history_nobody && !judged.history_user && !by_resent {
+        return Some(
+            "an earlier or untrusted envelope field names only a local address that is no user",
+        );
+    }
     // An ISP that writes `for` on single-recipient deliveries wrote none here: the envelope
     // held several local addresses, while To/Cc name one. Bcc, or spam to guessed
     // addresses with a colleague's name in To. From a sender whose other mail the envelope
@@ -346,35 +361,85 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
         .as_deref()
         .and_then(|a| a.rsplit_once('@'))
         .is_some_and(|(_, d)| ctx.profile.correspondents.contains(&d.to_ascii_lowercase()));
-    let withheld = winner == Some(group(Kind::Content))
-        && ctx.profile.for_when_single
-        && !known_sender
-        && users.len() == 1
-        && !evidence
-            .iter()
-            .any(|e| e.kind == Kind::ReceivedFor && e.place == Place::Current);
-    let vetoed = vetoed || withheld;
-    let winner = winner.filter(|_| !withheld);
-    if withheld {
+    let no_for = !evidence
+        .iter()
+        .any(|e| e.kind == Kind::ReceivedFor && e.place == Place::Current);
+    (ctx.profile.for_when_single && !known_sender && users.len() == 1 && no_for).then_some(
+        "the ISP's hop has no `for`, so its envelope held several local addresses, To/Cc name one, and the sender never wrote to a user here: spam to guessed addresses, or Bcc",
+    )
+}
+
+/// A box that kept one copy of a message for several recipients (Gmail keeps one per
+/// Message-ID) holds the envelope of one of them: the colleagues in To/Cc lost theirs and
+/// are added. Whether any was.
+fn add_colleagues(evidence: &[Evidence], judged: &mut Judged, users: &mut Vec<String>) -> bool {
+    let mut added = false;
+    for (i, e) in evidence.iter().enumerate() {
+        if e.kind == Kind::Content
+            && judged.verdicts[i] == Verdict::Superseded
+            && judged.named[i].iter().any(|u| !users.contains(u))
+        {
+            judged.verdicts[i] = Verdict::Decisive;
+            users.extend(judged.named[i].iter().cloned());
+            added = true;
+        }
+    }
+    users.sort();
+    users.dedup();
+    added
+}
+
+/// Decides the users of one message from its facts; `hints` count only when the message's
+/// own evidence names nobody and nothing says it was for someone who is not a user.
+pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
+    let evidence = &facts.evidence;
+    if let Some(d) = mass_mailing(facts, ctx) {
+        return d;
+    }
+    let mut judged = judge(facts, ctx);
+    let groups = groups(evidence, &judged.verdicts);
+    let winner = winner(evidence, &judged.verdicts, &groups);
+    let mut users = Vec::new();
+    let (mut all_salvaged, mut expanded) = (true, false);
+    if let Some(g) = winner {
+        for (i, e) in evidence.iter().enumerate() {
+            if judged.verdicts[i] == Verdict::Superseded && groups[i] == g {
+                judged.verdicts[i] = Verdict::Decisive;
+                users.extend(judged.named[i].iter().cloned());
+                all_salvaged &= e.salvaged;
+                expanded |= judged.named[i].len() > 1;
+            }
+        }
+    }
+    users.sort();
+    users.dedup();
+    let mut winner = winner.filter(|_| !users.is_empty());
+    let withheld = match winner {
+        Some(g) if g == group(Kind::Content) => withhold(facts, ctx, &judged, &users),
+        None if judged.history_nobody && !judged.history_user => Some(
+            "an earlier or untrusted envelope field names only a local address that is no user",
+        ),
+        _ => None,
+    };
+    if withheld.is_some() {
+        winner = None;
         users.clear();
-        for v in verdicts.iter_mut().filter(|v| **v == Verdict::Decisive) {
+        for v in judged
+            .verdicts
+            .iter_mut()
+            .filter(|v| **v == Verdict::Decisive)
+        {
             *v = Verdict::Superseded;
         }
     }
+    // To/Cc naming a local address that is nobody (a guess, or someone who left) is what
+    // spam looks like.
+    let spam_shaped = evidence
+        .iter()
+        .zip(&judged.verdicts)
+        .any(|(e, v)| e.kind == Kind::Content && *v == Verdict::NotAUser);
     let (mut confidence, mut lowered) = match winner {
-        None if withheld => (
-            Confidence::None,
-            Some(
-                "the ISP's hop has no `for`, so its envelope held several local addresses, To/Cc name one, and the sender never wrote to a user here: spam to guessed addresses, or Bcc",
-            ),
-        ),
-        None if vetoed => (
-            Confidence::None,
-            Some(
-                "an earlier or untrusted envelope field names only a local address that is no user",
-            ),
-        ),
-        None => (Confidence::None, None),
+        None => (Confidence::None, withheld),
         Some(_) if all_salvaged => (Confidence::Low, Some("salvaged from a malformed field")),
         Some(_) if expanded => (Confidence::Low, Some("distribution list: members inferred")),
         Some(g) if g < group(Kind::Content) => (Confidence::High, None),
@@ -384,41 +449,24 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
         ),
         Some(_) => (Confidence::Medium, None),
     };
-    // A box that kept one copy of a message for several recipients (Gmail keeps one per
-    // Message-ID) holds the envelope of one of them: the colleagues in To/Cc lost theirs.
     if ctx.profile.one_copy.kept_one
         && winner.is_some_and(|g| g < group(Kind::Content))
         && !spam_shaped
+        && add_colleagues(evidence, &mut judged, &mut users)
+        && confidence == Confidence::High
     {
-        let mut added = false;
-        for (i, e) in evidence.iter().enumerate() {
-            if e.kind == Kind::Content
-                && verdicts[i] == Verdict::Superseded
-                && named[i].iter().any(|u| !users.contains(u))
-            {
-                verdicts[i] = Verdict::Decisive;
-                users.extend(named[i].iter().cloned());
-                added = true;
-            }
-        }
-        if added {
-            users.sort();
-            users.dedup();
-            if confidence == Confidence::High {
-                confidence = Confidence::Medium;
-                lowered = Some("this box kept one copy per Message-ID: To/Cc colleagues added");
-            }
-        }
+        confidence = Confidence::Medium;
+        lowered = Some("this box kept one copy per Message-ID: To/Cc colleagues added");
     }
     let mut decision = Decision {
         users,
         confidence,
-        verdicts,
-        canonical,
+        verdicts: judged.verdicts,
+        canonical: judged.canonical,
         inferred: None,
         lowered,
     };
-    if winner.is_none() && !vetoed {
+    if winner.is_none() && withheld.is_none() {
         infer(&mut decision, evidence, hints);
     }
     decision
