@@ -105,22 +105,11 @@ fn without_for(field: &str) -> String {
 /// Runs a dry split with the corpus's directory and returns the report's rows.
 fn split(dir: &Path, input: &Path, tmp: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     let report = tmp.join("report.jsonl");
-    let directory = dir.join("directory.csv");
-    let mut args = vec![
-        "split",
-        input.to_str().expect("utf8"),
-        "--domain",
-        "lfdr.de",
-        "--directory",
-        directory.to_str().expect("utf8"),
-        "--out",
-        tmp.to_str().expect("utf8"),
-        "--dry-run",
-        "--report",
-        report.to_str().expect("utf8"),
-    ];
+    let mut args = vec!["--dry-run", "--report", report.to_str().expect("utf8")];
     args.extend_from_slice(extra);
-    popsplit_ok(&args);
+    let out = tmp.join("out");
+    let res = split_in_domain("lfdr.de", input, &dir.join("directory.csv"), &out, &args);
+    succeeded(res, "split of kernel-lists");
     report_rows(&report)
 }
 

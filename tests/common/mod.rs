@@ -113,11 +113,23 @@ pub fn split_office(input: &Path, out: &Path, extra: &[&str]) -> Output {
 /// Runs `split INPUT --domain example.com --directory DIRECTORY --out OUT` with `extra`
 /// arguments after.
 pub fn split_with_directory(input: &Path, directory: &Path, out: &Path, extra: &[&str]) -> Output {
+    split_in_domain("Example.COM", input, directory, out, extra)
+}
+
+/// Runs `split INPUT --domain DOMAIN --directory DIRECTORY --out OUT` with `extra`
+/// arguments after.
+pub fn split_in_domain(
+    domain: &str,
+    input: &Path,
+    directory: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
     let mut args = vec![
         "split",
         input.to_str().expect("utf8"),
         "--domain",
-        "Example.COM",
+        domain,
         "--directory",
         directory.to_str().expect("utf8"),
         "--out",
