@@ -991,6 +991,49 @@ mod tests {
         assert!(d.decisive_summary(&e).contains("one copy"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Hostile header blocks built from the field shapes the rules read: gathering,
+        /// learning and deciding never panic, and every user is a safe folder name.
+        #[test]
+        fn any_header_block_is_decided_without_panic(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc", "Resent-To",
+                        "Received", "X-Forwarded-For", "X-MS-Exchange-Organization-OriginalEnvelopeRecipients",
+                        "List-Id", "From", "Message-ID", "X-Rcpt", " ",
+                    ]),
+                    "[ -~\u{80}-\u{2fff}]{0,40}",
+                    proptest::sample::select(vec![
+                        "alice@example.com", "prvs=1=bob@example.com", "SRS0=a=b=example.com=x@f.org",
+                        "example.com-carol@example.com", "(qmail 1 invoked by alias)", "by mx.isp.net for <a@example.com>",
+                        "=?us-ascii?Q?x=40example.com?=", "", ";", "by 2002:a05::1",
+                    ]),
+                ),
+                0..12,
+            )
+        ) {
+            let mut msg = String::new();
+            for (name, noise, tail) in &lines {
+                msg.push_str(&format!("{name}: {noise} {tail}\n"));
+            }
+            msg.push('\n');
+            let dir = office();
+            let facts = crate::evidence::gather(msg.as_bytes());
+            let mut stats = crate::profile::Stats::default();
+            stats.add(&facts, &dir);
+            let profile = stats.learn(&dir, &crate::profile::Overrides::default());
+            let d = with(&facts, &profile, &Hints { thread: Some("alice".into()), list: None });
+            proptest::prop_assert_eq!(d.verdicts.len(), facts.evidence.len());
+            for u in &d.users {
+                proptest::prop_assert_eq!(&crate::sanitize::folder_name(u), u);
+            }
+            let summary = d.decisive_summary(&facts.evidence);
+            proptest::prop_assert!(!summary.contains('\n'));
+        }
+    }
+
     #[test]
     fn without_directory_local_parts_are_users() {
         let dir = Directory::open(&["example.com".into()]);

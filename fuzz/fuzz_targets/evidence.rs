@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let dir = Directory::open(&["example.com".to_string(), "example.org".to_string()]);
     let facts = gather(data);
     let mut stats = Stats::default();
-    stats.add(&facts, &dir.domains);
+    stats.add(&facts, &dir);
     let profile = stats.learn(&dir, &Overrides::default());
     let policy = Policy::default();
     let ctx = Context { dir: &dir, profile: &profile, policy: &policy };
