@@ -298,6 +298,6 @@ fn xz_bzip2_and_zstd_mboxes_land_like_the_plain_one() {
         ran += 1;
     }
     if ran == 0 {
-        eprintln!("*** SKIPPED: none of xz, bzip2, zstd is installed ***");
+        skipped("none of xz, bzip2, zstd is installed");
     }
 }

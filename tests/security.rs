@@ -856,7 +856,7 @@ impl SmallFs {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            println!("skipped: cannot mount a small tmpfs here");
+            skipped("cannot mount a small tmpfs here");
             return None;
         }
         Some(SmallFs(dir.to_path_buf()))

@@ -13,6 +13,13 @@ pub fn sample(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Says that a check did not run, in one line on stderr that the test harness does not
+/// capture (its capture takes only `print!`/`eprint!`), so that a passing run shows it.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
+
 /// Runs `popsplit` with `args` and returns its output.
 pub fn popsplit(args: &[&str]) -> Output {
     popsplit_in(Path::new("."), args)
@@ -35,7 +42,7 @@ pub fn popsplit_as_nobody(args: &[&str]) -> Option<Output> {
     use std::os::unix::process::CommandExt;
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        println!("skipped: switching to user nobody needs root");
+        skipped("switching to user nobody needs root");
         return None;
     }
     Some(
@@ -81,9 +88,9 @@ pub fn tool_present(program: &str, version_flag: &str, package: &str) -> bool {
             std::env::var("CI").as_deref() != Ok("true"),
             "{program} is not installed: .ci/run must install {package}"
         );
-        eprintln!(
-            "\n*** SKIPPED: {program} is not installed (apt-get install {package}); this test did not run ***\n"
-        );
+        skipped(&format!(
+            "{program} is not installed (apt-get install {package}); this test did not run"
+        ));
     }
     found
 }
