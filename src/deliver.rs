@@ -118,7 +118,7 @@ struct Folders {
 pub struct Mailbox {
     dirs: Arc<Folders>,
     /// Keyword letter of each confidence level, in [`Confidence::ALL`] order.
-    letters: [char; 4],
+    letters: [char; 5],
     /// Keys of the copies already in `cur/` or `new/`, as numbers: a rerun over a large
     /// output holds one for every file.
     present: HashSet<u128>,
@@ -161,11 +161,11 @@ impl Mailbox {
         if sync == SyncPolicy::File {
             file.sync_all().map_err(io_at(&tmp_path))?;
         }
-        let level = Confidence::ALL
-            .iter()
-            .position(|c| *c == copy.confidence)
-            .unwrap_or(3);
-        let cur = format!("{tmp}:2,{}{}", copy.flags, self.letters[level]);
+        let cur = format!(
+            "{tmp}:2,{}{}",
+            copy.flags,
+            self.letters[copy.confidence.index()]
+        );
         Ok(Staged {
             dirs: Arc::clone(d),
             path: d.base_path.join("cur").join(&cur),
@@ -362,7 +362,7 @@ fn scan(dirs: &Folders, new: BorrowedFd<'_>) -> Result<HashSet<u128>, DeliverErr
 
 /// Reads (or creates) the Maildir's `dovecot-keywords` file and returns the letter of each
 /// confidence keyword, adding missing ones at free indexes without disturbing others.
-fn keyword_letters(dirs: &Folders) -> Result<[char; 4], DeliverError> {
+fn keyword_letters(dirs: &Folders) -> Result<[char; 5], DeliverError> {
     const NAME: &str = "dovecot-keywords";
     let path = dirs.base_path.join(NAME);
     let mut existing = String::new();
@@ -377,7 +377,7 @@ fn keyword_letters(dirs: &Folders) -> Result<[char; 4], DeliverError> {
         })
         .filter(|(n, _)| *n < 26)
         .collect();
-    let mut letters = ['?'; 4];
+    let mut letters = ['?'; 5];
     let mut changed = false;
     for (slot, c) in Confidence::ALL.iter().enumerate() {
         let name = keyword(*c);
@@ -446,12 +446,12 @@ mod tests {
         o.prepare("alice").expect("prepare");
         assert_eq!(
             o.mailbox("alice").expect("box").letters,
-            ['b', 'c', 'd', 'e']
+            ['b', 'c', 'd', 'e', 'f']
         );
         let text = fs::read_to_string(base.join("dovecot-keywords")).expect("read");
         assert_eq!(
             text,
-            "0 $Junk\n1 popsplit-high\n2 popsplit-medium\n3 popsplit-low\n4 popsplit-none\n"
+            "0 $Junk\n1 popsplit-high\n2 popsplit-medium\n3 popsplit-low\n4 popsplit-none\n5 popsplit-reviewed\n"
         );
     }
 

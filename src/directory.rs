@@ -128,6 +128,13 @@ impl Directory {
             .collect()
     }
 
+    /// Every user of the directory, or `None` without one (then any address may be a user).
+    pub fn listed_users(&self) -> Option<BTreeSet<String>> {
+        self.entries
+            .as_ref()
+            .map(|e| e.values().flatten().cloned().collect())
+    }
+
     /// Whether users come from a directory rather than from the addresses found.
     pub fn is_closed(&self) -> bool {
         self.entries.is_some()

@@ -12,7 +12,7 @@ use crate::profile::{Affix, Profile};
 use crate::report::{Audit, Summary};
 use crate::sanitize::html;
 
-const COLORS: [&str; 4] = ["#2e7d32", "#1565c0", "#ef6c00", "#9e9e9e"];
+const COLORS: [&str; 5] = ["#2e7d32", "#1565c0", "#ef6c00", "#9e9e9e", "#6a1b9a"];
 
 /// Renders the audit page.
 pub fn render(

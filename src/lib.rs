@@ -6,6 +6,7 @@
 //! [`split`] wires the stages together.
 
 pub mod address;
+pub mod corrections;
 pub mod decide;
 pub mod deliver;
 pub mod directory;

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use popsplit::corrections::Corrections;
 use popsplit::decide::Policy;
 use popsplit::deliver::SyncPolicy;
 use popsplit::directory::Directory;
@@ -98,6 +99,10 @@ struct SplitArgs {
     /// What to write: one Maildir per user, or one mboxrd file per user.
     #[arg(long, value_enum, default_value = "maildir")]
     format: Output,
+    /// CSV `message,users` of a person's decisions: each named message (Message-ID or the
+    /// report's source:index) goes exactly to those users (or `_unassigned`), as `reviewed`.
+    #[arg(long, value_name = "FILE")]
+    corrections: Option<PathBuf>,
     /// How copies are made durable: `batch` (one file-system sync before and one after
     /// each batch's renames), `file` (fsync per file and folder) or `none`.
     #[arg(long, value_enum, default_value = "batch")]
@@ -270,6 +275,10 @@ fn run_split(args: SplitArgs) -> Result<()> {
         bail!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
     }
     let (directory, overrides) = office(&args.mailbox)?;
+    let corrections = match &args.corrections {
+        Some(path) => Some(Corrections::from_csv(path, &directory, &args.unassigned)?),
+        None => None,
+    };
     let config = Config {
         inputs: args.mailbox.inputs.clone(),
         out: args.out,
@@ -289,6 +298,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" "),
         sync: args.sync,
+        corrections,
     };
     let pool = pool(args.mailbox.jobs)?;
     if let Some(spec) = &args.explain {

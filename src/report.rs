@@ -158,7 +158,7 @@ pub struct Summary {
     /// Messages whose split from their neighbours is uncertain (see the report).
     pub uncertain_splits: u64,
     /// Copies per user, by confidence in [`Confidence::ALL`] order.
-    pub per_user: BTreeMap<String, [u64; 4]>,
+    pub per_user: BTreeMap<String, [u64; 5]>,
 }
 
 impl Summary {
@@ -168,7 +168,8 @@ impl Summary {
             && self.copies == self.per_user.values().flat_map(|c| c.iter()).sum::<u64>()
     }
 
-    /// The table printed at the end of a run.
+    /// The table printed at the end of a run; the `reviewed` column only when a person
+    /// decided some message, so that a run without corrections reads as before.
     pub fn table(&self, dry_run: bool) -> String {
         let mut t = String::new();
         let width = self
@@ -178,22 +179,24 @@ impl Summary {
             .max()
             .unwrap_or(4)
             .max(4);
-        let _ = writeln!(
-            t,
-            "{:<width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
-            "user", "high", "medium", "low", "none", "total"
-        );
+        let reviewed = Confidence::Reviewed.index();
+        let levels = match self.per_user.values().any(|c| c[reviewed] > 0) {
+            true => Confidence::ALL.len(),
+            false => reviewed,
+        };
+        // Seven wide, as the numbers of a large archive need; `reviewed` is one more.
+        let cell = |name: &str| name.len().max(7);
+        let _ = write!(t, "{:<width$}", "user");
+        for c in &Confidence::ALL[..levels] {
+            let _ = write!(t, "  {:>w$}", c.name(), w = cell(c.name()));
+        }
+        let _ = writeln!(t, "  {:>7}", "total");
         for (user, c) in &self.per_user {
-            let _ = writeln!(
-                t,
-                "{:<width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
-                one_line(user),
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                c.iter().sum::<u64>()
-            );
+            let _ = write!(t, "{:<width$}", one_line(user));
+            for (n, level) in c[..levels].iter().zip(Confidence::ALL) {
+                let _ = write!(t, "  {n:>w$}", w = cell(level.name()));
+            }
+            let _ = writeln!(t, "  {:>7}", c.iter().sum::<u64>());
         }
         let verb = if dry_run {
             "would be written"
@@ -236,8 +239,8 @@ mod tests {
             copies: 3,
             ..Summary::default()
         };
-        s.per_user.insert("alice".into(), [2, 0, 0, 0]);
-        s.per_user.insert("_unassigned".into(), [0, 0, 0, 1]);
+        s.per_user.insert("alice".into(), [2, 0, 0, 0, 0]);
+        s.per_user.insert("_unassigned".into(), [0, 0, 0, 1, 0]);
         assert!(s.conserved());
         let table = s.table(false);
         assert!(

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::corrections::{Corrections, CorrectionsError};
 use crate::decide::{Confidence, Context, Decision, Hints, Policy, decide};
 use crate::deliver::{CommitError, Copy, DeliverError, Outbox, Staged, SyncPolicy};
 use crate::directory::Directory;
@@ -69,6 +70,8 @@ pub struct Config {
     pub html: Option<PathBuf>,
     /// The command line, as the audit page shows it.
     pub command: String,
+    /// A person's decisions (`--corrections`), which override popsplit's.
+    pub corrections: Option<Corrections>,
 }
 
 /// The form of the output.
@@ -127,6 +130,9 @@ pub enum SplitError {
         /// What the system said.
         source: io::Error,
     },
+    /// A line of the corrections file is wrong, or names no message of the inputs.
+    #[error("{0}")]
+    Corrections(#[from] CorrectionsError),
     /// The counts do not add up: some message is unaccounted for.
     #[error("conservation check failed:\n{0}")]
     Conservation(String),
@@ -332,6 +338,31 @@ impl Referred {
     fn maybe(&self, id: u64) -> bool {
         self.0.get(Referred::slot(id))
     }
+}
+
+/// Matches every line of `corrections` with messages of the inputs, before anything is
+/// written: a line that names no message is an error, and a line that names a message by
+/// `source:index` learns its Message-ID, to reach its other copies. Reads header blocks only.
+fn meet_corrections(
+    sources: &[Source],
+    corrections: &Corrections,
+) -> Result<Corrections, SplitError> {
+    let mut c = corrections.clone();
+    let mut matched = vec![false; c.len()];
+    batches(sources, |_, source, batch, _| {
+        let facts = heads(source, &batch)?;
+        for (u, f) in batch.iter().zip(&facts) {
+            let number = u.position() + 1;
+            let name = source.message_name(number);
+            if let Some(at) = c.meet(&name, number, f.message_id.as_deref())? {
+                matched[at] = true;
+            }
+        }
+        source.release(&batch);
+        Ok(())
+    })?;
+    c.unmatched(&matched)?;
+    Ok(c)
 }
 
 /// Calls `each` with every batch of message units of every source, in order.
@@ -645,6 +676,10 @@ pub fn run(
         profile: &profile,
         policy: &config.policy,
     };
+    let corrections = match &config.corrections {
+        Some(c) => Some(meet_corrections(&sources, c)?),
+        None => None,
+    };
     let index = index(&sources, &ctx, &marks, progress)?;
     let Marks { repeats, .. } = marks;
     let root = || match locked {
@@ -689,7 +724,16 @@ pub fn run(
                 let mtime_is_arrival = arrival[at];
                 let work = messages
                     .into_par_iter()
-                    .map(|m| analyse(source, m, mtime_is_arrival, &ctx, &index))
+                    .map(|m| {
+                        analyse(
+                            source,
+                            m,
+                            mtime_is_arrival,
+                            &ctx,
+                            &index,
+                            corrections.as_ref(),
+                        )
+                    })
                     .collect();
                 Ok(Analysed {
                     at,
@@ -965,7 +1009,9 @@ impl<'c> Delivery<'c> {
 
 /// Counts what decided the message, and lists it for review when it is unassigned or low.
 fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
-    let kind = if w.decision.inferred.is_some() {
+    let kind = if w.decision.confidence == Confidence::Reviewed {
+        "a person (--corrections)".to_string()
+    } else if w.decision.inferred.is_some() {
         "inferred from a thread or a list".to_string()
     } else if w.decision.users.is_empty() {
         "nothing (unassigned)".to_string()
@@ -1048,6 +1094,10 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         profile: &profile,
         policy: &config.policy,
     };
+    let corrections = match &config.corrections {
+        Some(c) => Some(meet_corrections(&sources, c)?),
+        None => None,
+    };
     let index = index(&sources, &ctx, &marks, &noop)?;
     let w = analyse(
         source,
@@ -1055,6 +1105,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         source.mtime_is_arrival(),
         &ctx,
         &index,
+        corrections.as_ref(),
     );
     let trusted = profile.trusted_hops(&w.facts.hops, config.policy.trusted_hops);
     let mut t = String::new();
@@ -1186,10 +1237,27 @@ fn analyse<'a>(
     mtime_is_arrival: bool,
     ctx: &Context<'_>,
     index: &Index,
+    corrections: Option<&Corrections>,
 ) -> Work<'a> {
     let facts = gather(&m.content);
-    let decision = decide(&facts, ctx, &index.hints(&facts));
-    let decisive = decision.decisive_summary(&facts.evidence);
+    let mut decision = decide(&facts, ctx, &index.hints(&facts));
+    let mut decisive = decision.decisive_summary(&facts.evidence);
+    let name = || match m.file {
+        Some(f) => f.display().to_string(),
+        None => source.name.clone(),
+    };
+    let corrected = corrections
+        .and_then(|c| Some((c, c.find(&name(), m.number, facts.message_id.as_deref())?)));
+    if let Some((c, at)) = corrected {
+        // A person's word replaces popsplit's; the evidence rows still say what the
+        // header fields claimed, so the report shows both.
+        if let Some(line) = c.get(at) {
+            decision.users = line.users.clone();
+            decision.confidence = Confidence::Reviewed;
+            decision.inferred = None;
+            decisive = c.evidence(at);
+        }
+    }
     let mut flags: Vec<char> = m.flags.chars().chain(facts.flags.chars()).collect();
     flags.sort_unstable();
     flags.dedup();
@@ -1380,10 +1448,7 @@ fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize) {
         summary.delivered += 1;
     }
     summary.uncertain_splits += u64::from(w.split_note.is_some());
-    let level = Confidence::ALL
-        .iter()
-        .position(|c| *c == w.decision.confidence)
-        .unwrap_or(3);
+    let level = w.decision.confidence.index();
     for (f, _) in &p.copies {
         summary.copies += 1;
         summary.per_user.entry(f.clone()).or_default()[level] += 1;

@@ -1,0 +1,170 @@
+//! The review loop: a person's corrections (`--corrections`) decide the doubtful mail,
+//! and a rerun makes `--out` match the decisions.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+
+/// The sample's file, as the report names it when the test passes its absolute path.
+fn sample_box() -> String {
+    sample("shared-pop.mbox").display().to_string()
+}
+
+/// Writes a corrections file into `dir` and returns its path.
+fn corrections(dir: &Path, lines: &[&str]) -> String {
+    let path = dir.join("corrections.csv");
+    let mut text = String::from("message,users\n");
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    fs::write(&path, text).expect("write corrections");
+    path.display().to_string()
+}
+
+/// The files of `folder` whose Message-ID is `id`.
+fn copies_of(out: &Path, folder: &str, id: &str) -> Vec<Delivered> {
+    read_tree(out)
+        .remove(folder)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d.header("Message-ID").as_deref() == Some(id))
+        .collect()
+}
+
+#[test]
+fn corrected_messages_go_exactly_where_the_file_says_as_reviewed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let report = tmp.path().join("report.jsonl");
+    let file = corrections(
+        tmp.path(),
+        &[
+            // Unassigned spam that a person knows was for carol.
+            "<s08@lottery.example.biz>,carol",
+            // A message the box got once per recipient (alice and bob): every copy follows.
+            "s02@partner.example.org,dave",
+            // By the report's place: the low-confidence message 11 goes nowhere.
+            &format!("{}:11,_unassigned", sample_box()),
+        ],
+    );
+    let stdout = split_office_ok(
+        &sample("shared-pop.mbox"),
+        &out,
+        &[
+            "--corrections",
+            &file,
+            "--report",
+            report.to_str().expect("utf8"),
+        ],
+    );
+    assert!(stdout.contains("reviewed"), "{stdout}");
+
+    let s08 = copies_of(&out, "carol", "<s08@lottery.example.biz>");
+    assert_eq!(s08.len(), 1);
+    assert_eq!(
+        s08[0].header("X-Popsplit-Confidence").as_deref(),
+        Some("reviewed")
+    );
+    assert_eq!(
+        s08[0].header("X-Popsplit-Evidence"),
+        Some(format!("corrected by {file} line 2"))
+    );
+    let letter = keyword_letters(&out.join("carol"))["popsplit-reviewed"];
+    assert!(s08[0].info().ends_with(letter), "{}", s08[0].name);
+    assert!(copies_of(&out, "_unassigned", "<s08@lottery.example.biz>").is_empty());
+
+    // Both copies of s02 name dave now: one reaches him, the other is set aside.
+    assert_eq!(
+        copies_of(&out, "dave", "<s02@partner.example.org>").len(),
+        1
+    );
+    assert_eq!(
+        copies_of(&out, "_duplicates", "<s02@partner.example.org>").len(),
+        1
+    );
+    for user in ["alice", "bob"] {
+        assert!(copies_of(&out, user, "<s02@partner.example.org>").is_empty());
+    }
+
+    let rows = report_rows(&report);
+    let row11 = &rows[10];
+    assert_eq!(row11["confidence"], "reviewed");
+    assert_eq!(row11["delivered_to"], serde_json::json!(["_unassigned"]));
+    assert_eq!(row11["decisive"], format!("corrected by {file} line 4"));
+    let reviewed = rows
+        .iter()
+        .filter(|r| r["confidence"] == "reviewed")
+        .count();
+    assert_eq!(reviewed, 4, "s08, both copies of s02 and message 11");
+    // Every other message is decided as without corrections.
+    let expected = expected();
+    for (row, e) in rows.iter().zip(&expected) {
+        if row["confidence"] != "reviewed" {
+            assert_eq!(
+                row["confidence"],
+                e.confidence.as_str(),
+                "message {}",
+                e.index
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bad_corrections_line_is_an_error_naming_it_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (lines, line, says) in [
+        (
+            vec!["<s08@lottery.example.biz>,mallory"],
+            2,
+            "`mallory` is not a user",
+        ),
+        (
+            vec!["<s01@supplier.example.org>,bob", "<nobody@nowhere>,bob"],
+            3,
+            "no message of the inputs",
+        ),
+        (
+            vec![
+                "<s01@supplier.example.org>,bob",
+                "<s01@supplier.example.org>,alice",
+            ],
+            3,
+            "same message as line 2",
+        ),
+        (vec!["elsewhere.mbox:1,bob"], 2, "no message of the inputs"),
+    ] {
+        let file = corrections(tmp.path(), &lines);
+        let out = tmp.path().join("out");
+        let res = split_office(&sample("shared-pop.mbox"), &out, &["--corrections", &file]);
+        assert_eq!(res.status.code(), Some(1), "{lines:?}");
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(
+            err.contains(&format!("line {line}:")) && err.contains(says),
+            "{lines:?}: {err}"
+        );
+        assert!(!out.exists(), "{lines:?}: the run wrote before refusing");
+    }
+    // A place line and a Message-ID line that turn out to be one message.
+    let file = corrections(
+        tmp.path(),
+        &[
+            &format!("{}:1,bob", sample_box()),
+            "<s01@supplier.example.org>,alice",
+        ],
+    );
+    let res = split_office(
+        &sample("shared-pop.mbox"),
+        &tmp.path().join("o2"),
+        &["--corrections", &file],
+    );
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("line 3:") && err.contains("same message as line 2"),
+        "{err}"
+    );
+}
