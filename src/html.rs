@@ -45,7 +45,7 @@ pub fn render(
             "MISMATCH: some message is unaccounted for"
         },
         summary.copies,
-        summary.copies - summary.previously.min(summary.copies),
+        summary.written(),
         summary.previously
     );
     if summary.uncertain_splits > 0 {

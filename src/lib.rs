@@ -18,6 +18,7 @@ pub mod mboxwrite;
 pub mod outfs;
 pub mod paths;
 pub mod profile;
+pub mod rehome;
 pub mod report;
 pub mod sanitize;
 pub mod source;

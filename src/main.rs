@@ -320,7 +320,16 @@ fn run_split(args: SplitArgs) -> Result<()> {
     }
     print!("{}", outcome.profile.describe(&config.directory));
     println!();
+    for line in &outcome.would {
+        println!("{}", popsplit::sanitize::one_line(line));
+    }
     print!("{}", outcome.summary.table(config.dry_run));
+    if outcome.unclaimed > 0 {
+        println!(
+            "{} copies an earlier run wrote into --out belong to no message decided now (not in these inputs, or set aside in _duplicates): left alone",
+            outcome.unclaimed
+        );
+    }
     for (folder, address) in config.directory.renamed(outcome.summary.per_user.keys()) {
         println!(
             "folder {folder} is for {}: a folder name holds only a-z, 0-9, `.`, `_` and `-`, so it carries a hash to stay apart from other names",

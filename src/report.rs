@@ -76,6 +76,20 @@ pub struct Row<'a> {
     pub evidence: Vec<EvidenceRow<'a>>,
     /// Files written, relative to `--out` (empty in a dry run).
     pub files: Vec<String>,
+    /// Copies an earlier run wrote into a folder the decisions no longer give them, moved
+    /// (renamed) into a folder that now gets them.
+    pub moved: Vec<Moved<'a>>,
+    /// Such copies removed, because their right folder had them already.
+    pub removed: Vec<&'a str>,
+}
+
+/// One earlier copy moved, paths relative to `--out`.
+#[derive(Debug, Serialize)]
+pub struct Moved<'a> {
+    /// Where it was.
+    pub from: &'a str,
+    /// Where it is now.
+    pub to: &'a str,
 }
 
 fn kind_name<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error> {
@@ -155,6 +169,10 @@ pub struct Summary {
     pub copies: u64,
     /// Copies already in the output from an earlier run (not written again).
     pub previously: u64,
+    /// Earlier copies moved into the folder the decisions now give them.
+    pub moved: u64,
+    /// Earlier copies removed, their right folder having them already.
+    pub removed: u64,
     /// Messages whose split from their neighbours is uncertain (see the report).
     pub uncertain_splits: u64,
     /// Copies per user, by confidence in [`Confidence::ALL`] order.
@@ -166,6 +184,13 @@ impl Summary {
     pub fn conserved(&self) -> bool {
         self.read == self.delivered + self.unassigned + self.duplicates
             && self.copies == self.per_user.values().flat_map(|c| c.iter()).sum::<u64>()
+    }
+
+    /// Copies this run wrote: neither there before nor moved from another folder.
+    pub fn written(&self) -> u64 {
+        self.copies
+            .saturating_sub(self.previously)
+            .saturating_sub(self.moved)
     }
 
     /// The table printed at the end of a run; the `reviewed` column only when a person
@@ -211,9 +236,20 @@ impl Summary {
             self.unassigned,
             self.duplicates,
             if self.conserved() { "" } else { "  MISMATCH" },
-            self.copies - self.previously.min(self.copies),
+            self.written(),
             self.previously,
         );
+        if self.moved + self.removed > 0 {
+            let (moved, removed) = match dry_run {
+                true => ("would be moved", "would be removed"),
+                false => ("moved", "removed"),
+            };
+            let _ = writeln!(
+                t,
+                "earlier copies in folders the decisions no longer give them: {} {moved} to their folder, {} {removed} (their folder had them already)",
+                self.moved, self.removed
+            );
+        }
         if self.uncertain_splits > 0 {
             let _ = writeln!(
                 t,

@@ -28,7 +28,8 @@ use crate::mbox::Span;
 use crate::mboxwrite::MboxOut;
 use crate::outfs::Root;
 use crate::profile::{Overrides, Profile, Stats};
-use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
+use crate::rehome::Earlier;
+use crate::report::{Audit, FirstSeen, Moved, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
 use crate::sanitize::one_line;
 use crate::source::{self, Format, Message, Source, SourceError, Unit};
 
@@ -622,6 +623,11 @@ pub struct Outcome {
     pub skipped: Vec<String>,
     /// What the audit page shows beyond the counts.
     pub audit: Audit,
+    /// In a dry run, each earlier copy that a real run would move or remove, in words.
+    pub would: Vec<String>,
+    /// popsplit's copies in `--out` that no decision of this run claimed (messages not in
+    /// these inputs, or set aside earlier): left alone.
+    pub unclaimed: usize,
 }
 
 /// Stops before anything is written when a `--domain` names no address in the mailbox: a
@@ -691,6 +697,12 @@ pub fn run(
         (false, Output::Maildir) => (Some(Outbox::open(root()?)), None),
         (false, Output::Mbox) => (None, Some(MboxOut::open(root()?))),
     };
+    // Listed once the output is locked and before anything is written, so that only
+    // earlier runs' copies are in it.
+    let earlier = match config.output {
+        Output::Maildir => Some(Earlier::scan(&config.out).map_err(nothing)?),
+        Output::Mbox => None,
+    };
     let report = match &config.report {
         Some(p) => Some(BufWriter::new(
             create_private(p).map_err(|source| report_err(p, source))?,
@@ -710,6 +722,8 @@ pub fn run(
             folders: Names::default(),
             repeats,
         },
+        earlier,
+        would: Vec::new(),
         in_flight: None,
     };
     // Batch k is written while batch k+1 is read and analysed, and committed while batch
@@ -760,6 +774,8 @@ pub fn run(
         mut report,
         summary,
         audit,
+        earlier,
+        would,
         ..
     } = d;
     if let Some(out) = mboxes {
@@ -795,6 +811,8 @@ pub fn run(
         summary,
         skipped,
         audit,
+        would,
+        unclaimed: earlier.as_ref().map_or(0, Earlier::unclaimed),
     })
 }
 
@@ -817,6 +835,10 @@ struct Delivery<'c> {
     summary: Summary,
     audit: Audit,
     seen: Delivered,
+    /// popsplit's copies already in `--out` (Maildir output only), for moves on a rerun.
+    earlier: Option<Earlier>,
+    /// In a dry run, what would be moved or removed, in words.
+    would: Vec<String>,
     /// The batch last written, whose commit may still be running.
     in_flight: Option<InFlight<'c>>,
 }
@@ -828,8 +850,20 @@ struct InFlight<'a> {
     plans: Vec<Plan>,
     files: Vec<Vec<PathBuf>>,
     already: Vec<Vec<String>>,
+    rehomed: Vec<Rehomed>,
     bytes: u64,
     commit: Option<std::thread::JoinHandle<Result<(), CommitError>>>,
+}
+
+/// One message's earlier copies that this run moved or removed (or, dry, would).
+#[derive(Debug, Default)]
+struct Rehomed {
+    /// (from, to), relative to `--out`.
+    moved: Vec<(String, String)>,
+    /// Removed files, relative to `--out`.
+    removed: Vec<String>,
+    /// The folders a moved copy now fills, which need no new copy.
+    filled: Vec<String>,
 }
 
 impl<'c> Delivery<'c> {
@@ -850,6 +884,8 @@ impl<'c> Delivery<'c> {
             .collect();
         let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
         let mut already: Vec<Vec<String>> = vec![Vec::new(); work.len()];
+        let mut rehomed: Vec<Rehomed> = Vec::new();
+        rehomed.resize_with(work.len(), Rehomed::default);
         if let Some(out) = self.mboxes.as_mut() {
             // One file per folder, appended in input order: nothing to gain from threads.
             for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
@@ -888,10 +924,19 @@ impl<'c> Delivery<'c> {
                     }
                 }
             }
+            if let Some(earlier) = self.earlier.as_mut() {
+                rehomed = rehome(earlier, Some(outbox), work, &plans, config.sync)
+                    .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
+            }
+            let skips: Vec<Vec<String>> = already
+                .iter()
+                .zip(&rehomed)
+                .map(|(a, r)| a.iter().chain(&r.filled).cloned().collect())
+                .collect();
             let staged: Vec<Result<Vec<Staged>, DeliverError>> = work
                 .par_iter()
                 .zip(&plans)
-                .zip(&already)
+                .zip(&skips)
                 .map(|((w, p), skip)| stage(outbox, w, p, skip, config.sync))
                 .collect();
             let job = outbox.commit(config.sync);
@@ -928,6 +973,21 @@ impl<'c> Delivery<'c> {
                 })?;
             commit = Some(spawned);
         }
+        if let (None, Some(earlier)) = (self.outbox.as_ref(), self.earlier.as_mut()) {
+            // A dry run: what a real run would move, from the listing alone.
+            rehomed = rehome(earlier, None, work, &plans, config.sync)
+                .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
+            for r in &rehomed {
+                for (from, to) in &r.moved {
+                    self.would.push(format!("would move {from} to {to}"));
+                }
+                for gone in &r.removed {
+                    self.would.push(format!(
+                        "would remove {gone} (its right folder has the copy)"
+                    ));
+                }
+            }
+        }
         a.source.done(&a.batch);
         let mut work = a.work;
         for w in &mut work {
@@ -939,6 +999,7 @@ impl<'c> Delivery<'c> {
             plans,
             files,
             already,
+            rehomed,
             bytes: a.bytes,
             commit,
         });
@@ -983,10 +1044,15 @@ impl<'c> Delivery<'c> {
         }
         let config = self.config;
         for (i, (w, p)) in f.work.iter().zip(&f.plans).enumerate() {
-            account(&mut self.summary, w, p, f.already[i].len());
+            account(&mut self.summary, w, p, f.already[i].len(), &f.rehomed[i]);
             note_audit(&mut self.audit, w, p);
             if let Some(out) = self.report.as_mut() {
-                write_row(out, w, p, &f.files[i], &f.already[i], &config.out).map_err(|e| {
+                let done = (
+                    f.files[i].as_slice(),
+                    f.already[i].as_slice(),
+                    &f.rehomed[i],
+                );
+                write_row(out, w, p, done, &config.out).map_err(|e| {
                     report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
                 })?;
             }
@@ -997,14 +1063,117 @@ impl<'c> Delivery<'c> {
 
     /// The error for a copy of `w` that could not be written or moved.
     fn stop(&self, w: &Work<'_>, source: DeliverError) -> SplitError {
-        SplitError::Deliver {
-            path: w.source.to_string(),
-            index: w.number,
-            offset: w.offset,
-            source,
-            progress: written(&self.summary, 0),
+        stop(&self.summary, w, source)
+    }
+}
+
+/// The error for a copy of `w` that could not be written or moved, after `summary`.
+fn stop(summary: &Summary, w: &Work<'_>, source: DeliverError) -> SplitError {
+    SplitError::Deliver {
+        path: w.source.to_string(),
+        index: w.number,
+        offset: w.offset,
+        source,
+        progress: written(summary, 0),
+    }
+}
+
+/// Makes the earlier copies of a batch's messages match the current decisions: each
+/// copy of a message in a folder its plan does not name is renamed into a planned folder
+/// that lacks the copy, or removed when none does. Claims every planned copy that is
+/// there. With no `outbox` (a dry run), only says what it would do. On failure, the
+/// position of the message in the batch.
+fn rehome(
+    earlier: &mut Earlier,
+    outbox: Option<&Outbox>,
+    work: &[Work<'_>],
+    plans: &[Plan],
+    sync: SyncPolicy,
+) -> Result<Vec<Rehomed>, (usize, DeliverError)> {
+    let present: Vec<Vec<bool>> = plans
+        .iter()
+        .map(|p| p.copies.iter().map(|(f, k)| earlier.claim(f, k)).collect())
+        .collect();
+    let mut rehomed: Vec<Rehomed> = Vec::new();
+    rehomed.resize_with(work.len(), Rehomed::default);
+    if !earlier.has_unclaimed() {
+        return Ok(rehomed);
+    }
+    // Stray copies are looked for in every other folder that still holds unclaimed
+    // copies: one hash of the header block per message and folder, in parallel.
+    let shared = &*earlier;
+    let strays: Vec<Vec<(String, String)>> = work
+        .par_iter()
+        .zip(plans)
+        .map(|(w, p)| {
+            // Set-aside copies are extra copies, nobody's mail: they stay where they are.
+            let mut planned: Vec<String> = p.copies.iter().map(|(f, _)| f.clone()).collect();
+            planned.push(DUPLICATES.to_string());
+            shared
+                .folders_besides(&planned)
+                .map(|g| (g.to_string(), copy_key(w, g, None)))
+                .filter(|(g, k)| shared.holds(g, k))
+                .collect()
+        })
+        .collect();
+    for (i, found) in strays.into_iter().enumerate() {
+        let w = &work[i];
+        let r = &mut rehomed[i];
+        let mut missing = plans[i]
+            .copies
+            .iter()
+            .zip(&present[i])
+            .filter(|(_, there)| !**there)
+            .map(|(c, _)| c);
+        for (g, k) in found {
+            let Some(stray) = earlier.take(&g, &k) else {
+                continue;
+            };
+            let from = stray.relative();
+            match missing.next() {
+                Some((to, key)) => {
+                    let letter = outbox
+                        .and_then(|o| o.mailbox(to))
+                        .map_or('?', |m| m.letter(w.decision.confidence));
+                    let name = earlier.new_name(&stray, to, key, letter);
+                    if let (Some(o), Some((fd, _))) = (outbox, earlier.dir_of(&stray)) {
+                        let mailbox = o.mailbox(to).ok_or_else(|| {
+                            (
+                                i,
+                                DeliverError::Refused {
+                                    path: PathBuf::from(to),
+                                    why: "Maildir was not prepared",
+                                },
+                            )
+                        })?;
+                        mailbox.adopt(fd, &stray.name, &name).map_err(|e| (i, e))?;
+                        if sync == SyncPolicy::File {
+                            mailbox.sync_cur().map_err(|e| (i, e))?;
+                            earlier.sync(&stray).map_err(|e| (i, e))?;
+                        }
+                    }
+                    let at = match outbox {
+                        Some(_) => format!("{to}/cur/{name}"),
+                        None => format!("{to}/cur/"),
+                    };
+                    r.moved.push((from, at));
+                    r.filled.push(to.clone());
+                }
+                None => {
+                    // Every planned folder holds the copy (from before, or renamed in
+                    // just now): this one is surplus.
+                    if outbox.is_some() {
+                        earlier.remove(&stray).map_err(|e| (i, e))?;
+                        if sync == SyncPolicy::File {
+                            earlier.sync(&stray).map_err(|e| (i, e))?;
+                        }
+                    }
+                    r.removed.push(from);
+                }
+            }
         }
     }
+    Ok(rehomed)
 }
 
 /// Counts what decided the message, and lists it for review when it is unassigned or low.
@@ -1438,7 +1607,7 @@ fn added_headers(w: &Work<'_>, p: &Plan) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize) {
+fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize, r: &Rehomed) {
     summary.read += 1;
     if p.set_aside {
         summary.duplicates += 1;
@@ -1454,14 +1623,15 @@ fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize) {
         summary.per_user.entry(f.clone()).or_default()[level] += 1;
     }
     summary.previously += already as u64;
+    summary.moved += r.moved.len() as u64;
+    summary.removed += r.removed.len() as u64;
 }
 
 fn write_row(
     out: &mut impl Write,
     w: &Work<'_>,
     p: &Plan,
-    files: &[PathBuf],
-    already: &[String],
+    (files, already, rehomed): (&[PathBuf], &[String], &Rehomed),
     root: &Path,
 ) -> io::Result<()> {
     let row = Row {
@@ -1484,6 +1654,12 @@ fn write_row(
             .iter()
             .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
             .collect(),
+        moved: rehomed
+            .moved
+            .iter()
+            .map(|(from, to)| Moved { from, to })
+            .collect(),
+        removed: rehomed.removed.iter().map(String::as_str).collect(),
     };
     serde_json::to_writer(&mut *out, &row)?;
     out.write_all(b"\n")
@@ -1500,7 +1676,7 @@ fn written(summary: &Summary, moved: usize) -> String {
     };
     format!(
         "{} copies of {} messages were written, complete and durable; {failing}. Rerun the same command after fixing the cause: what is there is recognised and not written again.",
-        summary.copies - summary.previously,
+        summary.written(),
         summary.delivered + summary.unassigned + summary.duplicates,
     )
 }

@@ -168,3 +168,140 @@ fn a_bad_corrections_line_is_an_error_naming_it_and_nothing_is_written() {
         "{err}"
     );
 }
+
+/// Renames the file of `folder` whose Message-ID is `id` to carry the flag `flag`, as a
+/// mail client serving the Maildir would; returns its bytes.
+fn flag(out: &Path, folder: &str, id: &str, flag: char) -> Vec<u8> {
+    let d = copies_of(out, folder, id).pop().expect("the copy");
+    let (stem, info) = d.name.split_once(":2,").expect("info");
+    let mut flags: Vec<char> = info.chars().chain([flag]).collect();
+    flags.sort_unstable();
+    let to = format!("{stem}:2,{}", flags.into_iter().collect::<String>());
+    let dir = out.join(folder).join(&d.sub);
+    fs::rename(dir.join(&d.name), dir.join(to)).expect("rename");
+    d.bytes
+}
+
+#[test]
+fn a_rerun_moves_earlier_copies_to_the_corrected_folders_keeping_flags() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    split_office_ok(&sample("shared-pop.mbox"), &out, &[]);
+    // A person read and flagged the unassigned spam; a file popsplit did not write sits
+    // beside alice's copies.
+    let s08 = flag(&out, "_unassigned", "<s08@lottery.example.biz>", 'F');
+    let foreign = out.join("alice/cur/1.foreign:2,S");
+    fs::write(&foreign, "Subject: mine\n\nnot popsplit's\n").expect("write");
+    let before = read_tree(&out);
+
+    let file = corrections(
+        tmp.path(),
+        &[
+            "<s08@lottery.example.biz>,carol",
+            "<s02@partner.example.org>,dave",
+            // Went to alice and bob (sales@): now to alice only.
+            "<s11@shop.example.org>,alice",
+        ],
+    );
+    let args = ["--corrections", file.as_str()];
+    let dry = split_office_ok(
+        &sample("shared-pop.mbox"),
+        &out,
+        &[&args[..], &["--dry-run"]].concat(),
+    );
+    assert!(dry.contains("would move _unassigned/cur/"), "{dry}");
+    assert!(dry.contains("would remove bob/cur/"), "{dry}");
+    assert!(
+        dry.contains("3 would be moved to their folder, 1 would be removed"),
+        "{dry}"
+    );
+    let tree = read_tree(&out);
+    assert_eq!(
+        tree.iter()
+            .map(|(f, d)| (
+                f.clone(),
+                d.iter().map(|d| d.name.clone()).collect::<Vec<_>>()
+            ))
+            .collect::<Vec<_>>(),
+        before
+            .iter()
+            .map(|(f, d)| (
+                f.clone(),
+                d.iter().map(|d| d.name.clone()).collect::<Vec<_>>()
+            ))
+            .collect::<Vec<_>>(),
+        "a dry run changed the output"
+    );
+
+    let report = tmp.path().join("report.jsonl");
+    let stdout = split_office_ok(
+        &sample("shared-pop.mbox"),
+        &out,
+        &[&args[..], &["--report", report.to_str().expect("utf8")]].concat(),
+    );
+    assert!(
+        stdout.contains("3 moved to their folder, 1 removed (their folder had them already)"),
+        "{stdout}"
+    );
+    // Renamed, not rewritten: the same bytes, the client's flag kept, the new keyword.
+    let moved = copies_of(&out, "carol", "<s08@lottery.example.biz>");
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].bytes, s08);
+    let letters = keyword_letters(&out.join("carol"));
+    assert!(
+        moved[0].info().contains('F') && moved[0].info().contains(letters["popsplit-reviewed"]),
+        "{}",
+        moved[0].name
+    );
+    assert!(
+        !moved[0].info().contains(letters["popsplit-none"]),
+        "{}",
+        moved[0].name
+    );
+    assert!(copies_of(&out, "_unassigned", "<s08@lottery.example.biz>").is_empty());
+    // Every copy of each corrected message is in exactly the folders the file says.
+    for (id, want) in [
+        ("<s02@partner.example.org>", vec!["_duplicates", "dave"]),
+        ("<s11@shop.example.org>", vec!["alice"]),
+        ("<s08@lottery.example.biz>", vec!["carol"]),
+    ] {
+        let mut have: Vec<String> = read_tree(&out)
+            .into_iter()
+            .flat_map(|(f, files)| {
+                files
+                    .into_iter()
+                    .filter(|d| d.header("Message-ID").as_deref() == Some(id))
+                    .map(move |_| f.clone())
+            })
+            .collect();
+        have.sort();
+        assert_eq!(have, want, "{id}");
+    }
+    assert!(
+        foreign.exists(),
+        "a file popsplit did not write was touched"
+    );
+    let rows = report_rows(&report);
+    let moved_rows: usize = rows
+        .iter()
+        .map(|r| r["moved"].as_array().map_or(0, Vec::len))
+        .sum();
+    let removed_rows: usize = rows
+        .iter()
+        .map(|r| r["removed"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!((moved_rows, removed_rows), (3, 1));
+    assert_eq!(
+        rows[7]["moved"][0]["to"]
+            .as_str()
+            .map(|t| t.starts_with("carol/cur/")),
+        Some(true)
+    );
+
+    // The output now matches the decisions: a third run moves nothing.
+    let again = split_office_ok(&sample("shared-pop.mbox"), &out, &args);
+    assert!(
+        again.contains("0 copies written") && !again.contains("moved"),
+        "{again}"
+    );
+}
