@@ -9,7 +9,7 @@ use crate::decide::Confidence;
 use crate::directory::Directory;
 use crate::mbox::asctime;
 use crate::profile::{Affix, Profile};
-use crate::report::{Audit, Summary};
+use crate::report::{Audit, Summary, day};
 use crate::sanitize::html;
 
 const COLORS: [&str; 5] = ["#2e7d32", "#1565c0", "#ef6c00", "#9e9e9e", "#6a1b9a"];
@@ -92,16 +92,20 @@ pub fn render(
                 );
             }
         }
+        let f = summary.figures.get(user).copied().unwrap_or_default();
         let _ = write!(
             h,
-            "</div></td><td class=\"n\">{total}</td><td class=\"detail\">{}</td></tr>",
+            "</div></td><td class=\"n\">{total}</td><td class=\"detail\">{}</td><td class=\"detail figures\">{} bytes, {} to {}</td></tr>",
             counts
                 .iter()
                 .zip(Confidence::ALL)
                 .filter(|(n, _)| **n > 0)
                 .map(|(n, c)| format!("{} {n}", c.name()))
                 .collect::<Vec<_>>()
-                .join(" · ")
+                .join(" · "),
+            f.bytes,
+            day(f.first),
+            day(f.last)
         );
     }
     h.push_str("</table></section>\n");

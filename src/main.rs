@@ -324,6 +324,8 @@ fn run_split(args: SplitArgs) -> Result<()> {
         println!("{}", popsplit::sanitize::one_line(line));
     }
     print!("{}", outcome.summary.table(config.dry_run));
+    println!();
+    print!("{}", outcome.summary.figures_table());
     if outcome.unclaimed > 0 {
         println!(
             "{} copies an earlier run wrote into --out belong to no message decided now (not in these inputs, or set aside in _duplicates): left alone",

@@ -177,6 +177,41 @@ pub struct Summary {
     pub uncertain_splits: u64,
     /// Copies per user, by confidence in [`Confidence::ALL`] order.
     pub per_user: BTreeMap<String, [u64; 5]>,
+    /// Bytes and dates per user (the copies are in `per_user`).
+    pub figures: BTreeMap<String, Figures>,
+}
+
+/// What one folder received, beside its copies by confidence.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Figures {
+    /// Bytes of the original messages (popsplit's added fields not counted).
+    pub bytes: u64,
+    /// Earliest arrival (seconds since the epoch), when any copy has one.
+    pub first: Option<i64>,
+    /// Latest arrival.
+    pub last: Option<i64>,
+}
+
+impl Figures {
+    /// Counts one copy of `bytes` that arrived at `arrival`.
+    pub fn add(&mut self, bytes: u64, arrival: Option<i64>) {
+        self.bytes += bytes;
+        if let Some(t) = arrival {
+            self.first = Some(self.first.map_or(t, |f| f.min(t)));
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        }
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of `t` seconds since the epoch, or `-`.
+pub fn day(t: Option<i64>) -> String {
+    match t {
+        Some(t) => {
+            let (y, m, d) = crate::mbox::civil(t.div_euclid(86_400));
+            format!("{y:04}-{m:02}-{d:02}")
+        }
+        None => "-".to_string(),
+    }
 }
 
 impl Summary {
@@ -184,6 +219,44 @@ impl Summary {
     pub fn conserved(&self) -> bool {
         self.read == self.delivered + self.unassigned + self.duplicates
             && self.copies == self.per_user.values().flat_map(|c| c.iter()).sum::<u64>()
+    }
+
+    /// Lists the users of the directory that received nothing, with 0: a person missing
+    /// from the output is a finding.
+    pub fn list_absent(&mut self, users: impl IntoIterator<Item = String>) {
+        for u in users {
+            self.per_user.entry(u).or_default();
+        }
+    }
+
+    /// Per folder: messages, bytes, first and last arrival, one line each.
+    pub fn figures_table(&self) -> String {
+        let mut t = String::new();
+        let width = self
+            .per_user
+            .keys()
+            .map(|k| k.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            t,
+            "{:<width$}  {:>8}  {:>12}  {:<10}  last",
+            "user", "messages", "bytes", "first"
+        );
+        for (user, c) in &self.per_user {
+            let f = self.figures.get(user).copied().unwrap_or_default();
+            let _ = writeln!(
+                t,
+                "{:<width$}  {:>8}  {:>12}  {:<10}  {}",
+                one_line(user),
+                c.iter().sum::<u64>(),
+                f.bytes,
+                day(f.first),
+                day(f.last)
+            );
+        }
+        t
     }
 
     /// Copies this run wrote: neither there before nor moved from another folder.

@@ -533,6 +533,8 @@ struct Work<'a> {
     /// Maildir flags: the source's own and those the mbox headers record.
     flags: String,
     arrival: Option<i64>,
+    /// The message's size in bytes, as read (kept after its bytes are let go).
+    size: u64,
     /// Same message, whatever trace fields the copy carries (see [`identity`]).
     identity: [u8; 16],
     split_note: Option<&'static str>,
@@ -788,6 +790,10 @@ pub fn run(
             })?;
     }
     flush_report(&mut report, config)?;
+    let mut summary = summary;
+    if let Some(users) = config.directory.listed_users() {
+        summary.list_absent(users);
+    }
     if !summary.conserved() {
         return Err(SplitError::Conservation(summary.table(config.dry_run)));
     }
@@ -1443,6 +1449,7 @@ fn analyse<'a>(
         number: m.number,
         offset: m.offset,
         identity: identity(&m.content, &facts),
+        size: m.content.len() as u64,
         content: m.content,
         from_line: m.from_line,
         facts,
@@ -1621,6 +1628,11 @@ fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize, r: &Re
     for (f, _) in &p.copies {
         summary.copies += 1;
         summary.per_user.entry(f.clone()).or_default()[level] += 1;
+        summary
+            .figures
+            .entry(f.clone())
+            .or_default()
+            .add(w.size, w.arrival);
     }
     summary.previously += already as u64;
     summary.moved += r.moved.len() as u64;

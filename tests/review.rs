@@ -305,3 +305,59 @@ fn a_rerun_moves_earlier_copies_to_the_corrected_folders_keeping_flags() {
         "{again}"
     );
 }
+
+#[test]
+fn per_user_figures_list_every_directory_user_and_zero_for_a_missing_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("directory.csv");
+    let mut text = fs::read_to_string(sample("directory.csv")).expect("directory");
+    text.push_str("zoe@example.com,zoe\n");
+    fs::write(&dir, text).expect("write");
+    let out = tmp.path().join("out");
+    let page = tmp.path().join("audit.html");
+    let stdout = succeeded(
+        split_with_directory(
+            &sample("shared-pop.mbox"),
+            &dir,
+            &out,
+            &["--html", page.to_str().expect("utf8")],
+        ),
+        "split",
+    );
+    let line = |user: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .skip_while(|l| !l.contains("messages") || !l.contains("bytes"))
+            .find(|l| l.split_whitespace().next() == Some(user))
+            .unwrap_or_else(|| panic!("no figures for {user}: {stdout}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(line("zoe"), ["zoe", "0", "0", "-", "-"]);
+    // alice's figures from the expected destinations and an independent mbox reader.
+    let messages = naive_messages(&fs::read(sample("shared-pop.mbox")).expect("mbox"), "2019");
+    let rows: Vec<Expected> = expected()
+        .into_iter()
+        .filter(|e| e.folders.iter().any(|f| f == "alice"))
+        .collect();
+    let bytes: usize = rows.iter().map(|e| messages[e.index - 1].1.len()).sum();
+    let days: Vec<&str> = rows.iter().map(|e| &e.arrival[..10]).collect();
+    let (first, last) = (
+        days.iter().min().expect("one"),
+        days.iter().max().expect("one"),
+    );
+    assert_eq!(
+        line("alice"),
+        [
+            "alice".to_string(),
+            rows.len().to_string(),
+            bytes.to_string(),
+            first.to_string(),
+            last.to_string()
+        ]
+    );
+    let html = fs::read_to_string(&page).expect("page");
+    assert!(html.contains("<th>zoe</th>"), "zoe missing from the page");
+    assert!(html.contains(&format!("{bytes} bytes, {first} to {last}")));
+}
