@@ -34,6 +34,37 @@ enum Command {
     Split(SplitArgs),
     /// Show what popsplit learns from the mailboxes before deciding anything.
     Profile(MailboxArgs),
+    /// Write what the migration needs for the folders of a split's --out: a Dovecot
+    /// passwd-file and configuration, an imapsync batch file, a Microsoft 365 CSV.
+    Handover(HandoverArgs),
+}
+
+#[derive(clap::Args)]
+struct HandoverArgs {
+    /// The --out of a split.
+    #[arg(value_name = "OUT")]
+    out: PathBuf,
+    /// Folder to write the files into (created 0700; existing files are never replaced).
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+    /// The office's mail domain, for the users' new addresses.
+    #[arg(long = "domain", required = true, value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// CSV `address,user`: a user's new address is theirs there.
+    #[arg(long, value_name = "CSV")]
+    directory: Option<PathBuf>,
+    /// Address Dovecot listens on, and imapsync reads from.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    listen: String,
+    /// Dovecot's IMAP port.
+    #[arg(long, default_value_t = 143, value_name = "PORT")]
+    port: u16,
+    /// The new server's IMAP host, for imapsync.
+    #[arg(long, default_value = "outlook.office365.com", value_name = "HOST")]
+    host2: String,
+    /// The user Dovecot's own processes run as (Debian: dovecot); it owns the passwd file.
+    #[arg(long, default_value = "dovecot", value_name = "USER")]
+    dovecot_user: String,
 }
 
 /// What every command needs to know about the mailbox and the office.
@@ -139,6 +170,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Split(args) => run_split(args),
         Command::Profile(args) => run_profile(args),
+        Command::Handover(args) => run_handover(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -162,6 +194,37 @@ fn describe(e: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+fn run_handover(args: HandoverArgs) -> Result<()> {
+    let domains: Vec<String> = args
+        .domains
+        .iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
+    let directory = match &args.directory {
+        Some(path) => Directory::from_csv(&domains, path)?,
+        None => Directory::open(&domains),
+    };
+    let target = popsplit::handover::Target {
+        listen: args.listen,
+        port: args.port,
+        host2: args.host2,
+        server_user: args.dovecot_user,
+    };
+    let handed = popsplit::handover::write(&args.out, &args.to, &directory, &target)?;
+    println!(
+        "{} Dovecot logins (one a folder), {} people for imapsync and Microsoft 365:",
+        handed.logins.len(),
+        handed.people.len()
+    );
+    for (user, address) in &handed.people {
+        println!("  {user} -> {}", popsplit::sanitize::one_line(address));
+    }
+    for f in &handed.files {
+        println!("wrote {} (0600)", f.display());
+    }
+    Ok(())
 }
 
 /// The office's directory and the admin's overrides, from the flags.
