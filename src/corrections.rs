@@ -235,6 +235,22 @@ impl Corrections {
         }
     }
 
+    /// Every line as (message as written, users joined by `;`, or `_unassigned`), for the
+    /// audit page to write out again.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        self.named
+            .iter()
+            .zip(&self.lines)
+            .map(|(m, l)| {
+                let users = match l.users.is_empty() {
+                    true => "_unassigned".to_string(),
+                    false => l.users.join(";"),
+                };
+                (m.clone(), users)
+            })
+            .collect()
+    }
+
     /// How many lines the file has.
     pub fn len(&self) -> usize {
         self.lines.len()

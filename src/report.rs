@@ -119,9 +119,12 @@ pub fn evidence_rows<'a>(evidence: &'a [Evidence], decision: &'a Decision) -> Ve
         .collect()
 }
 
-/// A message a person should look at: unassigned, or delivered at `low`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message a person should look at: unassigned, or delivered at `low` or `medium`, or
+/// decided by a person before (to be changed again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReviewRow {
+    /// How `--corrections` names it: its Message-ID, else `source:index`.
+    pub key: String,
     /// Arrival time.
     pub arrival: Option<i64>,
     /// From field (made safe).
@@ -138,10 +141,18 @@ pub struct ReviewRow {
     pub source: String,
     /// 1-based index in the input.
     pub index: usize,
+    /// Each address field a reviewer needs (To/Cc, envelope fields, Received `for`):
+    /// `field: address (verdict)`, made safe.
+    pub evidence: Vec<String>,
+    /// Its List-Id, when it has one.
+    pub list: Option<String>,
+    /// The first lines of its text, made safe (the page shows them as text).
+    pub body: String,
 }
 
-/// Most review rows kept for the HTML page; the report has them all.
-pub const REVIEW_ROWS: usize = 2000;
+/// Most review rows kept for the HTML page (the page pages through them); the report has
+/// them all.
+pub const REVIEW_ROWS: usize = 100_000;
 
 /// What the audit page needs beyond the counts.
 #[derive(Debug, Clone, Default)]

@@ -535,6 +535,8 @@ struct Work<'a> {
     arrival: Option<i64>,
     /// The message's size in bytes, as read (kept after its bytes are let go).
     size: u64,
+    /// For a message the audit page lists for review, the first lines of its text.
+    preview: Option<String>,
     /// Same message, whatever trace fields the copy carries (see [`identity`]).
     identity: [u8; 16],
     split_note: Option<&'static str>,
@@ -748,6 +750,7 @@ pub fn run(
                             &ctx,
                             &index,
                             corrections.as_ref(),
+                            config.html.is_some(),
                         )
                     })
                     .collect();
@@ -804,6 +807,7 @@ pub fn run(
             &profile,
             &config.directory,
             &config.command,
+            config.corrections.as_ref(),
         );
         create_private(path)
             .and_then(|mut f| f.write_all(page.as_bytes()))
@@ -1210,10 +1214,34 @@ fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
         names.join(" + ")
     };
     *audit.evidence_kinds.entry(kind).or_default() += 1;
-    if !p.set_aside && matches!(w.decision.confidence, Confidence::Low | Confidence::None) {
+    if !p.set_aside && w.preview.is_some() {
         audit.review_total += 1;
         if audit.review.len() < REVIEW_ROWS {
+            let evidence = w
+                .facts
+                .evidence
+                .iter()
+                .zip(&w.decision.verdicts)
+                .map(|(e, v)| {
+                    let field = match e.kind {
+                        crate::evidence::Kind::ReceivedFor => "Received for",
+                        _ => e.header.as_str(),
+                    };
+                    let verdict = serde_json::to_value(v)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    one_line(&format!(
+                        "{field}: {} ({verdict})",
+                        e.address.as_deref().unwrap_or("-")
+                    ))
+                })
+                .collect();
             audit.review.push(ReviewRow {
+                key: match &w.facts.message_id {
+                    Some(id) => id.clone(),
+                    None => format!("{}:{}", w.source, w.number),
+                },
                 arrival: w.arrival,
                 from: w.facts.from.clone(),
                 subject: w.facts.subject.clone(),
@@ -1222,6 +1250,9 @@ fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
                 why: w.decisive.clone(),
                 source: w.source.to_string(),
                 index: w.number,
+                evidence,
+                list: w.facts.list_id.as_deref().map(one_line),
+                body: w.preview.clone().unwrap_or_default(),
             });
         }
     }
@@ -1281,6 +1312,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         &ctx,
         &index,
         corrections.as_ref(),
+        false,
     );
     let trusted = profile.trusted_hops(&w.facts.hops, config.policy.trusted_hops);
     let mut t = String::new();
@@ -1405,7 +1437,13 @@ fn flush_report(report: &mut Option<BufWriter<File>>, config: &Config) -> Result
     }
 }
 
-/// Gathers evidence and decides, for one message (runs on a worker thread).
+/// Whether the audit page lists a message of this confidence for review.
+fn for_review(c: Confidence) -> bool {
+    !matches!(c, Confidence::High)
+}
+
+/// Gathers evidence and decides, for one message (runs on a worker thread); `review`: keep
+/// the first lines of the text of a message to review (for the audit page).
 fn analyse<'a>(
     source: &'a Source,
     m: Message<'a>,
@@ -1413,6 +1451,7 @@ fn analyse<'a>(
     ctx: &Context<'_>,
     index: &Index,
     corrections: Option<&Corrections>,
+    review: bool,
 ) -> Work<'a> {
     let facts = gather(&m.content);
     let mut decision = decide(&facts, ctx, &index.hints(&facts));
@@ -1450,6 +1489,8 @@ fn analyse<'a>(
         offset: m.offset,
         identity: identity(&m.content, &facts),
         size: m.content.len() as u64,
+        preview: (review && for_review(decision.confidence))
+            .then(|| crate::html::preview(&m.content, facts.body_start)),
         content: m.content,
         from_line: m.from_line,
         facts,
