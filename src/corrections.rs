@@ -3,7 +3,7 @@
 //! applies them after deciding, so the decision itself stays a pure function of evidence.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::directory::Directory;
 use crate::sanitize::{folder_name, one_line};
@@ -43,8 +43,10 @@ pub struct Correction {
 /// The corrections of one file, by Message-ID and by the report's `source:index`.
 #[derive(Debug, Clone, Default)]
 pub struct Corrections {
-    /// The file, as named on the command line.
+    /// The file, as named on the command line (for messages).
     pub path: String,
+    /// The file.
+    pub file: PathBuf,
     lines: Vec<Correction>,
     /// Message-ID without its angle brackets → line (index into `lines`).
     by_id: HashMap<String, usize>,
@@ -103,6 +105,7 @@ impl Corrections {
         let known = dir.listed_users();
         let mut c = Corrections {
             path: name.clone(),
+            file: path.to_path_buf(),
             ..Corrections::default()
         };
         // Message as written (Message-IDs bare) → its line, to name the first of a repeat.

@@ -1395,7 +1395,13 @@ fn check_paths(config: &Config) -> Result<(), SplitError> {
     let out = (!config.dry_run).then_some(config.out.as_path());
     crate::paths::Paths::resolve(
         &config.inputs,
-        config.directory_file.as_deref(),
+        &[
+            ("--directory", config.directory_file.as_deref()),
+            (
+                "--corrections",
+                config.corrections.as_ref().map(|c| c.file.as_path()),
+            ),
+        ],
         out,
         &[
             ("--report", config.report.as_deref()),

@@ -361,3 +361,19 @@ fn per_user_figures_list_every_directory_user_and_zero_for_a_missing_one() {
     assert!(html.contains("<th>zoe</th>"), "zoe missing from the page");
     assert!(html.contains(&format!("{bytes} bytes, {first} to {last}")));
 }
+
+#[test]
+fn the_report_may_not_overwrite_the_corrections_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = corrections(tmp.path(), &["<s08@lottery.example.biz>,carol"]);
+    let before = fs::read(&file).expect("read");
+    let res = split_office(
+        &sample("shared-pop.mbox"),
+        &tmp.path().join("out"),
+        &["--corrections", &file, "--report", &file],
+    );
+    assert_eq!(res.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("is the --corrections file"), "{err}");
+    assert_eq!(fs::read(&file).expect("read"), before);
+}
