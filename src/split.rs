@@ -874,6 +874,9 @@ struct Rehomed {
     removed: Vec<String>,
     /// The folders a moved copy now fills, which need no new copy.
     filled: Vec<String>,
+    /// The planned folders that held the copy before this run (what a dry run reports as
+    /// already there).
+    present: Vec<String>,
 }
 
 impl<'c> Delivery<'c> {
@@ -987,7 +990,8 @@ impl<'c> Delivery<'c> {
             // A dry run: what a real run would move, from the listing alone.
             rehomed = rehome(earlier, None, work, &plans, config.sync)
                 .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
-            for r in &rehomed {
+            for (r, a) in rehomed.iter().zip(already.iter_mut()) {
+                a.clone_from(&r.present);
                 for (from, to) in &r.moved {
                     self.would.push(format!("would move {from} to {to}"));
                 }
@@ -1104,8 +1108,20 @@ fn rehome(
         .iter()
         .map(|p| p.copies.iter().map(|(f, k)| earlier.claim(f, k)).collect())
         .collect();
-    let mut rehomed: Vec<Rehomed> = Vec::new();
-    rehomed.resize_with(work.len(), Rehomed::default);
+    let mut rehomed: Vec<Rehomed> = plans
+        .iter()
+        .zip(&present)
+        .map(|(p, there)| Rehomed {
+            present: p
+                .copies
+                .iter()
+                .zip(there)
+                .filter(|(_, t)| **t)
+                .map(|((f, _), _)| f.clone())
+                .collect(),
+            ..Rehomed::default()
+        })
+        .collect();
     if !earlier.has_unclaimed() {
         return Ok(rehomed);
     }
