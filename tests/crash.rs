@@ -211,10 +211,8 @@ fn killed_while_moving_then_rerun_leaves_every_copy_once_in_its_right_folder() {
     let clean = f.root.join("clean");
     assert!(f.command(&clean).status().expect("run").success());
     let first = names(&clean);
-    let started = Instant::now();
     let out = rerun(&clean).output().expect("run");
     assert!(out.status.success());
-    let full = started.elapsed();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains(" moved to their folder"), "{said}");
     let want = names(&clean);
@@ -232,17 +230,27 @@ fn killed_while_moving_then_rerun_leaves_every_copy_once_in_its_right_folder() {
             );
         }
     };
+    let alice = |out: &Path| {
+        fs::read_dir(out.join("alice/cur")).map_or(0, |d| d.filter_map(Result::ok).count())
+    };
     let mut seed: u64 = 0x51_7CC1_B727_220A;
     let mut kills = 0;
     let mut states = BTreeSet::new();
-    while kills < 15 {
+    while kills < 10 {
         seed = seed
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        let delay = full.mul_f64((seed >> 33) as f64 / (1u64 << 31) as f64);
+        // The moves are the last part of a run: watch for the first, then kill the run
+        // up to 20 ms later, in the middle of moving.
+        let delay = std::time::Duration::from_micros((seed >> 33) % 20_000);
+        let before = alice(&out);
         let mut child = rerun(&out).spawn().expect("spawn");
+        while alice(&out) == before && child.try_wait().expect("wait").is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         std::thread::sleep(delay);
-        if child.try_wait().expect("wait").is_none() {
+        let killed = child.try_wait().expect("wait").is_none();
+        if killed {
             child.kill().expect("kill");
             kills += 1;
         }
@@ -251,7 +259,13 @@ fn killed_while_moving_then_rerun_leaves_every_copy_once_in_its_right_folder() {
         let now = names(&out);
         assert!(now.is_subset(&first.union(&want).cloned().collect()));
         never_twice(&out);
-        states.insert(now.iter().filter(|n| n.starts_with("alice/")).count());
+        let left = alice(&out);
+        states.insert(left);
+        if left == 0 {
+            // Everything moved: start again from the first run's output.
+            fs::remove_dir_all(&out).expect("rm");
+            assert!(f.command(&out).status().expect("run").success());
+        }
     }
     assert!(
         states.len() >= 3,
