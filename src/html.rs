@@ -99,7 +99,7 @@ pub fn render(
         let f = summary.figures.get(user).copied().unwrap_or_default();
         let _ = write!(
             h,
-            "</div></td><td class=\"n\">{total}</td><td class=\"detail\">{}</td><td class=\"detail figures\">{} bytes, {} to {}</td></tr>",
+            "</div></td><td class=\"n\">{total}</td><td class=\"detail\">{}<br><span class=\"figures\">{} bytes, {} to {}</span></td></tr>",
             counts
                 .iter()
                 .zip(Confidence::ALL)
@@ -325,7 +325,7 @@ table.bars{width:100%}table.bars th{width:12em;font-weight:normal}table.bars td:
 .bar{display:flex;height:1.1em;min-width:2px}.bar span{display:block}.detail{color:#666;font-size:.9em}\
 .legend span{margin-right:1.2em}.legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-1px}\
 table.review{font-size:.9em;width:100%}table.review tr:nth-child(even){background:#f5f5f5}table.review td.body{white-space:pre-wrap;color:#555;max-width:22em}\
-.controls label{margin-right:1em}.pager{margin:.5em 0}.subject{font-weight:600}\
+.controls label{margin-right:1em}.figures{white-space:nowrap}.pager{margin:.5em 0}.subject{font-weight:600}\
 pre{background:#f5f5f5;padding:.8em;white-space:pre-wrap;word-break:break-all}";
 
 /// The review list's controls and table, filled by [`REVIEW_SCRIPT`].
