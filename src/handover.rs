@@ -27,6 +27,9 @@ pub enum HandoverError {
         /// What the system said.
         source: io::Error,
     },
+    /// `--to` is inside `--out`, where a server would look for mail.
+    #[error("--to {0} is inside the output; choose a folder outside it")]
+    Inside(PathBuf),
     /// There is nothing to hand over.
     #[error("{0} holds no Maildir made by popsplit")]
     Empty(PathBuf),
@@ -143,6 +146,9 @@ pub fn write(
         .create(to)
         .map_err(io_at(to))?;
     let to_abs = std::fs::canonicalize(to).map_err(io_at(to))?;
+    if to_abs.starts_with(&out_abs) {
+        return Err(HandoverError::Inside(to.to_path_buf()));
+    }
     let owner = std::fs::metadata(&out_abs).map_err(io_at(out))?;
     let mut random = File::open("/dev/urandom").map_err(io_at(Path::new("/dev/urandom")))?;
     let mut passwords = Vec::with_capacity(logins.len());

@@ -234,3 +234,45 @@ fn keywords(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn a_moved_name_keeps_flags_and_shared_keywords_and_changes_key_and_confidence() {
+        let out = tempfile::tempdir().expect("tmp");
+        for (folder, keywords) in [
+            (
+                "alice",
+                "0 popsplit-high\n1 popsplit-low\n2 $Important\n3 private\n",
+            ),
+            (
+                "bob",
+                "0 $Important\n1 popsplit-high\n5 popsplit-reviewed\n",
+            ),
+        ] {
+            for sub in ["cur", "new", "tmp"] {
+                fs::create_dir_all(out.path().join(folder).join(sub)).expect("mkdir");
+            }
+            fs::write(out.path().join(folder).join("dovecot-keywords"), keywords).expect("kw");
+        }
+        const OLD: &str = "00000000000000000000000a";
+        const NEW: &str = "00000000000000000000000b";
+        let name = format!("1000.{OLD}.popsplit,S=24:2,FSbcd");
+        fs::write(out.path().join("alice/cur").join(&name), "x").expect("write");
+        fs::write(out.path().join("alice/cur/1001.mine:2,S"), "y").expect("write");
+        let mut earlier = Earlier::scan(out.path()).expect("scan");
+        assert_eq!(earlier.unclaimed(), 1, "only popsplit's file is known");
+        let found = earlier.take("alice", OLD).expect("found");
+        assert!(earlier.take("alice", OLD).is_none(), "taken once");
+        // F and S stay; popsplit-low (b) goes; $Important (c) is a in bob; private (d) is
+        // unknown there; bob's reviewed letter is f.
+        assert_eq!(
+            earlier.new_name(&found, "bob", NEW, 'f'),
+            format!("1000.{NEW}.popsplit,S=24:2,FSaf")
+        );
+        assert_eq!(found.relative(), format!("alice/cur/{name}"));
+    }
+}
