@@ -22,16 +22,24 @@ pub enum Confidence {
     Low,
     /// Nothing named a user: the message is unassigned.
     None,
+    /// A person decided it (`--corrections`); never given by [`decide`] itself.
+    Reviewed,
 }
 
 impl Confidence {
-    /// Every level, strongest first.
-    pub const ALL: [Confidence; 4] = [
+    /// Every level: those [`decide`] gives, strongest first, then a person's.
+    pub const ALL: [Confidence; 5] = [
         Confidence::High,
         Confidence::Medium,
         Confidence::Low,
         Confidence::None,
+        Confidence::Reviewed,
     ];
+
+    /// Position in [`Confidence::ALL`], for per-level counts and keyword letters.
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// The level's name as used in headers, keywords and the report.
     pub fn name(self) -> &'static str {
@@ -40,6 +48,7 @@ impl Confidence {
             Confidence::Medium => "medium",
             Confidence::Low => "low",
             Confidence::None => "none",
+            Confidence::Reviewed => "reviewed",
         }
     }
 }

@@ -118,19 +118,53 @@ struct Folders {
 pub struct Mailbox {
     dirs: Arc<Folders>,
     /// Keyword letter of each confidence level, in [`Confidence::ALL`] order.
-    letters: [char; 4],
+    letters: [char; 5],
     /// Keys of the copies already in `cur/` or `new/`, as numbers: a rerun over a large
     /// output holds one for every file.
     present: HashSet<u128>,
 }
 
+/// The key in the name of a popsplit copy (`<arrival>.<key>.popsplit,S=<size>:2,<info>`),
+/// as a number and as written; `None` for a name popsplit does not write.
+pub fn name_key(name: &str) -> Option<(u128, &str)> {
+    let stem = name.split(':').next().unwrap_or_default();
+    let (_, key) = stem
+        .split_once(TAG)
+        .and_then(|(head, _)| head.split_once('.'))?;
+    key_bits(key).map(|bits| (bits, key))
+}
+
 /// A copy key (24 lower-case hex digits) as a number, or `None` for any other text.
-fn key_bits(key: &str) -> Option<u128> {
+pub fn key_bits(key: &str) -> Option<u128> {
     let hex = key.len() == 24 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     hex.then(|| u128::from_str_radix(key, 16).ok()).flatten()
 }
 
 impl Mailbox {
+    /// The keyword letter of `level` in this Maildir.
+    pub fn letter(&self, level: Confidence) -> char {
+        self.letters[level.index()]
+    }
+
+    /// Moves the file `from` of the folder `from_dir` into `cur/` as `name`, never
+    /// replacing a file there: a copy an earlier run wrote elsewhere, renamed, not
+    /// rewritten, so that the flags a mail client gave it stay with it.
+    pub fn adopt(
+        &self,
+        from_dir: BorrowedFd<'_>,
+        from: &str,
+        name: &str,
+    ) -> Result<PathBuf, DeliverError> {
+        let path = self.dirs.base_path.join("cur").join(name);
+        outfs::rename_new(from_dir, from, self.dirs.cur.as_fd(), name).map_err(io_at(&path))?;
+        Ok(path)
+    }
+
+    /// Makes the entries of `cur/` durable (under [`SyncPolicy::File`], after adopting).
+    pub fn sync_cur(&self) -> Result<(), DeliverError> {
+        outfs::sync_dir(self.dirs.cur.as_fd(), &self.dirs.base_path.join("cur"))
+    }
+
     /// Whether a copy with this key is already in the Maildir.
     pub fn has(&self, key: &str) -> bool {
         key_bits(key).is_some_and(|k| self.present.contains(&k))
@@ -161,11 +195,11 @@ impl Mailbox {
         if sync == SyncPolicy::File {
             file.sync_all().map_err(io_at(&tmp_path))?;
         }
-        let level = Confidence::ALL
-            .iter()
-            .position(|c| *c == copy.confidence)
-            .unwrap_or(3);
-        let cur = format!("{tmp}:2,{}{}", copy.flags, self.letters[level]);
+        let cur = format!(
+            "{tmp}:2,{}{}",
+            copy.flags,
+            self.letters[copy.confidence.index()]
+        );
         Ok(Staged {
             dirs: Arc::clone(d),
             path: d.base_path.join("cur").join(&cur),
@@ -329,12 +363,7 @@ fn scan(dirs: &Folders, new: BorrowedFd<'_>) -> Result<HashSet<u128>, DeliverErr
     for (sub, fd) in [("cur", dirs.cur.as_fd()), ("new", new)] {
         let dir = dirs.base_path.join(sub);
         outfs::each_entry(fd, &dir, |name, regular| {
-            let stem = name.split(':').next().unwrap_or_default();
-            if let Some((_, key)) = stem
-                .split_once(TAG)
-                .and_then(|(head, _)| head.split_once('.'))
-                && let Some(bits) = key_bits(key)
-            {
+            if let Some((bits, _)) = name_key(name) {
                 if !regular {
                     return Err(DeliverError::Refused {
                         path: dir.join(name),
@@ -362,7 +391,7 @@ fn scan(dirs: &Folders, new: BorrowedFd<'_>) -> Result<HashSet<u128>, DeliverErr
 
 /// Reads (or creates) the Maildir's `dovecot-keywords` file and returns the letter of each
 /// confidence keyword, adding missing ones at free indexes without disturbing others.
-fn keyword_letters(dirs: &Folders) -> Result<[char; 4], DeliverError> {
+fn keyword_letters(dirs: &Folders) -> Result<[char; 5], DeliverError> {
     const NAME: &str = "dovecot-keywords";
     let path = dirs.base_path.join(NAME);
     let mut existing = String::new();
@@ -377,7 +406,7 @@ fn keyword_letters(dirs: &Folders) -> Result<[char; 4], DeliverError> {
         })
         .filter(|(n, _)| *n < 26)
         .collect();
-    let mut letters = ['?'; 4];
+    let mut letters = ['?'; 5];
     let mut changed = false;
     for (slot, c) in Confidence::ALL.iter().enumerate() {
         let name = keyword(*c);
@@ -446,12 +475,12 @@ mod tests {
         o.prepare("alice").expect("prepare");
         assert_eq!(
             o.mailbox("alice").expect("box").letters,
-            ['b', 'c', 'd', 'e']
+            ['b', 'c', 'd', 'e', 'f']
         );
         let text = fs::read_to_string(base.join("dovecot-keywords")).expect("read");
         assert_eq!(
             text,
-            "0 $Junk\n1 popsplit-high\n2 popsplit-medium\n3 popsplit-low\n4 popsplit-none\n"
+            "0 $Junk\n1 popsplit-high\n2 popsplit-medium\n3 popsplit-low\n4 popsplit-none\n5 popsplit-reviewed\n"
         );
     }
 

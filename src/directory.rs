@@ -167,6 +167,37 @@ impl Directory {
             .collect()
     }
 
+    /// Every user of the directory, or `None` without one (then any address may be a user).
+    pub fn listed_users(&self) -> Option<BTreeSet<String>> {
+        self.entries
+            .as_ref()
+            .map(|e| e.values().flatten().cloned().collect())
+    }
+
+    /// The address a user's new mailbox gets: of the directory's addresses that are the
+    /// user's alone (not a list's), the one whose local part is the user's name, else the
+    /// first; without one, the user's name at the first domain.
+    pub fn address_of(&self, user: &str) -> String {
+        let own: Vec<&String> = self
+            .entries
+            .iter()
+            .flatten()
+            .filter(|(_, users)| users.len() == 1 && users.contains(user))
+            .map(|(a, _)| a)
+            .collect();
+        let named = own
+            .iter()
+            .find(|a| a.split('@').next() == Some(user))
+            .or(own.first());
+        match named {
+            Some(a) => a.to_string(),
+            None => format!(
+                "{user}@{}",
+                self.domains.first().map_or("localhost", String::as_str)
+            ),
+        }
+    }
+
     /// Whether users come from a directory rather than from the addresses found.
     pub fn is_closed(&self) -> bool {
         self.entries.is_some()

@@ -6,10 +6,12 @@
 //! [`split`] wires the stages together.
 
 pub mod address;
+pub mod corrections;
 pub mod decide;
 pub mod deliver;
 pub mod directory;
 pub mod evidence;
+pub mod handover;
 pub mod headers;
 pub mod html;
 pub mod interrupt;
@@ -18,6 +20,7 @@ pub mod mboxwrite;
 pub mod outfs;
 pub mod paths;
 pub mod profile;
+pub mod rehome;
 pub mod report;
 pub mod sanitize;
 pub mod source;

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use popsplit::corrections::Corrections;
 use popsplit::decide::Policy;
 use popsplit::deliver::SyncPolicy;
 use popsplit::directory::{Directory, DirectoryError};
@@ -92,6 +93,40 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Write what the migration needs for the folders of a split's --out: a Dovecot
+    /// passwd-file and configuration, an imapsync batch file, a Microsoft 365 CSV.
+    #[command(
+        after_help = "Examples:\n  popsplit handover out --to handover -d example.com --directory directory.csv"
+    )]
+    Handover(HandoverArgs),
+}
+
+#[derive(clap::Args)]
+struct HandoverArgs {
+    /// The --out of a split.
+    #[arg(value_name = "OUT")]
+    out: PathBuf,
+    /// Folder to write the files into (created 0700; existing files are never replaced).
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+    /// The office's mail domain, for the users' new addresses.
+    #[arg(short, long = "domain", required = true, value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// CSV `address,user`: a user's new address is theirs there.
+    #[arg(long, value_name = "CSV")]
+    directory: Option<PathBuf>,
+    /// Address Dovecot listens on, and imapsync reads from.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    listen: String,
+    /// Dovecot's IMAP port.
+    #[arg(long, default_value_t = 143, value_name = "PORT")]
+    port: u16,
+    /// The new server's IMAP host, for imapsync.
+    #[arg(long, default_value = "outlook.office365.com", value_name = "HOST")]
+    host2: String,
+    /// The user Dovecot's own processes run as (Debian: dovecot); it owns the passwd file.
+    #[arg(long, default_value = "dovecot", value_name = "USER")]
+    dovecot_user: String,
 }
 
 /// The mailboxes and the office, as `split` and `profile` take them.
@@ -170,6 +205,10 @@ struct SplitArgs {
         default_value = "maildir"
     )]
     output_format: Output,
+    /// CSV `message,users` of a person's decisions: each named message (Message-ID or the
+    /// report's source:index) goes exactly to those users (or `_unassigned`), as `reviewed`.
+    #[arg(long, value_name = "FILE")]
+    corrections: Option<PathBuf>,
     /// How copies are made durable: `batch` (one file-system sync before and one after
     /// each batch's renames), `file` (fsync per file and folder) or `none`.
     #[arg(long, value_enum, default_value = "batch")]
@@ -251,6 +290,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Man { dir } => run_man(dir),
+        Command::Handover(args) => run_handover(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -289,6 +329,37 @@ fn describe(e: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+fn run_handover(args: HandoverArgs) -> Result<()> {
+    let domains: Vec<String> = args
+        .domains
+        .iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
+    let directory = match &args.directory {
+        Some(path) => Directory::from_csv(&domains, path)?,
+        None => Directory::open(&domains),
+    };
+    let target = popsplit::handover::Target {
+        listen: args.listen,
+        port: args.port,
+        host2: args.host2,
+        server_user: args.dovecot_user,
+    };
+    let handed = popsplit::handover::write(&args.out, &args.to, &directory, &target)?;
+    println!(
+        "{} Dovecot logins (one a folder), {} people for imapsync and Microsoft 365:",
+        handed.logins.len(),
+        handed.people.len()
+    );
+    for (user, address) in &handed.people {
+        println!("  {user} -> {}", popsplit::sanitize::one_line(address));
+    }
+    for f in &handed.files {
+        println!("wrote {} (0600)", f.display());
+    }
+    Ok(())
 }
 
 /// The office's directory and the admin's overrides, from the flags.
@@ -452,6 +523,7 @@ fn run_explain(args: ExplainArgs) -> Result<()> {
         html: None,
         command: command_line(),
         sync: SyncPolicy::None,
+        corrections: None,
     };
     let text = pool(args.office.jobs)?.install(|| split::explain(&config, which))?;
     print!("{text}");
@@ -464,6 +536,10 @@ fn run_split(args: SplitArgs) -> Result<()> {
     if args.explain.is_none() {
         check_outputs(&args)?;
     }
+    let corrections = match &args.corrections {
+        Some(path) => Some(Corrections::from_csv(path, &directory, &args.unassigned)?),
+        None => None,
+    };
     let config = Config {
         inputs: args.mailbox.inputs.clone(),
         out: args.out,
@@ -480,6 +556,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         html: args.html,
         command: command_line(),
         sync: args.sync,
+        corrections,
     };
     let pool = pool(args.mailbox.office.jobs)?;
     if let Some(spec) = &args.explain {
@@ -512,7 +589,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
             .map(|n| popsplit::sanitize::one_line(n))
             .collect();
         eprintln!(
-            "popsplit: note: {} also holds {} that --directory has no user for ({}{}), from an earlier run with another directory: their copies are left where they were, as popsplit never moves or removes mail; check them, and move or remove them yourself",
+            "popsplit: note: {} also holds {} that --directory has no user for ({}{}), from an earlier run with another directory: popsplit moved its own copies of the messages decided now to their folders; what is left there (files popsplit did not write, messages not in these inputs) is not touched: check it",
             config.out.display(),
             popsplit::report::count(outcome.earlier.len() as u64, "folder", "folders"),
             shown.join(", "),
@@ -526,7 +603,18 @@ fn run_split(args: SplitArgs) -> Result<()> {
     if !args.quiet {
         print!("{}", outcome.profile.describe(&config.directory));
         println!();
+        for line in &outcome.would {
+            println!("{}", popsplit::sanitize::one_line(line));
+        }
         print!("{}", outcome.summary.table(config.dry_run));
+        println!();
+        print!("{}", outcome.summary.figures_table());
+        if outcome.unclaimed > 0 {
+            println!(
+                "{} an earlier run wrote into --out belong to no message decided now (not in these inputs, or set aside in _duplicates): left alone",
+                popsplit::report::count(outcome.unclaimed as u64, "copy", "copies")
+            );
+        }
         for (folder, address) in config.directory.renamed(outcome.summary.per_user.keys()) {
             println!(
                 "folder {folder} is for {}: a folder name holds only a-z, 0-9, `.`, `_` and `-`, so it carries a hash to stay apart from other names",

@@ -112,6 +112,21 @@ impl Root {
     }
 }
 
+/// Opens `--out` for reading only when it exists, without creating or locking it (what
+/// a dry run looks at); `None` when there is no such folder yet.
+pub fn existing_top(path: &Path) -> Result<Option<OwnedFd>, DeliverError> {
+    // `--out` itself is the admin's choice and may be a link, as in [`Root::open`].
+    match rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(io_at(path)(e)),
+    }
+}
+
 /// The error for an `O_NOFOLLOW` open that met a link (`ELOOP`), or any other failure.
 fn not_followed(path: &Path, e: Errno) -> DeliverError {
     match e {
@@ -155,6 +170,31 @@ pub fn subdir(parent: BorrowedFd<'_>, name: &str, path: &Path) -> Result<OwnedFd
         },
         e => not_followed(path, e),
     })
+}
+
+/// Opens the existing folder `name` in `parent` without following a link; `None` when
+/// there is no folder of that name (nothing, a file, or a link).
+pub fn existing_dir(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    path: &Path,
+) -> Result<Option<OwnedFd>, DeliverError> {
+    match rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => Ok(None),
+        Err(e) => Err(io_at(path)(e)),
+    }
+}
+
+/// Removes the regular file `name` from `dir`: a copy of popsplit's whose folder no longer
+/// gets it, after its right folder has it.
+pub fn remove_file(dir: BorrowedFd<'_>, name: &str, path: &Path) -> Result<(), DeliverError> {
+    rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(io_at(path))
 }
 
 /// Creates the new file `name` (0600) in `dir` for writing: never an existing file, never

@@ -90,8 +90,8 @@ fn resolve(p: &Path) -> io::Result<PathBuf> {
 pub struct Paths {
     /// The inputs.
     pub inputs: Vec<Place>,
-    /// The `--directory` CSV.
-    pub directory: Option<Place>,
+    /// Files read besides the inputs (`--directory`, `--corrections`), with their option.
+    pub read: Vec<(&'static str, Place)>,
     /// `--out`, when the run writes it.
     pub out: Option<Place>,
     /// Output files with the option that names them (`--report`, `--html`).
@@ -118,7 +118,7 @@ impl Paths {
     /// Resolves every path of a run.
     pub fn resolve(
         inputs: &[PathBuf],
-        directory: Option<&Path>,
+        read: &[(&'static str, Option<&Path>)],
         out: Option<&Path>,
         outputs: &[(&'static str, Option<&Path>)],
     ) -> Result<Paths, PathError> {
@@ -130,7 +130,10 @@ impl Paths {
         };
         Ok(Paths {
             inputs: inputs.iter().map(|p| place(p)).collect::<Result<_, _>>()?,
-            directory: directory.map(place).transpose()?,
+            read: read
+                .iter()
+                .filter_map(|(flag, p)| p.map(|p| place(p).map(|pl| (*flag, pl))))
+                .collect::<Result<_, _>>()?,
             out: out.map(place).transpose()?,
             outputs: outputs
                 .iter()
@@ -184,8 +187,8 @@ impl Paths {
                     show(input)
                 ));
             }
-            if let Some(d) = self.directory.as_ref().filter(|d| o.same(d)) {
-                return refuse(format!("{what} is the --directory file {}", show(d)));
+            if let Some((flag, d)) = self.read.iter().find(|(_, d)| o.same(d)) {
+                return refuse(format!("{what} is the {flag} file {}", show(d)));
             }
             if let Some((other, _)) = self.outputs[..i].iter().find(|(_, p)| o.same(p)) {
                 return refuse(format!(
@@ -227,7 +230,7 @@ mod tests {
         let outputs: Vec<(&'static str, Option<&Path>)> =
             outputs.iter().map(|(f, p)| (*f, Some(*p))).collect();
         let inputs: Vec<PathBuf> = inputs.iter().map(|p| p.to_path_buf()).collect();
-        Paths::resolve(&inputs, None, Some(out), &outputs).is_ok_and(|p| p.check().is_ok())
+        Paths::resolve(&inputs, &[], Some(out), &outputs).is_ok_and(|p| p.check().is_ok())
     }
 
     #[test]

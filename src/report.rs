@@ -76,6 +76,20 @@ pub struct Row<'a> {
     pub evidence: Vec<EvidenceRow<'a>>,
     /// Files written, relative to `--out` (empty in a dry run).
     pub files: Vec<String>,
+    /// Copies an earlier run wrote into a folder the decisions no longer give them, moved
+    /// (renamed) into a folder that now gets them.
+    pub moved: Vec<Moved<'a>>,
+    /// Such copies removed, because their right folder had them already.
+    pub removed: Vec<&'a str>,
+}
+
+/// One earlier copy moved, paths relative to `--out`.
+#[derive(Debug, Serialize)]
+pub struct Moved<'a> {
+    /// Where it was.
+    pub from: &'a str,
+    /// Where it is now.
+    pub to: &'a str,
 }
 
 fn kind_name<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error> {
@@ -105,9 +119,12 @@ pub fn evidence_rows<'a>(evidence: &'a [Evidence], decision: &'a Decision) -> Ve
         .collect()
 }
 
-/// A message a person should look at: unassigned, or delivered at `low`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message a person should look at: unassigned, or delivered at `low` or `medium`, or
+/// decided by a person before (to be changed again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReviewRow {
+    /// How `--corrections` names it: its Message-ID, else `source:index`.
+    pub key: String,
     /// Arrival time.
     pub arrival: Option<i64>,
     /// From field (made safe).
@@ -124,10 +141,18 @@ pub struct ReviewRow {
     pub source: String,
     /// 1-based index in the input.
     pub index: usize,
+    /// Each address field a reviewer needs (To/Cc, envelope fields, Received `for`):
+    /// `field: address (verdict)`, made safe.
+    pub evidence: Vec<String>,
+    /// Its List-Id, when it has one.
+    pub list: Option<String>,
+    /// The first lines of its text, made safe (the page shows them as text).
+    pub body: String,
 }
 
-/// Most review rows kept for the HTML page; the report has them all.
-pub const REVIEW_ROWS: usize = 2000;
+/// Most review rows kept for the HTML page (the page pages through them); the report has
+/// them all.
+pub const REVIEW_ROWS: usize = 100_000;
 
 /// `n` and the noun that goes with it: `count(1, "copy", "copies")` is "1 copy".
 pub fn count(n: u64, one: &str, many: &str) -> String {
@@ -160,10 +185,49 @@ pub struct Summary {
     pub copies: u64,
     /// Copies already in the output from an earlier run (not written again).
     pub previously: u64,
+    /// Earlier copies moved into the folder the decisions now give them.
+    pub moved: u64,
+    /// Earlier copies removed, their right folder having them already.
+    pub removed: u64,
     /// Messages whose split from their neighbours is uncertain (see the report).
     pub uncertain_splits: u64,
     /// Copies per user, by confidence in [`Confidence::ALL`] order.
-    pub per_user: BTreeMap<String, [u64; 4]>,
+    pub per_user: BTreeMap<String, [u64; 5]>,
+    /// Bytes and dates per user (the copies are in `per_user`).
+    pub figures: BTreeMap<String, Figures>,
+}
+
+/// What one folder received, beside its copies by confidence.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Figures {
+    /// Bytes of the original messages (popsplit's added fields not counted).
+    pub bytes: u64,
+    /// Earliest arrival (seconds since the epoch), when any copy has one.
+    pub first: Option<i64>,
+    /// Latest arrival.
+    pub last: Option<i64>,
+}
+
+impl Figures {
+    /// Counts one copy of `bytes` that arrived at `arrival`.
+    pub fn add(&mut self, bytes: u64, arrival: Option<i64>) {
+        self.bytes += bytes;
+        if let Some(t) = arrival {
+            self.first = Some(self.first.map_or(t, |f| f.min(t)));
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        }
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of `t` seconds since the epoch, or `-`.
+pub fn day(t: Option<i64>) -> String {
+    match t {
+        Some(t) => {
+            let (y, m, d) = crate::mbox::civil(t.div_euclid(86_400));
+            format!("{y:04}-{m:02}-{d:02}")
+        }
+        None => "-".to_string(),
+    }
 }
 
 impl Summary {
@@ -173,8 +237,16 @@ impl Summary {
             && self.copies == self.per_user.values().flat_map(|c| c.iter()).sum::<u64>()
     }
 
-    /// The table printed at the end of a run.
-    pub fn table(&self, dry_run: bool) -> String {
+    /// Lists the users of the directory that received nothing, with 0: a person missing
+    /// from the output is a finding.
+    pub fn list_absent(&mut self, users: impl IntoIterator<Item = String>) {
+        for u in users {
+            self.per_user.entry(u).or_default();
+        }
+    }
+
+    /// Per folder: messages, bytes, first and last arrival, one line each.
+    pub fn figures_table(&self) -> String {
         let mut t = String::new();
         let width = self
             .per_user
@@ -185,20 +257,60 @@ impl Summary {
             .max(4);
         let _ = writeln!(
             t,
-            "{:<width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
-            "user", "high", "medium", "low", "none", "total"
+            "{:<width$}  {:>8}  {:>12}  {:<10}  last",
+            "user", "messages", "bytes", "first"
         );
         for (user, c) in &self.per_user {
+            let f = self.figures.get(user).copied().unwrap_or_default();
             let _ = writeln!(
                 t,
-                "{:<width$}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
+                "{:<width$}  {:>8}  {:>12}  {:<10}  {}",
                 one_line(user),
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                c.iter().sum::<u64>()
+                c.iter().sum::<u64>(),
+                f.bytes,
+                day(f.first),
+                day(f.last)
             );
+        }
+        t
+    }
+
+    /// Copies this run wrote: neither there before nor moved from another folder.
+    pub fn written(&self) -> u64 {
+        self.copies
+            .saturating_sub(self.previously)
+            .saturating_sub(self.moved)
+    }
+
+    /// The table printed at the end of a run; the `reviewed` column only when a person
+    /// decided some message, so that a run without corrections reads as before.
+    pub fn table(&self, dry_run: bool) -> String {
+        let mut t = String::new();
+        let width = self
+            .per_user
+            .keys()
+            .map(|k| k.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let reviewed = Confidence::Reviewed.index();
+        let levels = match self.per_user.values().any(|c| c[reviewed] > 0) {
+            true => Confidence::ALL.len(),
+            false => reviewed,
+        };
+        // Seven wide, as the numbers of a large archive need; `reviewed` is one more.
+        let cell = |name: &str| name.len().max(7);
+        let _ = write!(t, "{:<width$}", "user");
+        for c in &Confidence::ALL[..levels] {
+            let _ = write!(t, "  {:>w$}", c.name(), w = cell(c.name()));
+        }
+        let _ = writeln!(t, "  {:>7}", "total");
+        for (user, c) in &self.per_user {
+            let _ = write!(t, "{:<width$}", one_line(user));
+            for (n, level) in c[..levels].iter().zip(Confidence::ALL) {
+                let _ = write!(t, "  {n:>w$}", w = cell(level.name()));
+            }
+            let _ = writeln!(t, "  {:>7}", c.iter().sum::<u64>());
         }
         let verb = if dry_run {
             "would be written"
@@ -213,13 +325,20 @@ impl Summary {
             self.unassigned,
             count(self.duplicates, "duplicate", "duplicates"),
             if self.conserved() { "" } else { "  MISMATCH" },
-            count(
-                self.copies - self.previously.min(self.copies),
-                "copy",
-                "copies"
-            ),
+            count(self.written(), "copy", "copies"),
             self.previously,
         );
+        if self.moved + self.removed > 0 {
+            let (moved, removed) = match dry_run {
+                true => ("would be moved", "would be removed"),
+                false => ("moved", "removed"),
+            };
+            let _ = writeln!(
+                t,
+                "earlier copies in folders the decisions no longer give them: {} {moved} to their folder, {} {removed} (their folder had them already)",
+                self.moved, self.removed
+            );
+        }
         if self.uncertain_splits > 0 {
             let _ = writeln!(
                 t,
@@ -250,8 +369,8 @@ mod tests {
             copies: 3,
             ..Summary::default()
         };
-        s.per_user.insert("alice".into(), [2, 0, 0, 0]);
-        s.per_user.insert("_unassigned".into(), [0, 0, 0, 1]);
+        s.per_user.insert("alice".into(), [2, 0, 0, 0, 0]);
+        s.per_user.insert("_unassigned".into(), [0, 0, 0, 1, 0]);
         assert!(s.conserved());
         let table = s.table(false);
         assert!(

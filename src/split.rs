@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::corrections::{Corrections, CorrectionsError};
 use crate::decide::{Confidence, Context, Decision, Hints, Policy, decide};
 use crate::deliver::{CommitError, Copy, DeliverError, Outbox, Staged, SyncPolicy};
 use crate::directory::Directory;
@@ -27,7 +28,10 @@ use crate::mbox::Span;
 use crate::mboxwrite::MboxOut;
 use crate::outfs::Root;
 use crate::profile::{Overrides, Profile, Stats};
-use crate::report::{Audit, FirstSeen, REVIEW_ROWS, ReviewRow, Row, Summary, count, evidence_rows};
+use crate::rehome::Earlier;
+use crate::report::{
+    Audit, FirstSeen, Moved, REVIEW_ROWS, ReviewRow, Row, Summary, count, evidence_rows,
+};
 use crate::sanitize::one_line;
 use crate::source::{self, Format, Message, Source, SourceError, Unit};
 
@@ -69,6 +73,8 @@ pub struct Config {
     pub html: Option<PathBuf>,
     /// The command line, as the audit page shows it.
     pub command: String,
+    /// A person's decisions (`--corrections`), which override popsplit's.
+    pub corrections: Option<Corrections>,
 }
 
 /// The form of the output.
@@ -135,6 +141,9 @@ pub enum SplitError {
         /// What had been written by then.
         progress: String,
     },
+    /// A line of the corrections file is wrong, or names no message of the inputs.
+    #[error("{0}")]
+    Corrections(#[from] CorrectionsError),
     /// The counts do not add up: some message is unaccounted for.
     #[error("conservation check failed:\n{0}")]
     Conservation(String),
@@ -342,6 +351,31 @@ impl Referred {
     }
 }
 
+/// Matches every line of `corrections` with messages of the inputs, before anything is
+/// written: a line that names no message is an error, and a line that names a message by
+/// `source:index` learns its Message-ID, to reach its other copies. Reads header blocks only.
+fn meet_corrections(
+    sources: &[Source],
+    corrections: &Corrections,
+) -> Result<Corrections, SplitError> {
+    let mut c = corrections.clone();
+    let mut matched = vec![false; c.len()];
+    batches(sources, |_, source, batch, _| {
+        let facts = heads(source, &batch)?;
+        for (u, f) in batch.iter().zip(&facts) {
+            let number = u.position() + 1;
+            let name = source.message_name(number);
+            if let Some(at) = c.meet(&name, number, f.message_id.as_deref())? {
+                matched[at] = true;
+            }
+        }
+        source.release(&batch);
+        Ok(())
+    })?;
+    c.unmatched(&matched)?;
+    Ok(c)
+}
+
 /// Calls `each` with every batch of message units of every source, in order.
 fn batches<'a>(
     sources: &'a [Source],
@@ -509,6 +543,10 @@ struct Work<'a> {
     /// Maildir flags: the source's own and those the mbox headers record.
     flags: String,
     arrival: Option<i64>,
+    /// The message's size in bytes, as read (kept after its bytes are let go).
+    size: u64,
+    /// For a message the audit page lists for review, the first lines of its text.
+    preview: Option<String>,
     /// Same message, whatever trace fields the copy carries (see [`identity`]).
     identity: [u8; 16],
     split_note: Option<&'static str>,
@@ -600,8 +638,13 @@ pub struct Outcome {
     /// What the audit page shows beyond the counts.
     pub audit: Audit,
     /// User folders in the output that the directory has no user for: an earlier run's,
-    /// made with another directory, whose copies stay where they are.
+    /// made with another directory, that still hold mail after this run's moves.
     pub earlier: Vec<String>,
+    /// In a dry run, each earlier copy that a real run would move or remove, in words.
+    pub would: Vec<String>,
+    /// popsplit's copies in `--out` that no decision of this run claimed (messages not in
+    /// these inputs, or set aside earlier): left alone.
+    pub unclaimed: usize,
 }
 
 /// Stops before anything is written when a `--domain` names no address in the mailbox: a
@@ -656,6 +699,10 @@ pub fn run(
         profile: &profile,
         policy: &config.policy,
     };
+    let corrections = match &config.corrections {
+        Some(c) => Some(meet_corrections(&sources, c)?),
+        None => None,
+    };
     let index = index(&sources, &ctx, &marks, progress)?;
     let Marks { repeats, .. } = marks;
     crate::interrupt::writing();
@@ -667,6 +714,12 @@ pub fn run(
         (true, _) => (None, None),
         (false, Output::Maildir) => (Some(Outbox::open(root()?)), None),
         (false, Output::Mbox) => (None, Some(MboxOut::open(root()?))),
+    };
+    // Listed once the output is locked and before anything is written, so that only
+    // earlier runs' copies are in it.
+    let earlier = match config.output {
+        Output::Maildir => Some(Earlier::scan(&config.out).map_err(nothing)?),
+        Output::Mbox => None,
     };
     let report = match &config.report {
         Some(p) => Some(BufWriter::new(
@@ -687,6 +740,8 @@ pub fn run(
             folders: Names::default(),
             repeats,
         },
+        earlier,
+        would: Vec::new(),
         in_flight: None,
     };
     // Batch k is written while batch k+1 is read and analysed, and committed while batch
@@ -707,7 +762,17 @@ pub fn run(
                 let mtime_is_arrival = arrival[at];
                 let work = messages
                     .into_par_iter()
-                    .map(|m| analyse(source, m, mtime_is_arrival, &ctx, &index))
+                    .map(|m| {
+                        analyse(
+                            source,
+                            m,
+                            mtime_is_arrival,
+                            &ctx,
+                            &index,
+                            corrections.as_ref(),
+                            config.html.is_some(),
+                        )
+                    })
                     .collect();
                 Ok(Analysed {
                     at,
@@ -742,6 +807,8 @@ pub fn run(
         mut report,
         summary,
         audit,
+        earlier,
+        would,
         ..
     } = d;
     if let Some(out) = mboxes {
@@ -754,6 +821,10 @@ pub fn run(
             })?;
     }
     flush_report(&mut report, config)?;
+    let mut summary = summary;
+    if let Some(users) = config.directory.listed_users() {
+        summary.list_absent(users);
+    }
     if !summary.conserved() {
         return Err(SplitError::Conservation(summary.table(config.dry_run)));
     }
@@ -764,6 +835,7 @@ pub fn run(
             &profile,
             &config.directory,
             &config.command,
+            config.corrections.as_ref(),
         );
         create_private(path)
             .and_then(|mut f| f.write_all(page.as_bytes()))
@@ -778,6 +850,8 @@ pub fn run(
         skipped,
         audit,
         earlier: earlier_folders(config),
+        would,
+        unclaimed: earlier.as_ref().map_or(0, Earlier::unclaimed),
     })
 }
 
@@ -796,7 +870,12 @@ fn earlier_folders(config: &Config) -> Vec<String> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             match config.output {
-                Output::Maildir => e.file_type().ok()?.is_dir().then_some(name),
+                // Emptied by this run's moves: nothing left to check there.
+                Output::Maildir => (e.file_type().ok()?.is_dir()
+                    && ["cur", "new"].iter().any(|sub| {
+                        std::fs::read_dir(e.path().join(sub)).is_ok_and(|mut d| d.next().is_some())
+                    }))
+                .then_some(name),
                 Output::Mbox => name.strip_suffix(".mbox").map(str::to_string),
             }
         })
@@ -825,6 +904,10 @@ struct Delivery<'c> {
     summary: Summary,
     audit: Audit,
     seen: Delivered,
+    /// popsplit's copies already in `--out` (Maildir output only), for moves on a rerun.
+    earlier: Option<Earlier>,
+    /// In a dry run, what would be moved or removed, in words.
+    would: Vec<String>,
     /// The batch last written, whose commit may still be running.
     in_flight: Option<InFlight<'c>>,
 }
@@ -836,8 +919,23 @@ struct InFlight<'a> {
     plans: Vec<Plan>,
     files: Vec<Vec<PathBuf>>,
     already: Vec<Vec<String>>,
+    rehomed: Vec<Rehomed>,
     bytes: u64,
     commit: Option<std::thread::JoinHandle<Result<(), CommitError>>>,
+}
+
+/// One message's earlier copies that this run moved or removed (or, dry, would).
+#[derive(Debug, Default)]
+struct Rehomed {
+    /// (from, to), relative to `--out`.
+    moved: Vec<(String, String)>,
+    /// Removed files, relative to `--out`.
+    removed: Vec<String>,
+    /// The folders a moved copy now fills, which need no new copy.
+    filled: Vec<String>,
+    /// The planned folders that held the copy before this run (what a dry run reports as
+    /// already there).
+    present: Vec<String>,
 }
 
 impl<'c> Delivery<'c> {
@@ -858,6 +956,8 @@ impl<'c> Delivery<'c> {
             .collect();
         let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
         let mut already: Vec<Vec<String>> = vec![Vec::new(); work.len()];
+        let mut rehomed: Vec<Rehomed> = Vec::new();
+        rehomed.resize_with(work.len(), Rehomed::default);
         if let Some(out) = self.mboxes.as_mut() {
             // One file per folder, appended in input order: nothing to gain from threads.
             for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
@@ -896,10 +996,19 @@ impl<'c> Delivery<'c> {
                     }
                 }
             }
+            if let Some(earlier) = self.earlier.as_mut() {
+                rehomed = rehome(earlier, Some(outbox), work, &plans, config.sync)
+                    .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
+            }
+            let skips: Vec<Vec<String>> = already
+                .iter()
+                .zip(&rehomed)
+                .map(|(a, r)| a.iter().chain(&r.filled).cloned().collect())
+                .collect();
             let staged: Vec<Result<Vec<Staged>, DeliverError>> = work
                 .par_iter()
                 .zip(&plans)
-                .zip(&already)
+                .zip(&skips)
                 .map(|((w, p), skip)| stage(outbox, w, p, skip, config.sync))
                 .collect();
             let job = outbox.commit(config.sync);
@@ -936,6 +1045,22 @@ impl<'c> Delivery<'c> {
                 })?;
             commit = Some(spawned);
         }
+        if let (None, Some(earlier)) = (self.outbox.as_ref(), self.earlier.as_mut()) {
+            // A dry run: what a real run would move, from the listing alone.
+            rehomed = rehome(earlier, None, work, &plans, config.sync)
+                .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
+            for (r, a) in rehomed.iter().zip(already.iter_mut()) {
+                a.clone_from(&r.present);
+                for (from, to) in &r.moved {
+                    self.would.push(format!("would move {from} to {to}"));
+                }
+                for gone in &r.removed {
+                    self.would.push(format!(
+                        "would remove {gone} (its right folder has the copy)"
+                    ));
+                }
+            }
+        }
         a.source.done(&a.batch);
         let mut work = a.work;
         for w in &mut work {
@@ -947,6 +1072,7 @@ impl<'c> Delivery<'c> {
             plans,
             files,
             already,
+            rehomed,
             bytes: a.bytes,
             commit,
         });
@@ -991,10 +1117,15 @@ impl<'c> Delivery<'c> {
         }
         let config = self.config;
         for (i, (w, p)) in f.work.iter().zip(&f.plans).enumerate() {
-            account(&mut self.summary, w, p, f.already[i].len());
+            account(&mut self.summary, w, p, f.already[i].len(), &f.rehomed[i]);
             note_audit(&mut self.audit, w, p);
             if let Some(out) = self.report.as_mut() {
-                write_row(out, w, p, &f.files[i], &f.already[i], &config.out).map_err(|e| {
+                let done = (
+                    f.files[i].as_slice(),
+                    f.already[i].as_slice(),
+                    &f.rehomed[i],
+                );
+                write_row(out, w, p, done, &config.out).map_err(|e| {
                     report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
                 })?;
             }
@@ -1005,19 +1136,136 @@ impl<'c> Delivery<'c> {
 
     /// The error for a copy of `w` that could not be written or moved.
     fn stop(&self, w: &Work<'_>, source: DeliverError) -> SplitError {
-        SplitError::Deliver {
-            path: w.source.to_string(),
-            index: w.number,
-            offset: w.offset,
-            source,
-            progress: written(&self.summary, 0),
+        stop(&self.summary, w, source)
+    }
+}
+
+/// The error for a copy of `w` that could not be written or moved, after `summary`.
+fn stop(summary: &Summary, w: &Work<'_>, source: DeliverError) -> SplitError {
+    SplitError::Deliver {
+        path: w.source.to_string(),
+        index: w.number,
+        offset: w.offset,
+        source,
+        progress: written(summary, 0),
+    }
+}
+
+/// Makes the earlier copies of a batch's messages match the current decisions: each
+/// copy of a message in a folder its plan does not name is renamed into a planned folder
+/// that lacks the copy, or removed when none does. Claims every planned copy that is
+/// there. With no `outbox` (a dry run), only says what it would do. On failure, the
+/// position of the message in the batch.
+fn rehome(
+    earlier: &mut Earlier,
+    outbox: Option<&Outbox>,
+    work: &[Work<'_>],
+    plans: &[Plan],
+    sync: SyncPolicy,
+) -> Result<Vec<Rehomed>, (usize, DeliverError)> {
+    let present: Vec<Vec<bool>> = plans
+        .iter()
+        .map(|p| p.copies.iter().map(|(f, k)| earlier.claim(f, k)).collect())
+        .collect();
+    let mut rehomed: Vec<Rehomed> = plans
+        .iter()
+        .zip(&present)
+        .map(|(p, there)| Rehomed {
+            present: p
+                .copies
+                .iter()
+                .zip(there)
+                .filter(|(_, t)| **t)
+                .map(|((f, _), _)| f.clone())
+                .collect(),
+            ..Rehomed::default()
+        })
+        .collect();
+    if !earlier.has_unclaimed() {
+        return Ok(rehomed);
+    }
+    // Stray copies are looked for in every other folder that still holds unclaimed
+    // copies: one hash of the header block per message and folder, in parallel.
+    let shared = &*earlier;
+    let strays: Vec<Vec<(String, String)>> = work
+        .par_iter()
+        .zip(plans)
+        .map(|(w, p)| {
+            // Set-aside copies are extra copies, nobody's mail: they stay where they are.
+            let mut planned: Vec<String> = p.copies.iter().map(|(f, _)| f.clone()).collect();
+            planned.push(DUPLICATES.to_string());
+            shared
+                .folders_besides(&planned)
+                .map(|g| (g.to_string(), copy_key(w, g, None)))
+                .filter(|(g, k)| shared.holds(g, k))
+                .collect()
+        })
+        .collect();
+    for (i, found) in strays.into_iter().enumerate() {
+        let w = &work[i];
+        let r = &mut rehomed[i];
+        let mut missing = plans[i]
+            .copies
+            .iter()
+            .zip(&present[i])
+            .filter(|(_, there)| !**there)
+            .map(|(c, _)| c);
+        for (g, k) in found {
+            let Some(stray) = earlier.take(&g, &k) else {
+                continue;
+            };
+            let from = stray.relative();
+            match missing.next() {
+                Some((to, key)) => {
+                    let letter = outbox
+                        .and_then(|o| o.mailbox(to))
+                        .map_or('?', |m| m.letter(w.decision.confidence));
+                    let name = earlier.new_name(&stray, to, key, letter);
+                    if let (Some(o), Some((fd, _))) = (outbox, earlier.dir_of(&stray)) {
+                        let mailbox = o.mailbox(to).ok_or_else(|| {
+                            (
+                                i,
+                                DeliverError::Refused {
+                                    path: PathBuf::from(to),
+                                    why: "Maildir was not prepared",
+                                },
+                            )
+                        })?;
+                        mailbox.adopt(fd, &stray.name, &name).map_err(|e| (i, e))?;
+                        if sync == SyncPolicy::File {
+                            mailbox.sync_cur().map_err(|e| (i, e))?;
+                            earlier.sync(&stray).map_err(|e| (i, e))?;
+                        }
+                    }
+                    let at = match outbox {
+                        Some(_) => format!("{to}/cur/{name}"),
+                        None => format!("{to}/cur/"),
+                    };
+                    r.moved.push((from, at));
+                    r.filled.push(to.clone());
+                }
+                None => {
+                    // Every planned folder holds the copy (from before, or renamed in
+                    // just now): this one is surplus.
+                    if outbox.is_some() {
+                        earlier.remove(&stray).map_err(|e| (i, e))?;
+                        if sync == SyncPolicy::File {
+                            earlier.sync(&stray).map_err(|e| (i, e))?;
+                        }
+                    }
+                    r.removed.push(from);
+                }
+            }
         }
     }
+    Ok(rehomed)
 }
 
 /// Counts what decided the message, and lists it for review when it is unassigned or low.
 fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
-    let kind = if w.decision.inferred.is_some() {
+    let kind = if w.decision.confidence == Confidence::Reviewed {
+        "a person (--corrections)".to_string()
+    } else if w.decision.inferred.is_some() {
         "inferred from a thread or a list".to_string()
     } else if w.decision.users.is_empty() {
         "nothing (unassigned)".to_string()
@@ -1041,10 +1289,34 @@ fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
         names.join(" + ")
     };
     *audit.evidence_kinds.entry(kind).or_default() += 1;
-    if !p.set_aside && matches!(w.decision.confidence, Confidence::Low | Confidence::None) {
+    if !p.set_aside && w.preview.is_some() {
         audit.review_total += 1;
         if audit.review.len() < REVIEW_ROWS {
+            let evidence = w
+                .facts
+                .evidence
+                .iter()
+                .zip(&w.decision.verdicts)
+                .map(|(e, v)| {
+                    let field = match e.kind {
+                        crate::evidence::Kind::ReceivedFor => "Received for",
+                        _ => e.header.as_str(),
+                    };
+                    let verdict = serde_json::to_value(v)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    one_line(&format!(
+                        "{field}: {} ({verdict})",
+                        e.address.as_deref().unwrap_or("-")
+                    ))
+                })
+                .collect();
             audit.review.push(ReviewRow {
+                key: match &w.facts.message_id {
+                    Some(id) => id.clone(),
+                    None => format!("{}:{}", w.source, w.number),
+                },
                 arrival: w.arrival,
                 from: w.facts.from.clone(),
                 subject: w.facts.subject.clone(),
@@ -1053,6 +1325,9 @@ fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
                 why: w.decisive.clone(),
                 source: w.source.to_string(),
                 index: w.number,
+                evidence,
+                list: w.facts.list_id.as_deref().map(one_line),
+                body: w.preview.clone().unwrap_or_default(),
             });
         }
     }
@@ -1152,6 +1427,10 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         profile: &profile,
         policy: &config.policy,
     };
+    let corrections = match &config.corrections {
+        Some(c) => Some(meet_corrections(&sources, c)?),
+        None => None,
+    };
     let index = index(&sources, &ctx, &marks, &noop)?;
     let w = analyse(
         source,
@@ -1159,6 +1438,8 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         source.mtime_is_arrival(),
         &ctx,
         &index,
+        corrections.as_ref(),
+        false,
     );
     let trusted = profile.trusted_hops(&w.facts.hops, config.policy.trusted_hops);
     let mut t = String::new();
@@ -1241,7 +1522,13 @@ fn check_paths(config: &Config) -> Result<(), SplitError> {
     let out = (!config.dry_run).then_some(config.out.as_path());
     crate::paths::Paths::resolve(
         &config.inputs,
-        config.directory_file.as_deref(),
+        &[
+            ("--directory", config.directory_file.as_deref()),
+            (
+                "--corrections",
+                config.corrections.as_ref().map(|c| c.file.as_path()),
+            ),
+        ],
         out,
         &[
             ("--report", config.report.as_deref()),
@@ -1283,17 +1570,41 @@ fn flush_report(report: &mut Option<BufWriter<File>>, config: &Config) -> Result
     }
 }
 
-/// Gathers evidence and decides, for one message (runs on a worker thread).
+/// Whether the audit page lists a message of this confidence for review.
+fn for_review(c: Confidence) -> bool {
+    !matches!(c, Confidence::High)
+}
+
+/// Gathers evidence and decides, for one message (runs on a worker thread); `review`: keep
+/// the first lines of the text of a message to review (for the audit page).
 fn analyse<'a>(
     source: &'a Source,
     m: Message<'a>,
     mtime_is_arrival: bool,
     ctx: &Context<'_>,
     index: &Index,
+    corrections: Option<&Corrections>,
+    review: bool,
 ) -> Work<'a> {
     let facts = gather(&m.content);
-    let decision = decide(&facts, ctx, &index.hints(&facts));
-    let decisive = decision.decisive_summary(&facts.evidence);
+    let mut decision = decide(&facts, ctx, &index.hints(&facts));
+    let mut decisive = decision.decisive_summary(&facts.evidence);
+    let name = || match m.file {
+        Some(f) => f.display().to_string(),
+        None => source.name.clone(),
+    };
+    let corrected = corrections
+        .and_then(|c| Some((c, c.find(&name(), m.number, facts.message_id.as_deref())?)));
+    if let Some((c, at)) = corrected {
+        // A person's word replaces popsplit's; the evidence rows still say what the
+        // header fields claimed, so the report shows both.
+        if let Some(line) = c.get(at) {
+            decision.users = line.users.clone();
+            decision.confidence = Confidence::Reviewed;
+            decision.inferred = None;
+            decisive = c.evidence(at);
+        }
+    }
     let mut flags: Vec<char> = m.flags.chars().chain(facts.flags.chars()).collect();
     flags.sort_unstable();
     flags.dedup();
@@ -1310,6 +1621,9 @@ fn analyse<'a>(
         number: m.number,
         offset: m.offset,
         identity: identity(&m.content, &facts),
+        size: m.content.len() as u64,
+        preview: (review && for_review(decision.confidence))
+            .then(|| crate::html::preview(&m.content, facts.body_start)),
         content: m.content,
         from_line: m.from_line,
         facts,
@@ -1474,7 +1788,7 @@ fn added_headers(w: &Work<'_>, p: &Plan) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize) {
+fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize, r: &Rehomed) {
     summary.read += 1;
     if p.set_aside {
         summary.duplicates += 1;
@@ -1484,23 +1798,26 @@ fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize) {
         summary.delivered += 1;
     }
     summary.uncertain_splits += u64::from(w.split_note.is_some());
-    let level = Confidence::ALL
-        .iter()
-        .position(|c| *c == w.decision.confidence)
-        .unwrap_or(3);
+    let level = w.decision.confidence.index();
     for (f, _) in &p.copies {
         summary.copies += 1;
         summary.per_user.entry(f.clone()).or_default()[level] += 1;
+        summary
+            .figures
+            .entry(f.clone())
+            .or_default()
+            .add(w.size, w.arrival);
     }
     summary.previously += already as u64;
+    summary.moved += r.moved.len() as u64;
+    summary.removed += r.removed.len() as u64;
 }
 
 fn write_row(
     out: &mut impl Write,
     w: &Work<'_>,
     p: &Plan,
-    files: &[PathBuf],
-    already: &[String],
+    (files, already, rehomed): (&[PathBuf], &[String], &Rehomed),
     root: &Path,
 ) -> io::Result<()> {
     let row = Row {
@@ -1523,6 +1840,12 @@ fn write_row(
             .iter()
             .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
             .collect(),
+        moved: rehomed
+            .moved
+            .iter()
+            .map(|(from, to)| Moved { from, to })
+            .collect(),
+        removed: rehomed.removed.iter().map(String::as_str).collect(),
     };
     serde_json::to_writer(&mut *out, &row)?;
     out.write_all(b"\n")

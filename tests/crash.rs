@@ -48,6 +48,18 @@ fn alone() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How many files under `out` hold each content (by a hash of their bytes).
+fn contents(out: &Path) -> std::collections::BTreeMap<u64, usize> {
+    use std::hash::{Hash, Hasher};
+    let mut counts = std::collections::BTreeMap::new();
+    for d in read_tree(out).into_values().flatten() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        d.bytes.hash(&mut h);
+        *counts.entry(h.finish()).or_default() += 1;
+    }
+    counts
+}
+
 fn tmp_leftovers(out: &Path) -> usize {
     fs::read_dir(out)
         .map(|it| {
@@ -325,4 +337,91 @@ fn ctrl_c_before_anything_is_written_ends_the_run_at_once() {
         "{err}"
     );
     assert!(!out.exists(), "the stopped run created --out");
+}
+
+#[test]
+fn killed_while_moving_then_rerun_leaves_every_copy_once_in_its_right_folder() {
+    let _alone = alone();
+    let f = fixture(3000, false);
+    // alice left, and bob takes her mail: a rerun with the new directory moves every copy
+    // of hers to bob, or removes it where bob has the message already.
+    let moved_dir = f.root.join("bob-takes-over.csv");
+    fs::write(&moved_dir, directory_csv().replace(",alice\n", ",bob\n")).expect("dir");
+    let rerun = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_popsplit"));
+        c.args(["split", &f.mbox, "--domain", "example.com", "--directory"])
+            .arg(&moved_dir)
+            .arg("--out")
+            .arg(out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let clean = f.root.join("clean");
+    assert!(f.command(&clean).status().expect("run").success());
+    let first = names(&clean);
+    let out = rerun(&clean).output().expect("run");
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(" moved to their folder"), "{said}");
+    let want = names(&clean);
+    assert!(!want.iter().any(|n| n.starts_with("alice/")));
+
+    let out = f.root.join("crashed");
+    assert!(f.command(&out).status().expect("run").success());
+    let before = contents(&out);
+    // A move renames: a copy's bytes are never in two places, whenever the run stops.
+    let never_twice = |out: &Path| {
+        for (content, n) in contents(out) {
+            assert!(
+                n <= before.get(&content).copied().unwrap_or(0),
+                "a copy is there twice"
+            );
+        }
+    };
+    let alice = |out: &Path| {
+        fs::read_dir(out.join("alice/cur")).map_or(0, |d| d.filter_map(Result::ok).count())
+    };
+    let mut seed: u64 = 0x51_7CC1_B727_220A;
+    let mut kills = 0;
+    let mut states = BTreeSet::new();
+    while kills < 10 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        // The moves are the last part of a run: watch for the first, then kill the run
+        // up to 20 ms later, in the middle of moving.
+        let delay = std::time::Duration::from_micros((seed >> 33) % 20_000);
+        let before = alice(&out);
+        let mut child = rerun(&out).spawn().expect("spawn");
+        while alice(&out) == before && child.try_wait().expect("wait").is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(delay);
+        let killed = child.try_wait().expect("wait").is_none();
+        if killed {
+            child.kill().expect("kill");
+            kills += 1;
+        }
+        child.wait().expect("reap");
+        // Every file is one a run before or after the move has, complete.
+        let now = names(&out);
+        assert!(now.is_subset(&first.union(&want).cloned().collect()));
+        never_twice(&out);
+        let left = alice(&out);
+        states.insert(left);
+        if left == 0 {
+            // Everything moved: start again from the first run's output.
+            fs::remove_dir_all(&out).expect("rm");
+            assert!(f.command(&out).status().expect("run").success());
+        }
+    }
+    assert!(
+        states.len() >= 3,
+        "the kills all landed at the same point: {states:?}"
+    );
+    assert!(rerun(&out).status().expect("run").success());
+    assert_eq!(names(&out), want);
+    never_twice(&out);
+    assert_eq!(tmp_leftovers(&out), 0);
 }

@@ -33,6 +33,53 @@ impl Drop for Server {
     }
 }
 
+/// Starts Dovecot with `conf` (logging into `dir`) and waits until it listens on `port`.
+fn serve(dovecot: &Path, conf: &Path, port: u16, dir: &Path) -> Server {
+    let server = Server(
+        Command::new(dovecot)
+            .arg("-c")
+            .arg(conf)
+            .arg("-F")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dovecot"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "Dovecot did not listen: {}",
+            fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Dovecot, or `None` after saying the test is skipped (a failure under CI=true).
+fn dovecot_or_skip() -> Option<PathBuf> {
+    let found = dovecot();
+    if found.is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("Dovecot is not installed: .ci/run must install dovecot-imapd");
+        }
+        eprintln!(
+            "\n*** SKIPPED: Dovecot is not installed (apt-get install dovecot-imapd); the IMAP test did not run ***\n"
+        );
+    }
+    found
+}
+
 fn dovecot() -> Option<PathBuf> {
     ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
         .iter()
@@ -100,13 +147,7 @@ print(json.dumps(out))
 
 #[test]
 fn dovecot_serves_every_user_their_mail_with_dates_flags_and_keywords() {
-    let Some(dovecot) = dovecot() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("Dovecot is not installed: .ci/run must install dovecot-imapd");
-        }
-        eprintln!(
-            "\n*** SKIPPED: Dovecot is not installed (apt-get install dovecot-imapd); the IMAP test did not run ***\n"
-        );
+    let Some(dovecot) = dovecot_or_skip() else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tmp");
@@ -142,32 +183,10 @@ fn dovecot_serves_every_user_their_mail_with_dates_flags_and_keywords() {
             );
         }
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let conf = dir.join("dovecot.conf");
     fs::write(&conf, config(dir, &mail, port, root)).expect("conf");
-    let _server = Server(
-        Command::new(dovecot)
-            .arg("-c")
-            .arg(&conf)
-            .arg("-F")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dovecot"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "Dovecot did not listen: {}",
-            fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = serve(&dovecot, &conf, port, dir);
     let res = Command::new("python3")
         .args(["-c", CLIENT, &port.to_string()])
         .args(&users)
@@ -267,4 +286,178 @@ fn dovecot_serves_every_user_their_mail_with_dates_flags_and_keywords() {
     }
     assert_eq!(checked, expected_counts(&expected).3);
     assert!(served.contains_key("_unassigned"));
+}
+
+/// Logs in as each `user password` pair, counts INBOX, and, for those whose name is in
+/// `strip`, removes popsplit's keywords with `STORE -FLAGS` and searches for them again.
+const HANDOVER_CLIENT: &str = r#"
+import imaplib, json, sys
+port, strip, pairs = int(sys.argv[1]), sys.argv[2].split(','), sys.argv[3:]
+levels = ['high', 'medium', 'low', 'none', 'reviewed']
+out = {}
+for pair in pairs:
+    user, password = pair.split(' ', 1)
+    m = imaplib.IMAP4('127.0.0.1', port)
+    m.login(user, password)
+    typ, data = m.select('INBOX')
+    count = int(data[0])
+    left = None
+    if user in strip and count:
+        flags = '(' + ' '.join('popsplit-' + l for l in levels) + ')'
+        m.store('1:*', '-FLAGS', flags)
+        left = sum(len(m.search(None, 'KEYWORD', 'popsplit-' + l)[1][0].split()) for l in levels)
+    out[user] = {'count': count, 'left': left}
+    m.logout()
+print(json.dumps(out))
+"#;
+
+#[test]
+fn dovecot_accepts_the_handover_files_and_each_user_logs_in_with_their_password() {
+    let Some(dovecot) = dovecot_or_skip() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mail = tmp.path().join("mail");
+    split_office_ok(&sample("shared-pop.mbox"), &mail, &[]);
+    let tree = read_tree(&mail);
+    let root = id("-u") == "0";
+    if root {
+        // As the README says: the Maildirs belong to the server's mail user first.
+        assert!(
+            Command::new("chown")
+                .args(["-R", "dovecot:dovecot"])
+                .arg(&mail)
+                .status()
+                .expect("chown")
+                .success()
+        );
+    }
+    let port = free_port();
+    let handover = tmp.path().join("handover");
+    let said = popsplit_ok(&[
+        "handover",
+        mail.to_str().expect("utf8"),
+        "--to",
+        handover.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+        "--directory",
+        sample("directory.csv").to_str().expect("utf8"),
+        "--port",
+        &port.to_string(),
+    ]);
+    assert!(said.contains("6 Dovecot logins"), "{said}");
+    for name in ["passwd", "dovecot.conf", "imapsync.txt", "m365.csv"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(handover.join(name))
+            .expect(name)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    // Handed over once: a second run never replaces the passwords.
+    let again = popsplit(&[
+        "handover",
+        mail.to_str().expect("utf8"),
+        "--to",
+        handover.to_str().expect("utf8"),
+        "--domain",
+        "example.com",
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+
+    let passwd = fs::read_to_string(handover.join("passwd")).expect("passwd");
+    let logins: Vec<(String, String)> = passwd
+        .lines()
+        .map(|l| {
+            let (user, rest) = l.split_once(':').expect("user:");
+            (
+                user.to_string(),
+                rest.trim_start_matches("{PLAIN}").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        logins.iter().map(|(u, _)| u.clone()).collect::<Vec<_>>(),
+        tree.keys().cloned().collect::<Vec<_>>(),
+        "one login a folder"
+    );
+    // Microsoft 365 and imapsync get the people, with the same passwords.
+    let m365 = fs::read_to_string(handover.join("m365.csv")).expect("m365");
+    let imapsync = fs::read_to_string(handover.join("imapsync.txt")).expect("imapsync");
+    assert_eq!(m365.lines().next(), Some("EmailAddress,UserName,Password"));
+    for (user, pass) in logins.iter().filter(|(u, _)| !u.starts_with('_')) {
+        assert!(
+            m365.contains(&format!("{user}@example.com,{user},{pass}\n")),
+            "{m365}"
+        );
+        assert!(
+            imapsync.contains(&format!(
+                "127.0.0.1;{user};{pass};outlook.office365.com;{user}@example.com;\n"
+            )),
+            "{imapsync}"
+        );
+    }
+    assert_eq!(m365.lines().count(), 1 + 4);
+    assert_eq!(imapsync.lines().count(), 4);
+
+    let mut conf = fs::read_to_string(handover.join("dovecot.conf")).expect("conf");
+    if !root {
+        // Without root, Dovecot runs as the test's user: the only change to the file.
+        let me = id("-un");
+        conf = conf
+            .replace(
+                "default_internal_user = dovecot",
+                &format!("default_internal_user = {me}"),
+            )
+            .replace(
+                "default_login_user = dovenull",
+                &format!("default_login_user = {me}"),
+            );
+        fs::write(handover.join("dovecot.conf"), conf).expect("conf");
+    }
+    let _server = serve(&dovecot, &handover.join("dovecot.conf"), port, &handover);
+    let res = Command::new("python3")
+        .args([
+            "-c",
+            HANDOVER_CLIENT,
+            &port.to_string(),
+            "alice,_unassigned",
+        ])
+        .args(logins.iter().map(|(u, p)| format!("{u} {p}")))
+        .output()
+        .expect("python3");
+    assert!(
+        res.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&res.stderr),
+        fs::read_to_string(handover.join("dovecot.log")).unwrap_or_default()
+    );
+    let served: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&res.stdout).expect("json");
+    for (user, files) in &tree {
+        assert_eq!(
+            served[user]["count"].as_u64(),
+            Some(files.len() as u64),
+            "{user}"
+        );
+    }
+    // Keywords dropped on the server: none is left, and the files lost their letters.
+    for user in ["alice", "_unassigned"] {
+        assert_eq!(served[user]["left"].as_u64(), Some(0), "{user}");
+        let letters = keyword_letters(&mail.join(user));
+        let ours: Vec<char> = letters
+            .iter()
+            .filter(|(k, _)| k.starts_with("popsplit-"))
+            .map(|(_, l)| *l)
+            .collect();
+        for f in &read_tree(&mail)[user] {
+            assert!(!f.info().contains(&ours[..]), "{user}: {}", f.name);
+        }
+    }
+    assert!(
+        read_tree(&mail)["bob"]
+            .iter()
+            .all(|f| f.info().chars().any(|c| c.is_ascii_lowercase()))
+    );
 }
