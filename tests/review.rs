@@ -372,7 +372,8 @@ fn the_report_may_not_overwrite_the_corrections_file() {
         &tmp.path().join("out"),
         &["--corrections", &file, "--report", &file],
     );
-    assert_eq!(res.status.code(), Some(1));
+    // A path mistake on the command line: exit 2, like every usage error.
+    assert_eq!(res.status.code(), Some(2));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("is the --corrections file"), "{err}");
     assert_eq!(fs::read(&file).expect("read"), before);

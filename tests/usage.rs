@@ -169,13 +169,19 @@ fn html_and_report_in_a_missing_folder_are_refused_before_any_work() {
 }
 
 #[test]
-fn a_rerun_with_another_directory_says_the_earlier_copies_stay() {
+fn a_rerun_with_another_directory_moves_the_copies_and_names_what_is_left() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     let mbox = sample("shared-pop.mbox");
     let first = split_office(&mbox, &out, &[]);
     assert!(!String::from_utf8_lossy(&first.stderr).contains("earlier run"));
     let carol = read_tree(&out)["carol"].len();
+    // A file that popsplit did not write, in carol's folder: it is never touched.
+    fs::write(
+        out.join("carol/cur/1551430800.foreign:2,S"),
+        "From: x\n\nmine\n",
+    )
+    .expect("write");
     // carol is renamed caroline: her old folder is no user any more.
     let text = fs::read_to_string(sample("directory.csv")).expect("csv");
     let csv = tmp.path().join("renamed.csv");
@@ -185,12 +191,11 @@ fn a_rerun_with_another_directory_says_the_earlier_copies_stay() {
     succeeded(res, "rerun with another directory");
     assert!(
         err.contains("also holds 1 folder that --directory has no user for (carol)")
-            && err.contains("copies are left where they were"),
+            && err.contains("is not touched"),
         "{err}"
     );
     let tree = read_tree(&out);
-    assert_eq!(
-        (tree["carol"].len(), tree["caroline"].len()),
-        (carol, carol)
-    );
+    assert_eq!(tree["caroline"].len(), carol, "popsplit's copies moved");
+    let left: Vec<&str> = tree["carol"].iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(left, vec!["1551430800.foreign:2,S"]);
 }
