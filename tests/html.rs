@@ -84,8 +84,8 @@ fn audit_page_is_self_contained_and_loads_in_chromium() {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("Chromium is not installed: .ci/run must install chromium");
         }
-        eprintln!(
-            "\n*** SKIPPED: Chromium is not installed (apt-get install chromium); the page was not opened in a browser ***\n"
+        skipped(
+            "Chromium is not installed (apt-get install chromium); the page was not opened in a browser",
         );
         return;
     };
@@ -210,8 +210,8 @@ fn a_reviewer_reassigns_two_rows_in_chromium_and_the_downloaded_csv_moves_them()
                 "Chromium or chromedriver is not installed: .ci/run must install chromium and chromium-driver"
             );
         }
-        eprintln!(
-            "\n*** SKIPPED: Chromium or chromedriver is not installed (apt-get install chromium chromium-driver); the review page was not driven ***\n"
+        skipped(
+            "Chromium or chromedriver is not installed (apt-get install chromium chromium-driver); the review page was not driven",
         );
         return;
     };
@@ -364,7 +364,7 @@ fn a_page_of_100000_rows_draws_one_page_in_chromium() {
     let page = tmp.path().join("big.html");
     fs::write(&page, &html).expect("write");
     let Some(bin) = chromium() else {
-        eprintln!("\n*** SKIPPED: Chromium is not installed; the large page was not opened ***\n");
+        skipped("Chromium is not installed; the large page was not opened");
         return;
     };
     let started = std::time::Instant::now();

@@ -73,8 +73,8 @@ fn dovecot_or_skip() -> Option<PathBuf> {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("Dovecot is not installed: .ci/run must install dovecot-imapd");
         }
-        eprintln!(
-            "\n*** SKIPPED: Dovecot is not installed (apt-get install dovecot-imapd); the IMAP test did not run ***\n"
+        skipped(
+            "Dovecot is not installed (apt-get install dovecot-imapd); the IMAP test did not run",
         );
     }
     found
