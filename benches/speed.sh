@@ -1,182 +1,183 @@
 #!/usr/bin/env bash
-# Speed and memory benchmark: popsplit against the floor (a bare split-and-write with the
-# same splitter and the same durability policy), one thread against two, gzip against
-# plain, peak memory at two input sizes, and formail+procmail on the same kind of input.
+# Speed and memory benchmark: popsplit against the bare floor, each run on a file system
+# made fresh for it.
 #
-#   benches/speed.sh [SIZE_MB] [RUNS]      (defaults: 1000 MB, 5 runs of each)
+#   sudo benches/speed.sh [CASE...]          (default: 1000 kernel)
 #
-# Inputs come from the project's generator (examples/generate.rs, Postfix style, ~40 KB
-# messages, one copy per envelope recipient). Work files go to $POPSPLIT_BENCH_DIR (default
-# a new temporary folder), and are removed at the end unless POPSPLIT_BENCH_KEEP=1.
+# Cases:
+#   SIZE_MB     a generated mailbox of about SIZE_MB (Postfix style, ~40 KB messages, one
+#               copy per envelope recipient; examples/generate.rs)
+#   small:N     a generated mailbox of about N small messages (2-4 KB each)
+#   kernel      the real mail of ../shared/corpora/kernel-lists (31 MB, 2,202 messages)
+#   gzip        the 1000 MB mailbox gzip'd (gzip -6) against itself plain, popsplit default
+#   jobs        the 1000 MB mailbox with --jobs 1 against --jobs 2, popsplit default
+#
+# Each mailbox case alternates, RUNS times (POPSPLIT_BENCH_RUNS, default 5): the bare floor
+# (examples/bare_floor.rs, none of popsplit's code: split at `From ` lines, write each
+# message into one Maildir's tmp/, rename into new/, one syncfs at the end), popsplit's
+# default (--sync batch, crash-safe) and popsplit --sync none followed by one syncfs (so
+# that it pays for its writes as the floor does). It prints medians of wall, user and
+# system time (/usr/bin/time), the largest peak RSS, and the ratios to the floor.
+#
+# Every timed run writes to an ext4 made for it: a loop file, mkfs.ext4, mounted with
+# noinit_itable (so no lazy inode-table zeroing runs behind the timing), unmounted after.
+# On a file system where the last output was just deleted, ext4's recently_deleted scan in
+# ext4_create took most of popsplit's kernel time (perf), so no run may inherit another's
+# deleted inodes. Before each run the page cache is dropped and the input read back into
+# it. Without root (no mount) the runs go to a new folder under the work folder, with a
+# note saying so. Work files go to $POPSPLIT_BENCH_DIR (default a new temporary folder),
+# removed at the end unless POPSPLIT_BENCH_KEEP=1; generated inputs there are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SIZE=${1:-1000}
-RUNS=${2:-5}
+RUNS=${POPSPLIT_BENCH_RUNS:-5}
+CASES=("$@")
+[ ${#CASES[@]} -gt 0 ] || CASES=(1000 kernel)
 WORK=${POPSPLIT_BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$WORK"
-cleanup() { [ "${POPSPLIT_BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK"; }
+MNT="$WORK/mnt"
+IMG="$WORK/fs.img"
+LOOP=
+unmount() {
+    if mountpoint -q "$MNT" 2>/dev/null; then umount "$MNT"; fi
+    if [ -n "$LOOP" ]; then losetup -d "$LOOP" 2>/dev/null || true; LOOP=; fi
+    rm -f "$IMG"
+}
+cleanup() { unmount; [ "${POPSPLIT_BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
 need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq "$2" >/dev/null; }; }
 need /usr/bin/time time
-need procmail procmail
-need gzip gzip
+ROOT=0
+if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null; then ROOT=1; fi
 
-cargo build --release --quiet --bin popsplit --example generate --example floor
+cargo build --release --quiet --bin popsplit --example generate --example bare_floor
 BIN=target/release/popsplit
 GEN=target/release/examples/generate
-FLOOR=target/release/examples/floor
+FLOOR=target/release/examples/bare_floor
 
-# Every timed run starts alike: a new output folder, caches dropped (when root), the input
-# read back into the page cache. Outputs are removed only between sections, followed by a
-# minute's wait: for a minute after files are deleted, ext4 (without a journal, as here)
-# skips their inodes one by one when it creates new files (perf: up to 40% of samples in
-# recently_deleted/find_get_block_common), which slows and spreads the runs that follow.
-# Disk needed: about 12 x SIZE_MB for the outputs of one section.
+echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r); work folder on $(df -T "$WORK" | awk 'NR==2 {print $2}')"
+echo "popsplit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo '+changes'), $(rustc --version)"
+if [ "$ROOT" = 1 ]; then
+    echo "each run: a fresh ext4 ($(mkfs.ext4 -V 2>&1 | head -1)) on a loop file (direct I/O) in the work folder, mounted -o noinit_itable"
+else
+    echo "note: not root: no fresh file system per run and no dropped caches; each run writes to a new folder under $WORK (expect a wide spread, and ext4's recently_deleted scan when outputs are removed)"
+fi
+
+# fresh SIZE_MB: a new, empty file system at $MNT (or a new folder without root), the page
+# cache dropped, and the input $INPUT read back into it. $INODES, when set, is the number of
+# inodes to make (mkfs.ext4's default of one per 16 KB is too few for small messages).
 RUN=0
-prep() {
-    RUN=$((RUN + 1)); OUT="$WORK/runs/$RUN"
-    sync
-    if [ -w /proc/sys/vm/drop_caches ]; then echo 1 >/proc/sys/vm/drop_caches; fi
-    cat "$1" >/dev/null
+fresh() {
+    RUN=$((RUN + 1))
+    if [ "$ROOT" = 1 ]; then
+        unmount
+        mkdir -p "$MNT"
+        truncate -s "$1M" "$IMG"
+        LOOP=$(losetup --find --show --direct-io=on "$IMG")
+        mkfs.ext4 -q -F ${INODES:+-N "$INODES"} "$LOOP"
+        mount -o noinit_itable "$LOOP" "$MNT"
+        OUT="$MNT/out"
+        sync
+        echo 1 >/proc/sys/vm/drop_caches
+    else
+        rm -rf "$WORK/runs"
+        OUT="$WORK/runs/$RUN"
+        mkdir -p "$WORK/runs"
+    fi
+    cat "$INPUT" >/dev/null
 }
-# As prep, but the input is not read back: an archive of hundreds of GB is never cached.
-prep_cold() {
-    RUN=$((RUN + 1)); OUT="$WORK/runs/$RUN"
-    sync
-    if [ -w /proc/sys/vm/drop_caches ]; then echo 1 >/proc/sys/vm/drop_caches; fi
-}
-settle() { rm -rf "$WORK/runs"; sync; sleep "${POPSPLIT_BENCH_SETTLE:-61}"; }
-[ -w /proc/sys/vm/drop_caches ] || echo "note: not root, caches are not dropped between runs: expect a wide spread"
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-# time_run LABEL CMD... : wall seconds on stdout, peak RSS in KB in $WORK/rss
-time_run() {
-    /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/stderr" || { cat "$WORK/stderr" >&2; exit 1; }
-    read -r secs rss <"$WORK/time"
-    echo "$rss" >"$WORK/rss"
-    echo "$secs"
+# timed NAME CMD...: appends "wall user sys rss_kb" of the command to $WORK/NAME.t
+timed() {
+    local name=$1; shift
+    /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/stderr" || { cat "$WORK/stderr" >&2; exit 1; }
+    cat "$WORK/time" >>"$WORK/$name.t"
 }
-split_cmd() { echo "$BIN split $1 --domain example.com --directory $WORK/in.mbox.csv --out $2 ${3:-}"; }
+col() { awk -v c="$2" '{print $c}' "$WORK/$1.t" | median; }
+peak() { awk '$4 > m {m = $4} END {printf "%.0f", m / 1024}' "$WORK/$1.t"; }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), output on $(df -T "$WORK" | awk 'NR==2 {print $2}')"
-$GEN "$WORK/in.mbox" "$SIZE"
-MSGS=$(grep -c '^From ' "$WORK/in.mbox" || true)
-
-echo
-echo "== popsplit against the floor (--sync batch for both), $RUNS runs each, alternating"
-: >"$WORK/floor.t"; : >"$WORK/pop.t"
-for i in $(seq "$RUNS"); do
-    prep "$WORK/in.mbox"; time_run $FLOOR "$WORK/in.mbox" "$OUT" batch >>"$WORK/floor.t"
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT") >>"$WORK/pop.t"
-done
-F=$(median <"$WORK/floor.t"); P=$(median <"$WORK/pop.t")
-echo "floor    median ${F} s   runs: $(tr '\n' ' ' <"$WORK/floor.t")"
-echo "popsplit median ${P} s   runs: $(tr '\n' ' ' <"$WORK/pop.t")"
-awk -v p="$P" -v f="$F" -v m="$MSGS" 'BEGIN {printf "ratio popsplit/floor = %.2f (target <= 1.30); popsplit %.0f messages/s\n", p/f, m/p}'
-
-settle
-echo
-echo "== one worker thread against two, 3 runs each"
-: >"$WORK/j1.t"; : >"$WORK/j2.t"
-for i in 1 2 3; do
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--jobs 1") >>"$WORK/j1.t"
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--jobs 2") >>"$WORK/j2.t"
-done
-J1=$(median <"$WORK/j1.t"); J2=$(median <"$WORK/j2.t")
-awk -v a="$J1" -v b="$J2" 'BEGIN {printf "--jobs 1 median %s s, --jobs 2 median %s s: speed-up %.2fx\n", a, b, a/b}'
-
-settle
-echo
-echo "== gzip input against plain: gzip's default level (-6), then -1"
-gzip -c "$WORK/in.mbox" >"$WORK/in.mbox.gz"
-: >"$WORK/gz.t"; : >"$WORK/plain.t"; : >"$WORK/gzn.t"; : >"$WORK/plainn.t"
-for i in $(seq "$RUNS"); do
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT") >>"$WORK/plain.t"
-    prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT") >>"$WORK/gz.t"
-done
-settle
-for i in 1 2 3; do
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--sync none") >>"$WORK/plainn.t"
-    prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT" "--sync none") >>"$WORK/gzn.t"
-done
-G=$(median <"$WORK/gz.t"); PL=$(median <"$WORK/plain.t"); GN=$(median <"$WORK/gzn.t"); PN=$(median <"$WORK/plainn.t")
-awk -v g="$G" -v p="$PL" -v s="$(stat -c %s "$WORK/in.mbox.gz")" -v n="$RUNS" 'BEGIN {printf "--sync batch, %d runs each: plain median %s s, gzip -6 (%.0f MB) median %s s: ratio %.2f (target <= 1.50)\n", n, p, s/1e6, g, g/p}'
-echo "  runs: plain $(tr '\n' ' ' <"$WORK/plain.t"), gzip $(tr '\n' ' ' <"$WORK/gz.t")"
-awk -v g="$GN" -v p="$PN" 'BEGIN {printf "--sync none, 3 runs each:  plain median %s s, gzip -6 median %s s: ratio %.2f\n", p, g, g/p}'
-: >"$WORK/gzd.t"; : >"$WORK/plaind.t"
-for i in 1 2 3; do
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--dry-run") >>"$WORK/plaind.t"
-    prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT" "--dry-run") >>"$WORK/gzd.t"
-done
-awk -v g="$(median <"$WORK/gzd.t")" -v p="$(median <"$WORK/plaind.t")" 'BEGIN {printf "--dry-run (no output, so the difference is inflating): plain median %s s, gzip -6 median %s s\n", p, g}'
-if [ -w /proc/sys/vm/drop_caches ]; then
-    settle
-    : >"$WORK/gzc.t"; : >"$WORK/plainc.t"
-    for i in 1 2 3; do
-        prep_cold; time_run $(split_cmd "$WORK/in.mbox" "$OUT") >>"$WORK/plainc.t"
-        prep_cold; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT") >>"$WORK/gzc.t"
+# sides CASE_LABEL INPUT DIRECTORY DOMAIN DISK_MB: the floor, popsplit default and popsplit
+# --sync none, alternating, RUNS times; then the table.
+sides() {
+    local label=$1 dir=$3 domain=$4 disk=$5
+    INPUT=$2
+    local msgs; msgs=$(grep -c '^From ' "$INPUT" || true)
+    rm -f "$WORK"/{floor,batch,none}.t
+    local pop="$BIN split $INPUT --domain $domain --directory $dir --out"
+    for _ in $(seq "$RUNS"); do
+        fresh "$disk"; timed floor "$FLOOR" "$INPUT" "$OUT"
+        fresh "$disk"; timed batch $pop "$OUT"
+        fresh "$disk"; timed none sh -c "$pop $OUT --sync none && sync -f $OUT"
     done
-    awk -v g="$(median <"$WORK/gzc.t")" -v p="$(median <"$WORK/plainc.t")" 'BEGIN {printf "--sync batch, input not cached (read from disk), 3 runs each: plain median %s s, gzip -6 median %s s: ratio %.2f\n", p, g, g/p}'
-fi
-settle
-gzip -1 -c "$WORK/in.mbox" >"$WORK/in.mbox.gz"
-: >"$WORK/gz.t"; : >"$WORK/plain.t"
-for i in 1 2 3; do
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT") >>"$WORK/plain.t"
-    prep "$WORK/in.mbox.gz"; time_run $(split_cmd "$WORK/in.mbox.gz" "$OUT") >>"$WORK/gz.t"
-done
-awk -v g="$(median <"$WORK/gz.t")" -v p="$(median <"$WORK/plain.t")" -v s="$(stat -c %s "$WORK/in.mbox.gz")" 'BEGIN {printf "--sync batch, 3 runs each: plain median %s s, gzip -1 (%.0f MB, inflates slower) median %s s: ratio %.2f\n", p, s/1e6, g, g/p}'
-rm -f "$WORK/in.mbox.gz"
-
-settle
-echo
-echo "== peak resident memory at two input sizes (the 4x input is generated, then removed)"
-prep "$WORK/in.mbox"
-time_run $(split_cmd "$WORK/in.mbox" "$OUT") >/dev/null
-echo "$(stat -c %s "$WORK/in.mbox") bytes, $MSGS messages: peak RSS $(( $(cat "$WORK/rss") / 1024 )) MB"
-$GEN "$WORK/big.mbox" $((SIZE * 4)) >/dev/null
-cp "$WORK/in.mbox.csv" "$WORK/big.mbox.csv"
-prep "$WORK/big.mbox"
-time_run $BIN split "$WORK/big.mbox" --domain example.com --directory "$WORK/big.mbox.csv" --out "$OUT" >/dev/null
-echo "$(stat -c %s "$WORK/big.mbox") bytes, $(grep -c '^From ' "$WORK/big.mbox") messages: peak RSS $(( $(cat "$WORK/rss") / 1024 )) MB (target <= 256 MB)"
-rm -f "$WORK/big.mbox"
-settle
-
-echo
-echo "== formail | procmail, one process per message (procmail fsyncs every file it delivers)"
-SMALL=$((SIZE / 20 > 20 ? SIZE / 20 : 20))
-$GEN "$WORK/small.mbox" "$SMALL" >/dev/null
-SMSGS=$(grep -c '^From ' "$WORK/small.mbox" || true)
-# The same job as popsplit's: one recipe per directory address (^TO_ matches To, Cc and the
-# envelope fields), a copy per matching user, the rest to _unassigned.
-ADDRS=$(tail -n +2 "$WORK/in.mbox.csv" | cut -d, -f1 | sort -u | sed 's/[.]/\\./g' | paste -sd'|')
-{
-    echo 'LOGFILE=/dev/null'
-    tail -n +2 "$WORK/in.mbox.csv" | while IFS=, read -r addr user; do
-        printf ':0c\n* ^TO_%s\n%s/pm/%s/\n' "$(printf %s "$addr" | sed 's/[.]/\\./g')" "$WORK" "$user"
+    unmount
+    echo
+    echo "== $label: $(stat -c %s "$INPUT") bytes, $msgs messages; medians of $RUNS alternating runs"
+    echo "  floor:    $FLOOR $INPUT OUT"
+    echo "  popsplit: $pop OUT [--sync none && sync -f OUT]"
+    local f; f=$(col floor 1)
+    printf '  %-34s %8s %8s %8s %8s %9s %13s\n' run wall ratio user sys "peak RSS" messages/s
+    for side in floor batch none; do
+        local w u name
+        w=$(col $side 1); u=$(col $side 2)
+        case $side in
+            floor) name="bare floor (one syncfs)" ;;
+            batch) name="popsplit default (--sync batch)" ;;
+            none) name="popsplit --sync none + syncfs" ;;
+        esac
+        printf '  %-34s %7ss %7.2fx %7ss %7ss %6s MB %13.0f\n' "$name" "$w" "$(echo "$w $f" | awk '{print $1/$2}')" \
+            "$u" "$(col $side 3)" "$(peak $side)" "$(echo "$msgs $w" | awk '{print $1/$2}')"
+        echo "    runs (wall): $(awk '{printf "%s ", $1}' "$WORK/$side.t")"
     done
-    printf ':0\n* ! ^TO_(%s)\n%s/pm/_unassigned/\n:0\n/dev/null\n' "$ADDRS" "$WORK"
-} >"$WORK/route.rc"
-printf 'LOGFILE=/dev/null\n:0\n%s/pm/all/\n' "$WORK" >"$WORK/one.rc"
-pm_rate() { # RC: messages per second of formail+procmail on the small input
-    rm -rf "$WORK/pm"; mkdir -p "$WORK/pm"; sync
-    local s e; s=$(date +%s.%N)
-    formail -s procmail -m "$WORK/$1" <"$WORK/small.mbox"
-    e=$(date +%s.%N)
-    awk -v s="$s" -v e="$e" -v n="$SMSGS" 'BEGIN {printf "%.1f", n / (e - s)}'
+    awk -v b="$(col batch 1)" -v n="$(col none 1)" -v f="$f" -v ub="$(col batch 2)" -v uf="$(col floor 2)" 'BEGIN {
+        printf "  targets: default %.2fx (<= 1.30), --sync none %.2fx (<= 1.10), user CPU %.1fx the floor'"'"'s (<= 3)\n", b/f, n/f, (uf > 0 ? ub/uf : 0) }' | sed 's/user CPU 0.0x/user CPU (floor under 0.01 s)/'
 }
-: >"$WORK/route.r"; : >"$WORK/one.r"
-for i in 1 2 3; do pm_rate route.rc >>"$WORK/route.r"; echo >>"$WORK/route.r"; pm_rate one.rc >>"$WORK/one.r"; echo >>"$WORK/one.r"; done
-ROUTE=$(median <"$WORK/route.r"); ONE=$(median <"$WORK/one.r")
-: >"$WORK/none.t"
-for i in 1 2 3; do
-    prep "$WORK/in.mbox"; time_run $(split_cmd "$WORK/in.mbox" "$OUT" "--sync none") >>"$WORK/none.t"
+
+generated() { # SIZE_MB [BODY_BYTES]: path of a generated mailbox, made once
+    local p="$WORK/gen-$1-${2:-40000}.mbox"
+    [ -s "$p" ] || $GEN "$p" "$1" postfix "${2:-40000}" >/dev/null
+    echo "$p"
+}
+
+for c in "${CASES[@]}"; do
+    case $c in
+        small:*)
+            n=${c#small:}
+            # 2,500 body bytes make messages of 2-4 KB (3.2 KB on average, with their headers).
+            in=$(generated $((n * 32 / 10000)) 2500)
+            INODES=$((n * 5 / 2)) sides "$n small messages" "$in" "$in.csv" example.com $((n * 32 / 10000 * 3 + 2000))
+            ;;
+        kernel)
+            k=../shared/corpora/kernel-lists
+            if [ ! -d "$k" ]; then echo; echo "== kernel: skipped, $k is not beside this clone"; continue; fi
+            [ -s "$WORK/kernel.mbox" ] || gzip -dc "$k/mailbox.mbox.gz" >"$WORK/kernel.mbox"
+            sides "kernel-lists (real mail)" "$WORK/kernel.mbox" "$k/directory.csv" lfdr.de 1000
+            ;;
+        gzip | jobs)
+            in=$(generated 1000)
+            rm -f "$WORK"/{a,b}.t
+            if [ $c = gzip ]; then
+                [ -s "$in.gz" ] || gzip -c "$in" >"$in.gz"
+                A="$in"; B="$in.gz"; AA=""; BA=""
+            else
+                A="$in"; B="$in"; AA="--jobs 1"; BA="--jobs 2"
+            fi
+            for _ in $(seq "$RUNS"); do
+                INPUT=$A; fresh 5000; timed a $BIN split "$A" --domain example.com --directory "$in.csv" --out "$OUT" $AA
+                INPUT=$B; fresh 5000; timed b $BIN split "$B" --domain example.com --directory "$in.csv" --out "$OUT" $BA
+            done
+            unmount
+            echo
+            echo "== $c: $BIN split IN --domain example.com --directory IN.csv --out OUT, medians of $RUNS alternating runs"
+            echo "  ${A##*/} $AA: wall $(col a 1) s, user $(col a 2) s, sys $(col a 3) s   runs: $(awk '{printf "%s ", $1}' "$WORK/a.t")"
+            echo "  ${B##*/} $BA: wall $(col b 1) s, user $(col b 2) s, sys $(col b 3) s   runs: $(awk '{printf "%s ", $1}' "$WORK/b.t")"
+            awk -v a="$(col a 1)" -v b="$(col b 1)" 'BEGIN {printf "  ratio %.2f\n", b/a}'
+            ;;
+        *[!0-9]* | '') echo "unknown case: $c" >&2; exit 2 ;;
+        *)
+            in=$(generated "$c")
+            sides "generated, $c MB" "$in" "$in.csv" example.com $((c * 3 + 2000))
+            [ "$c" -le 2000 ] || rm -f "$in" "$in.csv"
+            ;;
+    esac
 done
-N=$(median <"$WORK/none.t")
-awk -v r="$ROUTE" -v o="$ONE" -v n="$SMSGS" -v m="$MSGS" -v p="$P" -v q="$N" 'BEGIN {
-    pp = m / p; pq = m / q;
-    printf "formail+procmail on %d messages ('"$SMALL"' MB of the same kind; per message, so size matters little):\n", n;
-    printf "  medians of 3: routing to each user like popsplit %.0f messages/s (runs: '"$(tr '\n' ' ' <"$WORK/route.r")"'); into one Maildir, no routing, %.0f messages/s\n", r, o;
-    printf "popsplit --sync batch (durable, as procmail): %.0f messages/s = %.1fx the routing pipeline (target >= 30x), %.1fx the one-Maildir one\n", pp, pp / r, pp / o;
-    printf "popsplit --sync none (median of 3, %s s): %.0f messages/s = %.1fx, %.1fx\n", q, pq, pq / r, pq / o }'

@@ -173,12 +173,7 @@ impl Mailbox {
     /// Writes a copy into `tmp/` as a new 0600 file with its mtime (and an fsync under
     /// [`SyncPolicy::File`]).
     pub fn stage(&self, copy: &Copy<'_>, sync: SyncPolicy) -> Result<Staged, DeliverError> {
-        let size = copy.added.len() + copy.content.len();
-        let tmp = format!(
-            "{}.{}{TAG},S={size}",
-            copy.mtime.unwrap_or(0).max(0),
-            copy.key
-        );
+        let tmp = tmp_name(copy);
         let d = &self.dirs;
         let tmp_path = d.base_path.join("tmp").join(&tmp);
         let mut file = outfs::create_new(d.tmp.as_fd(), &tmp, &tmp_path)?;
@@ -195,18 +190,68 @@ impl Mailbox {
         if sync == SyncPolicy::File {
             file.sync_all().map_err(io_at(&tmp_path))?;
         }
+        Ok(self.staged(copy, tmp))
+    }
+
+    /// Stages a copy whose bytes and times are those of `first` (another folder's copy of
+    /// the same message, with the same added fields) as a hard link to it, as Dovecot's
+    /// delivery agent does for several recipients: no second write. `None` when the file
+    /// system refuses the link (a folder on another file system, too many links, links
+    /// not supported): the caller writes the copy instead. Under [`SyncPolicy::File`] the
+    /// data is durable already (one inode); the commit syncs the folders.
+    pub fn stage_link(
+        &self,
+        first: &Staged,
+        copy: &Copy<'_>,
+    ) -> Result<Option<Staged>, DeliverError> {
+        let tmp = tmp_name(copy);
+        let d = &self.dirs;
+        match rustix::fs::linkat(
+            first.dirs.tmp.as_fd(),
+            first.tmp.as_str(),
+            d.tmp.as_fd(),
+            tmp.as_str(),
+            rustix::fs::AtFlags::empty(),
+        ) {
+            Ok(()) => Ok(Some(self.staged(copy, tmp))),
+            Err(
+                rustix::io::Errno::XDEV
+                | rustix::io::Errno::MLINK
+                | rustix::io::Errno::PERM
+                | rustix::io::Errno::OPNOTSUPP,
+            ) => Ok(None),
+            Err(rustix::io::Errno::EXIST) => Err(DeliverError::Refused {
+                path: d.base_path.join("tmp").join(&tmp),
+                why: "exists already; popsplit only writes new files",
+            }),
+            Err(e) => Err(io_at(&d.base_path.join("tmp").join(&tmp))(e.into())),
+        }
+    }
+
+    /// The staged copy `tmp`, with its name in `cur/`.
+    fn staged(&self, copy: &Copy<'_>, tmp: String) -> Staged {
         let cur = format!(
             "{tmp}:2,{}{}",
             copy.flags,
             self.letters[copy.confidence.index()]
         );
-        Ok(Staged {
-            dirs: Arc::clone(d),
-            path: d.base_path.join("cur").join(&cur),
+        Staged {
+            dirs: Arc::clone(&self.dirs),
+            path: self.dirs.base_path.join("cur").join(&cur),
             tmp,
             cur,
-        })
+        }
     }
+}
+
+/// A copy's name in `tmp/`: arrival, key, popsplit's tag and size.
+fn tmp_name(copy: &Copy<'_>) -> String {
+    let size = copy.added.len() + copy.content.len();
+    format!(
+        "{}.{}{TAG},S={size}",
+        copy.mtime.unwrap_or(0).max(0),
+        copy.key
+    )
 }
 
 /// What committing a batch needs, owned, so that the commit runs in a thread of its own
@@ -545,6 +590,41 @@ mod tests {
                 .expect("tmp")
                 .count(),
             0
+        );
+    }
+
+    #[test]
+    fn a_second_folders_copy_is_a_hard_link_to_the_first() {
+        use std::os::unix::fs::MetadataExt;
+        const K1: &str = "00000000000000000000000e";
+        const K2: &str = "00000000000000000000000f";
+        let (_out, mut o) = prepared("gina");
+        o.prepare("hank").expect("prepare");
+        let first = o
+            .mailbox("gina")
+            .expect("box")
+            .stage(&copy(K1), SyncPolicy::Batch)
+            .expect("stage");
+        let second = o
+            .mailbox("hank")
+            .expect("box")
+            .stage_link(&first, &copy(K2))
+            .expect("link")
+            .expect("linked");
+        let paths = [first.path.clone(), second.path.clone()];
+        o.commit(SyncPolicy::Batch)
+            .run(&[vec![first, second]])
+            .expect("commit");
+        let (a, b) = (
+            fs::metadata(&paths[0]).expect("meta"),
+            fs::metadata(&paths[1]).expect("meta"),
+        );
+        assert_eq!((a.ino(), a.nlink()), (b.ino(), 2));
+        assert!(paths[1].to_string_lossy().contains("/hank/cur/"));
+        assert!(paths[1].to_string_lossy().contains(K2));
+        assert_eq!(
+            fs::read(&paths[1]).expect("read"),
+            b"X-A: 1\nSubject: s\n\nbody\n"
         );
     }
 

@@ -1731,7 +1731,9 @@ impl Delivered {
     }
 }
 
-/// Writes one message's new copies into `tmp/`.
+/// Writes one message's new copies into `tmp/`: the first one written, the others hard
+/// links to it (every copy of a message has the same bytes and times), or written too
+/// where a link is refused.
 fn stage(
     outbox: &Outbox,
     w: &Work<'_>,
@@ -1740,27 +1742,32 @@ fn stage(
     sync: SyncPolicy,
 ) -> Result<Vec<Staged>, DeliverError> {
     let added = added_headers(w, p);
-    p.copies
-        .iter()
-        .filter(|(folder, _)| !skip.contains(folder))
-        .map(|(folder, key)| {
-            let mailbox = outbox
-                .mailbox(folder)
-                .ok_or_else(|| DeliverError::Refused {
-                    path: PathBuf::from(folder),
-                    why: "Maildir was not prepared",
-                })?;
-            let copy = Copy {
-                key,
-                added: &added,
-                content: &w.content,
-                flags: &w.flags,
-                confidence: w.decision.confidence,
-                mtime: w.arrival,
-            };
-            mailbox.stage(&copy, sync)
-        })
-        .collect()
+    let mut staged: Vec<Staged> = Vec::with_capacity(p.copies.len());
+    for (folder, key) in p.copies.iter().filter(|(f, _)| !skip.contains(f)) {
+        let mailbox = outbox
+            .mailbox(folder)
+            .ok_or_else(|| DeliverError::Refused {
+                path: PathBuf::from(folder),
+                why: "Maildir was not prepared",
+            })?;
+        let copy = Copy {
+            key,
+            added: &added,
+            content: &w.content,
+            flags: &w.flags,
+            confidence: w.decision.confidence,
+            mtime: w.arrival,
+        };
+        let linked = match staged.first() {
+            Some(first) => mailbox.stage_link(first, &copy)?,
+            None => None,
+        };
+        staged.push(match linked {
+            Some(s) => s,
+            None => mailbox.stage(&copy, sync)?,
+        });
+    }
+    Ok(staged)
 }
 
 /// The fields popsplit puts on top of a delivered copy, in the message's own line ending.
