@@ -90,16 +90,9 @@ fn system_user(name: &str) -> Option<(u32, u32)> {
 /// The Maildirs of `out` that popsplit made: folders with a `cur/` and a `dovecot-keywords`
 /// file, in name order.
 fn folders(out: &Path) -> Result<Vec<String>, DeliverError> {
-    let Some(top) = outfs::existing_top(out)? else {
+    let Some((top, names)) = outfs::top_folders(out)? else {
         return Ok(Vec::new());
     };
-    let mut names = Vec::new();
-    outfs::each_entry(top.as_fd(), out, |name, regular| {
-        if !regular && !name.starts_with('.') {
-            names.push(name.to_string());
-        }
-        Ok(())
-    })?;
     let mut found = Vec::new();
     for name in names {
         let path = out.join(&name);

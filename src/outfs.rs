@@ -274,6 +274,22 @@ pub fn rename_new(
     .map_err(io::Error::from)
 }
 
+/// The folders at the top of an existing `--out` (`None` when it does not exist), hidden
+/// entries left out: they are the lock and other programs' files, not Maildirs.
+pub fn top_folders(out: &Path) -> Result<Option<(OwnedFd, Vec<String>)>, DeliverError> {
+    let Some(top) = existing_top(out)? else {
+        return Ok(None);
+    };
+    let mut names = Vec::new();
+    each_entry(top.as_fd(), out, |name, regular| {
+        if !regular && !name.starts_with('.') {
+            names.push(name.to_string());
+        }
+        Ok(())
+    })?;
+    Ok(Some((top, names)))
+}
+
 /// Calls `each` with the name of every entry of `dir` (at `path`) and whether it is a
 /// regular file (the kind from the listing, asked of the file system only when unknown).
 pub fn each_entry(

@@ -60,17 +60,9 @@ impl Earlier {
             root: out.to_path_buf(),
             folders: BTreeMap::new(),
         };
-        let Some(top) = outfs::existing_top(out)? else {
+        let Some((top, names)) = outfs::top_folders(out)? else {
             return Ok(earlier);
         };
-        let mut names = Vec::new();
-        outfs::each_entry(top.as_fd(), out, |name, regular| {
-            // Hidden entries are the lock and other programs' files, not Maildirs.
-            if !regular && !name.starts_with('.') {
-                names.push(name.to_string());
-            }
-            Ok(())
-        })?;
         for name in names {
             let base_path = out.join(&name);
             let Some(base) = outfs::existing_dir(top.as_fd(), &name, &base_path)? else {

@@ -245,16 +245,20 @@ impl Summary {
         }
     }
 
-    /// Per folder: messages, bytes, first and last arrival, one line each.
-    pub fn figures_table(&self) -> String {
-        let mut t = String::new();
-        let width = self
-            .per_user
+    /// The width of the folder column: the longest folder name, at least 4.
+    fn folder_width(&self) -> usize {
+        self.per_user
             .keys()
             .map(|k| k.chars().count())
             .max()
             .unwrap_or(4)
-            .max(4);
+            .max(4)
+    }
+
+    /// Per folder: messages, bytes, first and last arrival, one line each.
+    pub fn figures_table(&self) -> String {
+        let mut t = String::new();
+        let width = self.folder_width();
         let _ = writeln!(
             t,
             "{:<width$}  {:>8}  {:>12}  {:<10}  last",
@@ -286,13 +290,7 @@ impl Summary {
     /// decided some message, so that a run without corrections reads as before.
     pub fn table(&self, dry_run: bool) -> String {
         let mut t = String::new();
-        let width = self
-            .per_user
-            .keys()
-            .map(|k| k.chars().count())
-            .max()
-            .unwrap_or(4)
-            .max(4);
+        let width = self.folder_width();
         let reviewed = Confidence::Reviewed.index();
         let levels = match self.per_user.values().any(|c| c[reviewed] > 0) {
             true => Confidence::ALL.len(),
