@@ -1385,6 +1385,17 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opens `path` as popsplit would by default, with the first pass left out.
+    fn open_auto(path: &Path, skipped: &mut Vec<String>) -> Result<Vec<Source>, SourceError> {
+        open(
+            path,
+            Format::Auto,
+            &std::env::temp_dir(),
+            skipped,
+            &mut |_, _, _| {},
+        )
+    }
     use std::io::Write;
 
     const MBOX: &[u8] = b"From a@x Mon Jan  1 00:00:00 2001\nSubject: a\n\nbody a\n\nFrom b@x Tue Jan  2 00:00:00 2001\nSubject: b\n\nbody b\n";
@@ -1528,14 +1539,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let gz = gzip_file(dir.path(), "box.mbox.gz", MBOX);
         let mut skipped = Vec::new();
-        let s = open(
-            &gz,
-            Format::Auto,
-            &std::env::temp_dir(),
-            &mut skipped,
-            &mut |_, _, _| {},
-        )
-        .expect("open");
+        let s = open_auto(&gz, &mut skipped).expect("open");
         assert_eq!(
             contents(&s),
             vec![
@@ -1553,16 +1557,10 @@ mod tests {
         enc.write_all(&MBOX.repeat(100)).expect("write");
         let bytes = enc.finish().expect("finish");
         fs::write(&gz, &bytes[..bytes.len() / 2]).expect("write");
-        let err = open(
-            &gz,
-            Format::Auto,
-            &std::env::temp_dir(),
-            &mut Vec::new(),
-            &mut |_, _, _| {},
-        )
-        .err()
-        .expect("error")
-        .to_string();
+        let err = open_auto(&gz, &mut Vec::new())
+            .err()
+            .expect("error")
+            .to_string();
         assert!(
             err.contains("box.gz") && err.contains("gzip stream unreadable"),
             "{err}"
@@ -1579,14 +1577,7 @@ mod tests {
         fs::write(md.join("cur/1.x.host:2,SRa"), b"Subject: one\n\n1\n").expect("write");
         fs::write(md.join("new/2.x.host"), b"Subject: two\n\n2\n").expect("write");
         fs::write(md.join(".Sent/cur/3.x.host:2,S"), b"Subject: three\n\n3\n").expect("write");
-        let s = open(
-            &md,
-            Format::Auto,
-            &std::env::temp_dir(),
-            &mut Vec::new(),
-            &mut |_, _, _| {},
-        )
-        .expect("open");
+        let s = open_auto(&md, &mut Vec::new()).expect("open");
         assert_eq!(s.len(), 2);
         let first = s[0].read(&Unit::File(0)).expect("read");
         assert_eq!(first.flags, "RS");
@@ -1610,14 +1601,7 @@ mod tests {
         fs::write(root.join("notes.txt"), b"shopping list").expect("write");
         fs::write(root.join("saved.eml"), b"Subject: eml\n\nhi\n").expect("write");
         let mut skipped = Vec::new();
-        let s = open(
-            &root,
-            Format::Auto,
-            &std::env::temp_dir(),
-            &mut skipped,
-            &mut |_, _, _| {},
-        )
-        .expect("open");
+        let s = open_auto(&root, &mut skipped).expect("open");
         assert_eq!(contents(&s).len(), 5);
         assert_eq!(skipped.len(), 1);
         assert!(skipped[0].contains("notes.txt"));
@@ -1628,16 +1612,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let pdf = dir.path().join("scan.pdf");
         fs::write(&pdf, b"%PDF-1.4\n").expect("write");
-        let err = open(
-            &pdf,
-            Format::Auto,
-            &std::env::temp_dir(),
-            &mut Vec::new(),
-            &mut |_, _, _| {},
-        )
-        .err()
-        .expect("error")
-        .to_string();
+        let err = open_auto(&pdf, &mut Vec::new())
+            .err()
+            .expect("error")
+            .to_string();
         assert!(
             err.contains("scan.pdf") && err.contains("byte offset 0"),
             "{err}"
