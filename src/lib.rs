@@ -1,28 +1,16 @@
 //! popsplit: give every person their own mail back from a shared POP (catch-all) mailbox.
 //!
-//! The pipeline, one module per stage: [`mbox`] splits the input into messages, [`headers`]
-//! and [`evidence`] gather what each message's header fields claim, [`decide`] turns that
-//! into users and a confidence, [`deliver`] writes Maildirs, [`report`] records why.
-//! [`split`] wires the stages together.
+//! The pipeline, one folder per stage (docs/architecture.md draws it): [`input`] opens the
+//! exported mailbox and splits it into messages, [`evidence`] gathers what each message's
+//! header fields claim, [`decide`] turns that into users and a confidence, [`output`]
+//! writes Maildirs (or mboxes), the report and the audit page. [`run`] wires the stages
+//! into the passes of a job, with [`config`] the checked command line.
 
-pub mod address;
-pub mod corrections;
+pub mod config;
 pub mod decide;
-pub mod deliver;
-pub mod directory;
 pub mod evidence;
-pub mod handover;
-pub mod headers;
-pub mod html;
-pub mod interrupt;
-pub mod mbox;
-pub mod mboxwrite;
-pub mod outfs;
-pub mod paths;
-pub mod profile;
-pub mod rehome;
-pub mod report;
-pub mod sanitize;
-pub mod source;
-pub mod split;
+pub mod input;
+pub mod output;
+pub mod run;
 pub mod synth;
+pub mod text;

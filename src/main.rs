@@ -12,13 +12,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use popsplit::corrections::Corrections;
 use popsplit::decide::Policy;
-use popsplit::deliver::SyncPolicy;
-use popsplit::directory::{Directory, DirectoryError};
-use popsplit::profile::Overrides;
-use popsplit::source::Format;
-use popsplit::split::{self, Config, Output, SplitError, Which};
+use popsplit::decide::corrections::Corrections;
+use popsplit::decide::directory::{Directory, DirectoryError};
+use popsplit::decide::profile::Overrides;
+use popsplit::input::Format;
+use popsplit::output::maildir::SyncPolicy;
+use popsplit::run::{self, Config, Output, SplitError, Which};
 
 /// Give every person their own mail back from a shared POP (catch-all) mailbox.
 #[derive(Parser)]
@@ -341,20 +341,20 @@ fn run_handover(args: HandoverArgs) -> Result<()> {
         Some(path) => Directory::from_csv(&domains, path)?,
         None => Directory::open(&domains),
     };
-    let target = popsplit::handover::Target {
+    let target = popsplit::output::handover::Target {
         listen: args.listen,
         port: args.port,
         host2: args.host2,
         server_user: args.dovecot_user,
     };
-    let handed = popsplit::handover::write(&args.out, &args.to, &directory, &target)?;
+    let handed = popsplit::output::handover::write(&args.out, &args.to, &directory, &target)?;
     println!(
         "{} Dovecot logins (one a folder), {} people for imapsync and Microsoft 365:",
         handed.logins.len(),
         handed.people.len()
     );
     for (user, address) in &handed.people {
-        println!("  {user} -> {}", popsplit::sanitize::one_line(address));
+        println!("  {user} -> {}", popsplit::text::one_line(address));
     }
     for f in &handed.files {
         println!("wrote {} (0600)", f.display());
@@ -440,7 +440,7 @@ fn run_profile(args: ProfileArgs) -> Result<()> {
     let (directory, overrides) = office(&mailbox.office, &mailbox.inputs)?;
     let bar = progress_bar(&mailbox.inputs, 1)?;
     let profile = pool(mailbox.office.jobs)?.install(|| -> Result<_> {
-        let (_, skipped, profile, _) = split::open_and_learn(
+        let (_, skipped, profile, _) = run::open_and_learn(
             &mailbox.inputs,
             mailbox.office.input_format,
             &temp_dir(&mailbox.office),
@@ -452,7 +452,7 @@ fn run_profile(args: ProfileArgs) -> Result<()> {
             },
         )?;
         for s in &skipped {
-            eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
+            eprintln!("popsplit: note: {}", popsplit::text::one_line(s));
         }
         Ok(profile)
     });
@@ -481,7 +481,7 @@ fn check_unassigned(u: &str) -> Result<()> {
             "--unassigned `{u}` must start with `_` and hold only letters, digits, `.`, `_` and `-` (user folders never start with `_`)"
         );
     }
-    if u == split::DUPLICATES {
+    if u == run::DUPLICATES {
         usage!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
     }
     Ok(())
@@ -525,7 +525,7 @@ fn run_explain(args: ExplainArgs) -> Result<()> {
         sync: SyncPolicy::None,
         corrections: None,
     };
-    let text = pool(args.office.jobs)?.install(|| split::explain(&config, which))?;
+    let text = pool(args.office.jobs)?.install(|| run::explain(&config, which))?;
     print!("{text}");
     Ok(())
 }
@@ -561,17 +561,17 @@ fn run_split(args: SplitArgs) -> Result<()> {
     let pool = pool(args.mailbox.office.jobs)?;
     if let Some(spec) = &args.explain {
         let which = parse_which(spec, "--explain")?;
-        print!("{}", pool.install(|| split::explain(&config, which))?);
+        print!("{}", pool.install(|| run::explain(&config, which))?);
         return Ok(());
     }
-    popsplit::interrupt::install().context("handling Ctrl-C")?;
+    popsplit::run::interrupt::install().context("handling Ctrl-C")?;
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
         progress_bar(&config.inputs, 3)?
     };
     let outcome = pool.install(|| {
-        split::run(&config, &|phase, n| {
+        run::run(&config, &|phase, n| {
             bar.set_message(phase);
             bar.inc(n)
         })
@@ -579,19 +579,19 @@ fn run_split(args: SplitArgs) -> Result<()> {
     bar.finish_and_clear();
     let outcome = outcome?;
     for s in &outcome.skipped {
-        eprintln!("popsplit: note: {}", popsplit::sanitize::one_line(s));
+        eprintln!("popsplit: note: {}", popsplit::text::one_line(s));
     }
     if !outcome.earlier.is_empty() {
         let shown: Vec<String> = outcome
             .earlier
             .iter()
             .take(10)
-            .map(|n| popsplit::sanitize::one_line(n))
+            .map(|n| popsplit::text::one_line(n))
             .collect();
         eprintln!(
             "popsplit: note: {} also holds {} that --directory has no user for ({}{}), from an earlier run with another directory: popsplit moved its own copies of the messages decided now to their folders; what is left there (files popsplit did not write, messages not in these inputs) is not touched: check it",
             config.out.display(),
-            popsplit::report::count(outcome.earlier.len() as u64, "folder", "folders"),
+            popsplit::output::report::count(outcome.earlier.len() as u64, "folder", "folders"),
             shown.join(", "),
             if outcome.earlier.len() > shown.len() {
                 ", …"
@@ -604,7 +604,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         print!("{}", outcome.profile.describe(&config.directory));
         println!();
         for line in &outcome.would {
-            println!("{}", popsplit::sanitize::one_line(line));
+            println!("{}", popsplit::text::one_line(line));
         }
         print!("{}", outcome.summary.table(config.dry_run));
         println!();
@@ -612,13 +612,13 @@ fn run_split(args: SplitArgs) -> Result<()> {
         if outcome.unclaimed > 0 {
             println!(
                 "{} an earlier run wrote into --out belong to no message decided now (not in these inputs, or set aside in _duplicates): left alone",
-                popsplit::report::count(outcome.unclaimed as u64, "copy", "copies")
+                popsplit::output::report::count(outcome.unclaimed as u64, "copy", "copies")
             );
         }
         for (folder, address) in config.directory.renamed(outcome.summary.per_user.keys()) {
             println!(
                 "folder {folder} is for {}: a folder name holds only a-z, 0-9, `.`, `_` and `-`, so it carries a hash to stay apart from other names",
-                popsplit::sanitize::one_line(&address)
+                popsplit::text::one_line(&address)
             );
         }
     }

@@ -427,7 +427,7 @@ fn body(rng: &mut Rng, mean: usize, logical: usize) -> Vec<u8> {
 }
 
 fn rfc2822(t: i64) -> String {
-    let (wd, d, mon, y, h, mi, s) = crate::mbox::calendar(t);
+    let (wd, d, mon, y, h, mi, s) = crate::input::mbox::calendar(t);
     format!("{wd}, {d} {mon} {y} {h:02}:{mi:02}:{s:02} +0000")
 }
 
@@ -447,7 +447,7 @@ fn write_copy(
         .from
         .rsplit_once('<')
         .map_or(d.from.as_str(), |(_, r)| r.trim_end_matches('>'));
-    let mut h = format!("From {sender} {}\n", crate::mbox::asctime(time));
+    let mut h = format!("From {sender} {}\n", crate::input::mbox::asctime(time));
     let date = rfc2822(time);
     let single = (rcpts.len() == 1).then(|| rcpts[0].clone());
     let id = rng.next() % 0xFFFF_FFFF;
@@ -799,10 +799,12 @@ mod tests {
     #[test]
     fn dates_round_trip_through_the_mbox_reader() {
         let t = 1_552_132_800; // 2019-03-09 12:00:00
-        assert_eq!(crate::mbox::asctime(t), "Sat Mar  9 12:00:00 2019");
+        assert_eq!(crate::input::mbox::asctime(t), "Sat Mar  9 12:00:00 2019");
         assert_eq!(
-            crate::mbox::parse_from_line(format!("From x {}", crate::mbox::asctime(t)).as_bytes())
-                .time,
+            crate::input::mbox::parse_from_line(
+                format!("From x {}", crate::input::mbox::asctime(t)).as_bytes()
+            )
+            .time,
             Some(t)
         );
         assert_eq!(mailparse::dateparse(&rfc2822(t)).ok(), Some(t));
@@ -822,7 +824,9 @@ mod tests {
             let ta = generate(&spec, &mut a).expect("gen");
             generate(&spec, &mut b).expect("gen");
             assert_eq!(a, b);
-            let spans: Vec<_> = crate::mbox::Splitter::new(&a).expect("mbox").collect();
+            let spans: Vec<_> = crate::input::mbox::Splitter::new(&a)
+                .expect("mbox")
+                .collect();
             assert_eq!(spans.len(), ta.len(), "{style:?}");
             let per = copies_per_message(&ta);
             assert_eq!(per.len(), 200);

@@ -325,7 +325,7 @@ fn a_reviewer_reassigns_two_rows_in_chromium_and_the_downloaded_csv_moves_them()
 #[test]
 fn a_page_of_100000_rows_draws_one_page_in_chromium() {
     use popsplit::decide::Confidence;
-    use popsplit::report::{Audit, REVIEW_ROWS, ReviewRow, Summary};
+    use popsplit::output::report::{Audit, REVIEW_ROWS, ReviewRow, Summary};
     let rows = REVIEW_ROWS;
     let audit = Audit {
         review: (0..rows)
@@ -351,11 +351,11 @@ fn a_page_of_100000_rows_draws_one_page_in_chromium() {
         review_total: rows as u64,
         ..Audit::default()
     };
-    let dir = popsplit::directory::Directory::open(&["example.com".to_string()]);
-    let html = popsplit::html::render(
+    let dir = popsplit::decide::directory::Directory::open(&["example.com".to_string()]);
+    let html = popsplit::output::html::render(
         &Summary::default(),
         &audit,
-        &popsplit::profile::Profile::default(),
+        &popsplit::decide::profile::Profile::default(),
         &dir,
         "popsplit split box.mbox",
         None,

@@ -70,7 +70,7 @@ print(json.dumps(rows))
         );
         // The From line carries the arrival time.
         let from_line = row["from_line"].as_str().expect("from line");
-        let t = popsplit::mbox::parse_from_line(format!("From {from_line}").as_bytes())
+        let t = popsplit::input::mbox::parse_from_line(format!("From {from_line}").as_bytes())
             .time
             .expect("dated");
         assert_eq!(t, epoch(&e.arrival), "{folder} {id}");

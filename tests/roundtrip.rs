@@ -6,7 +6,7 @@ mod common;
 
 use proptest::prelude::*;
 
-use popsplit::mbox::{MboxError, Resume, Span, Splitter, unquote};
+use popsplit::input::mbox::{MboxError, Resume, Span, Splitter, unquote};
 
 #[derive(Debug, Clone, Copy)]
 enum Variant {

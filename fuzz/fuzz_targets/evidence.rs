@@ -4,10 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use popsplit::decide::{Context, Hints, Policy, decide};
-use popsplit::directory::Directory;
+use popsplit::decide::directory::Directory;
 use popsplit::evidence::gather;
-use popsplit::profile::{Overrides, Stats};
-use popsplit::sanitize::{folder_name, one_line};
+use popsplit::decide::profile::{Overrides, Stats};
+use popsplit::text::{folder_name, one_line};
 
 fuzz_target!(|data: &[u8]| {
     let dir = Directory::open(&["example.com".to_string(), "example.org".to_string()]);

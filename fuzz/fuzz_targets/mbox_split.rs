@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use popsplit::mbox::{Resume, Span, Splitter, parse_from_line, unquote};
+use popsplit::input::mbox::{Resume, Span, Splitter, parse_from_line, unquote};
 
 fuzz_target!(|data: &[u8]| {
     let whole: Result<Vec<Span>, _> = Splitter::new(data).map(Iterator::collect);

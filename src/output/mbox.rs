@@ -11,9 +11,9 @@ use std::io::{self, BufWriter, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use crate::deliver::{DeliverError, SyncPolicy};
-use crate::mbox::asctime;
-use crate::outfs::{self, Root};
+use crate::input::mbox::asctime;
+use crate::output::maildir::{DeliverError, SyncPolicy};
+use crate::output::outfs::{self, Root};
 
 /// The open mbox files of one run.
 #[derive(Debug)]

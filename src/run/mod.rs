@@ -10,6 +10,9 @@
 //! input order. Whole-run state is kept to numbers and fixed-size bitmaps, so memory is
 //! mostly the batches in flight, with a few dozen bytes a message besides.
 
+pub mod interrupt;
+pub mod rehome;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,22 +21,22 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::corrections::{Corrections, CorrectionsError};
+use crate::decide::corrections::{Corrections, CorrectionsError};
+use crate::decide::directory::Directory;
+use crate::decide::profile::{Overrides, Profile, Stats};
 use crate::decide::{Confidence, Context, Decision, Hints, Policy, decide};
-use crate::deliver::{CommitError, Copy, DeliverError, Outbox, Staged, SyncPolicy};
-use crate::directory::Directory;
 use crate::evidence::{Facts, gather, identity};
-use crate::mbox::FromLine;
-use crate::mbox::Span;
-use crate::mboxwrite::MboxOut;
-use crate::outfs::Root;
-use crate::profile::{Overrides, Profile, Stats};
-use crate::rehome::Earlier;
-use crate::report::{
+use crate::input::mbox::FromLine;
+use crate::input::mbox::Span;
+use crate::input::{self, Format, Message, Source, SourceError, Unit};
+use crate::output::maildir::{CommitError, Copy, DeliverError, Outbox, Staged, SyncPolicy};
+use crate::output::mbox::MboxOut;
+use crate::output::outfs::Root;
+use crate::output::report::{
     Audit, FirstSeen, Moved, REVIEW_ROWS, ReviewRow, Row, Summary, count, evidence_rows,
 };
-use crate::sanitize::one_line;
-use crate::source::{self, Format, Message, Source, SourceError, Unit};
+use crate::run::rehome::Earlier;
+use crate::text::one_line;
 
 /// Messages per batch, and bytes per batch: enough to keep every core busy, few enough
 /// that a batch's messages in flight stay small in memory.
@@ -134,7 +137,7 @@ pub enum SplitError {
         source: io::Error,
     },
     /// Ctrl-C or SIGTERM stopped the run between two batches.
-    #[error("stopped by {}: {progress}", crate::interrupt::name(*signal))]
+    #[error("stopped by {}: {progress}", crate::run::interrupt::name(*signal))]
     Interrupted {
         /// The signal.
         signal: i32,
@@ -173,13 +176,13 @@ pub fn open_and_learn(
     let mut learn_early = |name: &str, data: &[u8], spans: &[Span]| {
         let facts: Vec<Facts> = spans
             .par_iter()
-            .map(|s| gather(&source::head_of(data, s)))
+            .map(|s| gather(&input::head_of(data, s)))
             .collect();
         let first = spans.first().is_some_and(|s| s.number == 1);
         learn(name, first, &facts, spans.iter().map(Span::size).sum());
     };
     for p in paths {
-        sources.extend(source::open(
+        sources.extend(input::open(
             p,
             format,
             temp,
@@ -705,7 +708,7 @@ pub fn run(
     };
     let index = index(&sources, &ctx, &marks, progress)?;
     let Marks { repeats, .. } = marks;
-    crate::interrupt::writing();
+    crate::run::interrupt::writing();
     let root = || match locked {
         Some(root) => Ok(root),
         None => Root::open(&config.out).map_err(nothing),
@@ -750,7 +753,7 @@ pub fn run(
     // Once per source: it looks at every file's folder.
     let arrival: Vec<bool> = sources.iter().map(Source::mtime_is_arrival).collect();
     let written = batches(&sources, |at, source, batch, bytes| {
-        if let Some(signal) = crate::interrupt::requested() {
+        if let Some(signal) = crate::run::interrupt::requested() {
             return Err(SplitError::Interrupted {
                 signal,
                 progress: String::new(),
@@ -829,7 +832,7 @@ pub fn run(
         return Err(SplitError::Conservation(summary.table(config.dry_run)));
     }
     if let Some(path) = &config.html {
-        let page = crate::html::render(
+        let page = crate::output::html::render(
             &summary,
             &audit,
             &profile,
@@ -1520,7 +1523,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
 /// inputs and `--out` overlap, before anything is read or written.
 fn check_paths(config: &Config) -> Result<(), SplitError> {
     let out = (!config.dry_run).then_some(config.out.as_path());
-    crate::paths::Paths::resolve(
+    crate::config::paths::Paths::resolve(
         &config.inputs,
         &[
             ("--directory", config.directory_file.as_deref()),
@@ -1547,9 +1550,11 @@ fn create_private(path: &Path) -> io::Result<File> {
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(crate::outfs::FILE_MODE)
+        .mode(crate::output::outfs::FILE_MODE)
         .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(crate::outfs::FILE_MODE))?;
+    file.set_permissions(std::fs::Permissions::from_mode(
+        crate::output::outfs::FILE_MODE,
+    ))?;
     Ok(file)
 }
 
@@ -1623,7 +1628,7 @@ fn analyse<'a>(
         identity: identity(&m.content, &facts),
         size: m.content.len() as u64,
         preview: (review && for_review(decision.confidence))
-            .then(|| crate::html::preview(&m.content, facts.body_start)),
+            .then(|| crate::output::html::preview(&m.content, facts.body_start)),
         content: m.content,
         from_line: m.from_line,
         facts,

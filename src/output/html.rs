@@ -7,12 +7,12 @@
 
 use std::fmt::Write as _;
 
-use crate::corrections::Corrections;
 use crate::decide::Confidence;
-use crate::directory::Directory;
-use crate::profile::{Affix, Profile};
-use crate::report::{Audit, ReviewRow, Summary, day};
-use crate::sanitize::html;
+use crate::decide::corrections::Corrections;
+use crate::decide::directory::Directory;
+use crate::decide::profile::{Affix, Profile};
+use crate::output::report::{Audit, ReviewRow, Summary, day};
+use crate::text::html;
 
 const COLORS: [&str; 5] = ["#2e7d32", "#1565c0", "#ef6c00", "#9e9e9e", "#6a1b9a"];
 
@@ -42,13 +42,13 @@ pub fn render(
         summary.read,
         summary.delivered,
         summary.unassigned,
-        crate::report::count(summary.duplicates, "duplicate", "duplicates"),
+        crate::output::report::count(summary.duplicates, "duplicate", "duplicates"),
         if ok {
             "every message is accounted for"
         } else {
             "MISMATCH: some message is unaccounted for"
         },
-        crate::report::count(summary.copies, "copy", "copies"),
+        crate::output::report::count(summary.copies, "copy", "copies"),
         summary.written(),
         summary.previously
     );
@@ -56,7 +56,7 @@ pub fn render(
         let _ = write!(
             h,
             "<p class=\"bad\">{} split from {} neighbours with doubt (a damaged mbox): see <code>split_note</code> in the report.</p>",
-            crate::report::count(summary.uncertain_splits, "message was", "messages were"),
+            crate::output::report::count(summary.uncertain_splits, "message was", "messages were"),
             if summary.uncertain_splits == 1 {
                 "its"
             } else {
@@ -135,7 +135,7 @@ pub fn render(
             format!(
                 "{} ({})",
                 s.name,
-                crate::report::count(s.messages, "message", "messages")
+                crate::output::report::count(s.messages, "message", "messages")
             )
         })
         .collect();
@@ -310,7 +310,7 @@ pub fn preview(content: &[u8], body_start: usize) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(&crate::sanitize::one_line(line));
+        out.push_str(&crate::text::one_line(line));
     }
     out.chars().take(PREVIEW_CHARS).collect()
 }

@@ -9,9 +9,9 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::deliver::DeliverError;
-use crate::directory::Directory;
-use crate::outfs;
+use crate::decide::directory::Directory;
+use crate::output::maildir::DeliverError;
+use crate::output::outfs;
 
 /// Why the handover files could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::decide::Confidence;
-use crate::outfs::{self, Root};
+use crate::output::outfs::{self, Root};
 
 /// A delivery failure, naming the path it happened at.
 #[derive(Debug, thiserror::Error)]
@@ -338,7 +338,7 @@ impl Outbox {
     }
 
     /// Makes sure the Maildir `name` exists with its keywords file; `name` must come from
-    /// [`crate::sanitize::folder_name`] or the validated `--unassigned` option.
+    /// [`crate::text::folder_name`] or the validated `--unassigned` option.
     pub fn prepare(&mut self, name: &str) -> Result<(), DeliverError> {
         if self.boxes.contains_key(name) {
             return Ok(());

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::address::{LocalAddress, forms, localize};
-use crate::sanitize::{folder_name, one_line};
+use crate::evidence::address::{LocalAddress, forms, localize};
+use crate::text::{folder_name, one_line};
 
 /// Why a directory CSV could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,7 @@ impl Directory {
                 let found: Vec<&str> = record.iter().collect();
                 return Err(bad(format!(
                     "found {} `{}`, expected two: `{expected}`",
-                    crate::report::count(record.len() as u64, "field", "fields"),
+                    crate::output::report::count(record.len() as u64, "field", "fields"),
                     one_line(&found.join(&(delimiter as char).to_string()))
                 )));
             }

@@ -10,6 +10,8 @@
 //! own programs. Archives of several files (zip, 7z, tar) are refused with the command
 //! that unpacks them, also inside a folder. Nothing here ever opens an input for writing.
 
+pub mod mbox;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -19,7 +21,7 @@ use std::sync::mpsc;
 
 use memmap2::Mmap;
 
-use crate::mbox::{self, FromLine, MboxError, Span, Splitter};
+use mbox::{FromLine, MboxError, Span, Splitter};
 
 /// How an input is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -760,7 +762,7 @@ fn open_pst(
             return Err(bad(format!(
                 "readpst could not read this Outlook file ({}): {}",
                 out.status,
-                crate::sanitize::one_line(String::from_utf8_lossy(&out.stderr).trim())
+                crate::text::one_line(String::from_utf8_lossy(&out.stderr).trim())
             )));
         }
         Ok(_) => {}
@@ -912,7 +914,7 @@ impl io::Read for Piped {
                 return Err(io::Error::other(format!(
                     "{} {status}: {}",
                     self.program,
-                    crate::sanitize::one_line(said.trim())
+                    crate::text::one_line(said.trim())
                 )));
             }
         }

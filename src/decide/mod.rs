@@ -6,9 +6,13 @@
 //! user decides alone; weaker groups are reported as superseded. This is what keeps a
 //! per-recipient copy (X-Original-To: alice) away from everyone else in its To/Cc.
 
-use crate::directory::Directory;
+pub mod corrections;
+pub mod directory;
+pub mod profile;
+
+use crate::decide::directory::Directory;
+use crate::decide::profile::Profile;
 use crate::evidence::{Evidence, Facts, Kind, Place};
-use crate::profile::Profile;
 
 /// How sure popsplit is that a copy reached the right person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -729,12 +733,12 @@ mod tests {
     #[test]
     fn shared_box_and_prefix_rewrite_from_the_profile() {
         let profile = Profile {
-            boxes: vec![crate::profile::Share {
+            boxes: vec![crate::decide::profile::Share {
                 name: "office@example.com".into(),
                 messages: 9,
             }],
-            rewrites: vec![crate::profile::Rewrite {
-                affix: crate::profile::Affix::Prefix("acmepop-".into()),
+            rewrites: vec![crate::decide::profile::Rewrite {
+                affix: crate::decide::profile::Affix::Prefix("acmepop-".into()),
                 domain: Some("isp.net".into()),
                 target: "example.com".into(),
             }],
@@ -906,7 +910,7 @@ mod tests {
         f.hops = vec![hop("mxint01.kundenserver.de"), hop("s.example.org")];
         let learned = Profile {
             relays: vec!["kundenserver.de".into()],
-            bottom_fields: vec![crate::profile::Share {
+            bottom_fields: vec![crate::decide::profile::Share {
                 name: "envelope-to".into(),
                 messages: 50,
             }],
@@ -981,7 +985,7 @@ mod tests {
             (vec!["alice".to_string()], Confidence::High)
         );
         let one = Profile {
-            one_copy: crate::profile::OneCopy {
+            one_copy: crate::decide::profile::OneCopy {
                 candidates: 40,
                 with_twin: 0,
                 kept_one: true,
@@ -1030,13 +1034,13 @@ mod tests {
             msg.push('\n');
             let dir = office();
             let facts = crate::evidence::gather(msg.as_bytes());
-            let mut stats = crate::profile::Stats::default();
+            let mut stats = crate::decide::profile::Stats::default();
             stats.add(&facts, &dir);
-            let profile = stats.learn(&dir, &crate::profile::Overrides::default());
+            let profile = stats.learn(&dir, &crate::decide::profile::Overrides::default());
             let d = with(&facts, &profile, &Hints { thread: Some("alice".into()), list: None });
             proptest::prop_assert_eq!(d.verdicts.len(), facts.evidence.len());
             for u in &d.users {
-                proptest::prop_assert_eq!(&crate::sanitize::folder_name(u), u);
+                proptest::prop_assert_eq!(&crate::text::folder_name(u), u);
             }
             let summary = d.decisive_summary(&facts.evidence);
             proptest::prop_assert!(!summary.contains('\n'));

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::address::localize;
-use crate::directory::Directory;
+use crate::decide::directory::Directory;
+use crate::evidence::address::localize;
 use crate::evidence::{Facts, Hop, Kind, Place};
 
 /// A learned pattern must hold on at least this share of messages.
@@ -238,7 +238,7 @@ impl Profile {
         let _ = writeln!(
             t,
             "mailbox profile ({})",
-            crate::report::count(self.messages, "message", "messages")
+            crate::output::report::count(self.messages, "message", "messages")
         );
         let _ = writeln!(t, "  envelope fields:");
         if self.envelope_headers.is_empty() {
@@ -288,7 +288,7 @@ impl Profile {
                 t,
                 "    {} looks like it ({}, rarely in To/Cc), but the directory maps it to {}: it stays a person's address; if it is the catch-all account, say --shared-box {}",
                 b.name,
-                crate::report::count(b.messages, "message", "messages"),
+                crate::output::report::count(b.messages, "message", "messages"),
                 dir.users(&b.name).join(", "),
                 b.name
             );

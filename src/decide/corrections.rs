@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::directory::Directory;
-use crate::sanitize::{folder_name, one_line};
+use crate::decide::directory::Directory;
+use crate::text::{folder_name, one_line};
 
 /// Why a corrections file cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::outfs::LOCK;
+use crate::output::outfs::LOCK;
 
 /// A path as the file system resolves it.
 #[derive(Debug, Clone)]

@@ -13,8 +13,8 @@ use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::deliver::{DeliverError, key_bits, name_key};
-use crate::outfs;
+use crate::output::maildir::{DeliverError, key_bits, name_key};
+use crate::output::outfs;
 
 /// One earlier copy: its Maildir sub-folder and file name.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::decide::{Confidence, Decision, Verdict};
 use crate::evidence::{Evidence, Kind, Place};
-use crate::sanitize::one_line;
+use crate::text::one_line;
 
 /// One piece of evidence and what the decision made of it.
 #[derive(Debug, Serialize)]
@@ -223,7 +223,7 @@ impl Figures {
 pub fn day(t: Option<i64>) -> String {
     match t {
         Some(t) => {
-            let (y, m, d) = crate::mbox::civil(t.div_euclid(86_400));
+            let (y, m, d) = crate::input::mbox::civil(t.div_euclid(86_400));
             format!("{y:04}-{m:02}-{d:02}")
         }
         None => "-".to_string(),

@@ -3,11 +3,14 @@
 //! Nothing here decides anything; it only records what each field claims and where it
 //! stands (how many Received fields sit above it), so that the decision can judge trust.
 
+pub mod address;
+pub mod headers;
+
 use std::collections::HashMap;
 
-use crate::address::{AddressList, bare_address, parse_list};
-use crate::headers::{self, Field};
-use crate::sanitize::one_line;
+use crate::evidence::address::{AddressList, bare_address, parse_list};
+use crate::text::one_line;
+use headers::Field;
 
 /// Envelope fields written by the delivering server, best first (rank = index).
 /// X-Original-To holds the address before alias expansion; Delivered-To often names the
@@ -64,7 +67,7 @@ pub enum Place {
     Current,
     /// An envelope field below every Received field, where some providers (Exchange
     /// Online, GMX/IONOS) append their own; it counts only as the provider's, see
-    /// [`crate::profile::Profile::bottom_fields`]. The last such field of a name.
+    /// [`crate::decide::profile::Profile::bottom_fields`]. The last such field of a name.
     Bottom,
     /// Part of an earlier delivery: below a Resent-* block, a forwarding mark, or a
     /// second delivery's envelope field of the same name.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
-use crate::deliver::DeliverError;
+use crate::output::maildir::DeliverError;
 
 /// Name of the lock file at the top of `--out`, held for the whole run.
 pub const LOCK: &str = ".popsplit.lock";

@@ -1,0 +1,3 @@
+//! What a run was asked to do, checked before any work starts.
+
+pub mod paths;
