@@ -12,13 +12,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use popsplit::config::{Config, Output};
 use popsplit::decide::Policy;
 use popsplit::decide::corrections::Corrections;
 use popsplit::decide::directory::{Directory, DirectoryError};
 use popsplit::decide::profile::Overrides;
 use popsplit::input::Format;
 use popsplit::output::maildir::SyncPolicy;
-use popsplit::run::{self, Config, Output, SplitError, Which};
+use popsplit::run::{self, SplitError, Which};
 
 /// Give every person their own mail back from a shared POP (catch-all) mailbox.
 #[derive(Parser)]
@@ -591,7 +592,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         eprintln!(
             "popsplit: note: {} also holds {} that --directory has no user for ({}{}), from an earlier run with another directory: popsplit moved its own copies of the messages decided now to their folders; what is left there (files popsplit did not write, messages not in these inputs) is not touched: check it",
             config.out.display(),
-            popsplit::output::report::count(outcome.earlier.len() as u64, "folder", "folders"),
+            popsplit::text::count(outcome.earlier.len() as u64, "folder", "folders"),
             shown.join(", "),
             if outcome.earlier.len() > shown.len() {
                 ", …"
@@ -612,7 +613,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         if outcome.unclaimed > 0 {
             println!(
                 "{} an earlier run wrote into --out belong to no message decided now (not in these inputs, or set aside in _duplicates): left alone",
-                popsplit::output::report::count(outcome.unclaimed as u64, "copy", "copies")
+                popsplit::text::count(outcome.unclaimed as u64, "copy", "copies")
             );
         }
         for (folder, address) in config.directory.renamed(outcome.summary.per_user.keys()) {

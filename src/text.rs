@@ -121,6 +121,11 @@ fn is_format(c: char) -> bool {
         | '\u{E0020}'..='\u{E007F}')
 }
 
+/// `n` and the noun that goes with it: `count(1, "copy", "copies")` is "1 copy".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

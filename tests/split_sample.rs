@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use common::*;
-use popsplit::output::report::count;
+use popsplit::text::count;
 
 fn run_sample(out: &std::path::Path, report: &std::path::Path, extra: &[&str]) -> String {
     let mut args = vec!["--report", report.to_str().expect("utf8")];

@@ -119,7 +119,7 @@ impl Directory {
                 let found: Vec<&str> = record.iter().collect();
                 return Err(bad(format!(
                     "found {} `{}`, expected two: `{expected}`",
-                    crate::output::report::count(record.len() as u64, "field", "fields"),
+                    crate::text::count(record.len() as u64, "field", "fields"),
                     one_line(&found.join(&(delimiter as char).to_string()))
                 )));
             }

@@ -8,6 +8,7 @@
 
 pub mod corrections;
 pub mod directory;
+pub mod inference;
 pub mod profile;
 
 use crate::decide::directory::Directory;

@@ -238,7 +238,7 @@ impl Profile {
         let _ = writeln!(
             t,
             "mailbox profile ({})",
-            crate::output::report::count(self.messages, "message", "messages")
+            crate::text::count(self.messages, "message", "messages")
         );
         let _ = writeln!(t, "  envelope fields:");
         if self.envelope_headers.is_empty() {
@@ -288,7 +288,7 @@ impl Profile {
                 t,
                 "    {} looks like it ({}, rarely in To/Cc), but the directory maps it to {}: it stays a person's address; if it is the catch-all account, say --shared-box {}",
                 b.name,
-                crate::output::report::count(b.messages, "message", "messages"),
+                crate::text::count(b.messages, "message", "messages"),
                 dir.users(&b.name).join(", "),
                 b.name
             );

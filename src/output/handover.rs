@@ -10,8 +10,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::decide::directory::Directory;
-use crate::output::maildir::DeliverError;
 use crate::output::outfs;
+use crate::output::outfs::DeliverError;
 
 /// Why the handover files could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -42,13 +42,13 @@ pub fn render(
         summary.read,
         summary.delivered,
         summary.unassigned,
-        crate::output::report::count(summary.duplicates, "duplicate", "duplicates"),
+        crate::text::count(summary.duplicates, "duplicate", "duplicates"),
         if ok {
             "every message is accounted for"
         } else {
             "MISMATCH: some message is unaccounted for"
         },
-        crate::output::report::count(summary.copies, "copy", "copies"),
+        crate::text::count(summary.copies, "copy", "copies"),
         summary.written(),
         summary.previously
     );
@@ -56,7 +56,7 @@ pub fn render(
         let _ = write!(
             h,
             "<p class=\"bad\">{} split from {} neighbours with doubt (a damaged mbox): see <code>split_note</code> in the report.</p>",
-            crate::output::report::count(summary.uncertain_splits, "message was", "messages were"),
+            crate::text::count(summary.uncertain_splits, "message was", "messages were"),
             if summary.uncertain_splits == 1 {
                 "its"
             } else {
@@ -135,7 +135,7 @@ pub fn render(
             format!(
                 "{} ({})",
                 s.name,
-                crate::output::report::count(s.messages, "message", "messages")
+                crate::text::count(s.messages, "message", "messages")
             )
         })
         .collect();

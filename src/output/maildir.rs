@@ -15,38 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::decide::Confidence;
-use crate::output::outfs::{self, Root};
-
-/// A delivery failure, naming the path it happened at.
-#[derive(Debug, thiserror::Error)]
-pub enum DeliverError {
-    /// A file-system call failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// Where.
-        path: PathBuf,
-        /// What the system said.
-        source: io::Error,
-    },
-    /// Another run holds the lock on `--out`.
-    #[error(
-        "{path} is in use by another popsplit run ({holder}); wait for it to finish, or choose another --out"
-    )]
-    Busy {
-        /// The output folder.
-        path: PathBuf,
-        /// Who holds the lock.
-        holder: String,
-    },
-    /// Something in the output tree is not what popsplit would have made.
-    #[error("{path}: {why}")]
-    Refused {
-        /// Where.
-        path: PathBuf,
-        /// Why popsplit will not write there.
-        why: &'static str,
-    },
-}
+use crate::output::outfs::{self, DeliverError, Root};
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> DeliverError + '_ {
     move |source| DeliverError::Io {

@@ -12,7 +12,8 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::input::mbox::asctime;
-use crate::output::maildir::{DeliverError, SyncPolicy};
+use crate::output::maildir::SyncPolicy;
+use crate::output::outfs::DeliverError;
 use crate::output::outfs::{self, Root};
 
 /// The open mbox files of one run.

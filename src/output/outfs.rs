@@ -16,7 +16,36 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
-use crate::output::maildir::DeliverError;
+/// A delivery failure, naming the path it happened at.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// A file-system call failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// Another run holds the lock on `--out`.
+    #[error(
+        "{path} is in use by another popsplit run ({holder}); wait for it to finish, or choose another --out"
+    )]
+    Busy {
+        /// The output folder.
+        path: PathBuf,
+        /// Who holds the lock.
+        holder: String,
+    },
+    /// Something in the output tree is not what popsplit would have made.
+    #[error("{path}: {why}")]
+    Refused {
+        /// Where.
+        path: PathBuf,
+        /// Why popsplit will not write there.
+        why: &'static str,
+    },
+}
 
 /// Name of the lock file at the top of `--out`, held for the whole run.
 pub const LOCK: &str = ".popsplit.lock";
@@ -324,4 +353,20 @@ pub fn sync_dir(dir: BorrowedFd<'_>, path: &Path) -> Result<(), DeliverError> {
 /// One syncfs(2) flushes the whole output file system: far cheaper than an fsync per file.
 pub fn syncfs(dir: BorrowedFd<'_>, path: &Path) -> Result<(), DeliverError> {
     rustix::fs::syncfs(dir).map_err(io_at(path))
+}
+
+/// Creates (or empties) an output file readable by its owner only, also when it existed:
+/// the report and the page quote senders and subjects of private mail.
+pub(crate) fn create_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::output::outfs::FILE_MODE)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(
+        crate::output::outfs::FILE_MODE,
+    ))?;
+    Ok(file)
 }

@@ -1,5 +1,6 @@
 //! Stage 5 (report): the JSON Lines audit trail and the end-of-run summary table.
 
+use crate::text::count;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -153,11 +154,6 @@ pub struct ReviewRow {
 /// Most review rows kept for the HTML page (the page pages through them); the report has
 /// them all.
 pub const REVIEW_ROWS: usize = 100_000;
-
-/// `n` and the noun that goes with it: `count(1, "copy", "copies")` is "1 copy".
-pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
 
 /// What the audit page needs beyond the counts.
 #[derive(Debug, Clone, Default)]

@@ -8,13 +8,20 @@
 //! its two folders; the rerun finds it where it is. A copy is removed only once its right
 //! folder holds it (from before, or by a rename done just before the removal).
 
+use crate::config::{Config, Output};
+use crate::output::maildir::{Outbox, SyncPolicy};
+use crate::run::analyse::Work;
+use crate::run::duplicates::{DUPLICATES, Plan, copy_key};
+use rayon::prelude::*;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::output::maildir::{DeliverError, key_bits, name_key};
+use crate::output::maildir::{key_bits, name_key};
 use crate::output::outfs;
+use crate::output::outfs::DeliverError;
 
 /// One earlier copy: its Maildir sub-folder and file name.
 #[derive(Debug, Clone)]
@@ -267,4 +274,158 @@ mod tests {
         );
         assert_eq!(found.relative(), format!("alice/cur/{name}"));
     }
+}
+
+/// One message's earlier copies that this run moved or removed (or, dry, would).
+#[derive(Debug, Default)]
+pub(crate) struct Rehomed {
+    /// (from, to), relative to `--out`.
+    pub(crate) moved: Vec<(String, String)>,
+    /// Removed files, relative to `--out`.
+    pub(crate) removed: Vec<String>,
+    /// The folders a moved copy now fills, which need no new copy.
+    pub(crate) filled: Vec<String>,
+    /// The planned folders that held the copy before this run (what a dry run reports as
+    /// already there).
+    pub(crate) present: Vec<String>,
+}
+
+/// Makes the earlier copies of a batch's messages match the current decisions: each
+/// copy of a message in a folder its plan does not name is renamed into a planned folder
+/// that lacks the copy, or removed when none does. Claims every planned copy that is
+/// there. With no `outbox` (a dry run), only says what it would do. On failure, the
+/// position of the message in the batch.
+pub(crate) fn rehome(
+    earlier: &mut Earlier,
+    outbox: Option<&Outbox>,
+    work: &[Work<'_>],
+    plans: &[Plan],
+    sync: SyncPolicy,
+) -> Result<Vec<Rehomed>, (usize, DeliverError)> {
+    let present: Vec<Vec<bool>> = plans
+        .iter()
+        .map(|p| p.copies.iter().map(|(f, k)| earlier.claim(f, k)).collect())
+        .collect();
+    let mut rehomed: Vec<Rehomed> = plans
+        .iter()
+        .zip(&present)
+        .map(|(p, there)| Rehomed {
+            present: p
+                .copies
+                .iter()
+                .zip(there)
+                .filter(|(_, t)| **t)
+                .map(|((f, _), _)| f.clone())
+                .collect(),
+            ..Rehomed::default()
+        })
+        .collect();
+    if !earlier.has_unclaimed() {
+        return Ok(rehomed);
+    }
+    // Stray copies are looked for in every other folder that still holds unclaimed
+    // copies: one hash of the header block per message and folder, in parallel.
+    let shared = &*earlier;
+    let strays: Vec<Vec<(String, String)>> = work
+        .par_iter()
+        .zip(plans)
+        .map(|(w, p)| {
+            // Set-aside copies are extra copies, nobody's mail: they stay where they are.
+            let mut planned: Vec<String> = p.copies.iter().map(|(f, _)| f.clone()).collect();
+            planned.push(DUPLICATES.to_string());
+            shared
+                .folders_besides(&planned)
+                .map(|g| (g.to_string(), copy_key(w, g, None)))
+                .filter(|(g, k)| shared.holds(g, k))
+                .collect()
+        })
+        .collect();
+    for (i, found) in strays.into_iter().enumerate() {
+        let w = &work[i];
+        let r = &mut rehomed[i];
+        let mut missing = plans[i]
+            .copies
+            .iter()
+            .zip(&present[i])
+            .filter(|(_, there)| !**there)
+            .map(|(c, _)| c);
+        for (g, k) in found {
+            let Some(stray) = earlier.take(&g, &k) else {
+                continue;
+            };
+            let from = stray.relative();
+            match missing.next() {
+                Some((to, key)) => {
+                    let letter = outbox
+                        .and_then(|o| o.mailbox(to))
+                        .map_or('?', |m| m.letter(w.decision.confidence));
+                    let name = earlier.new_name(&stray, to, key, letter);
+                    if let (Some(o), Some((fd, _))) = (outbox, earlier.dir_of(&stray)) {
+                        let mailbox = o.mailbox(to).ok_or_else(|| {
+                            (
+                                i,
+                                DeliverError::Refused {
+                                    path: PathBuf::from(to),
+                                    why: "Maildir was not prepared",
+                                },
+                            )
+                        })?;
+                        mailbox.adopt(fd, &stray.name, &name).map_err(|e| (i, e))?;
+                        if sync == SyncPolicy::File {
+                            mailbox.sync_cur().map_err(|e| (i, e))?;
+                            earlier.sync(&stray).map_err(|e| (i, e))?;
+                        }
+                    }
+                    let at = match outbox {
+                        Some(_) => format!("{to}/cur/{name}"),
+                        None => format!("{to}/cur/"),
+                    };
+                    r.moved.push((from, at));
+                    r.filled.push(to.clone());
+                }
+                None => {
+                    // Every planned folder holds the copy (from before, or renamed in
+                    // just now): this one is surplus.
+                    if outbox.is_some() {
+                        earlier.remove(&stray).map_err(|e| (i, e))?;
+                        if sync == SyncPolicy::File {
+                            earlier.sync(&stray).map_err(|e| (i, e))?;
+                        }
+                    }
+                    r.removed.push(from);
+                }
+            }
+        }
+    }
+    Ok(rehomed)
+}
+
+/// User folders (Maildirs, or `<user>.mbox` files) in the output that the directory has
+/// no user for. A rerun with another directory decides anew but never moves or removes a
+/// copy, so the admin must hear that the earlier copies are still there.
+pub(crate) fn earlier_folders(config: &Config) -> Vec<String> {
+    if config.dry_run || !config.directory.is_closed() {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(&config.out) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match config.output {
+                // Emptied by this run's moves: nothing left to check there.
+                Output::Maildir => (e.file_type().ok()?.is_dir()
+                    && ["cur", "new"].iter().any(|sub| {
+                        std::fs::read_dir(e.path().join(sub)).is_ok_and(|mut d| d.next().is_some())
+                    }))
+                .then_some(name),
+                Output::Mbox => name.strip_suffix(".mbox").map(str::to_string),
+            }
+        })
+        .filter(|n| !n.starts_with(['_', '.']) && !config.directory.has_user(n))
+        .collect();
+    names.sort();
+    names
 }

@@ -1,0 +1,99 @@
+//! Inference from other messages: the user a reply's thread belongs to, and the user
+//! a mailing list's mail goes to, learned from the messages evidence decided.
+
+use crate::compact::Names;
+use crate::decide::directory::Directory;
+use crate::decide::{Confidence, Decision, Hints};
+use crate::evidence::Facts;
+use std::collections::HashMap;
+
+/// A thread entry for a message that went to several users.
+pub(crate) const SEVERAL: u32 = u32::MAX;
+
+/// What other messages say about threads and lists, for inference.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    /// Message-ID hash → the one user a reply to it may be for: the local sender, or else
+    /// the one recipient evidence decided. Kept for the whole run, so an entry is a
+    /// number into `users` rather than a name.
+    pub(crate) threads: HashMap<u64, u32>,
+    /// The users `threads` names.
+    pub(crate) users: Names,
+    /// List-Id → users that envelope evidence gave its messages to, with counts.
+    pub(crate) lists: HashMap<String, HashMap<String, u32>>,
+}
+
+impl Index {
+    pub(crate) fn add(&mut self, facts: &Facts, d: &Decision, dir: &Directory) {
+        let sender = facts
+            .from_address
+            .as_deref()
+            .map(|a| dir.users(a))
+            .filter(|u| u.len() == 1)
+            .and_then(|mut u| u.pop());
+        let sure = matches!(d.confidence, Confidence::High | Confidence::Medium);
+        let id = match (sender, d.users.as_slice()) {
+            (Some(s), _) => Some(self.users.intern(&s)),
+            (None, [one]) if sure => Some(self.users.intern(one)),
+            // Several sure recipients: a reply names none of them alone.
+            (None, [_, _, ..]) if sure => Some(SEVERAL),
+            _ => None,
+        };
+        if let (Some(id), true) = (id, facts.id_hash != 0) {
+            self.threads.insert(facts.id_hash, id);
+        }
+        if let (Some(list), Confidence::High, [user]) =
+            (&facts.list_id, d.confidence, d.users.as_slice())
+        {
+            *self
+                .lists
+                .entry(list.clone())
+                .or_default()
+                .entry(user.clone())
+                .or_default() += 1;
+        }
+    }
+
+    pub(crate) fn merge(mut self, other: Index) -> Index {
+        for (message, id) in other.threads {
+            let id = match other.users.get(id) {
+                Some(user) => self.users.intern(user),
+                None => SEVERAL,
+            };
+            self.threads.insert(message, id);
+        }
+        for (list, users) in other.lists {
+            let mine = self.lists.entry(list).or_default();
+            for (u, n) in users {
+                *mine.entry(u).or_default() += n;
+            }
+        }
+        self
+    }
+
+    /// The inference a message's thread and list allow: one user each, or none.
+    pub(crate) fn hints(&self, facts: &Facts) -> Hints {
+        let list = facts
+            .list_id
+            .as_ref()
+            .filter(|_| facts.is_list)
+            .and_then(|l| self.lists.get(l))
+            .filter(|users| users.len() == 1)
+            .and_then(|users| users.iter().next())
+            .filter(|(_, n)| **n >= 2)
+            .map(|(u, _)| u.clone());
+        let mut thread: Vec<u32> = facts
+            .parents
+            .iter()
+            .filter_map(|p| self.threads.get(p).copied())
+            .filter(|id| *id != SEVERAL)
+            .collect();
+        thread.sort_unstable();
+        thread.dedup();
+        let thread = match thread.as_slice() {
+            [one] => self.users.get(*one).map(str::to_string),
+            _ => None,
+        };
+        Hints { thread, list }
+    }
+}

@@ -1,0 +1,161 @@
+//! What each delivered message adds to the summary, the audit page and the report.
+
+use crate::config::Config;
+use crate::decide::Confidence;
+use crate::output::report::{Audit, Moved, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
+use crate::run::analyse::Work;
+use crate::run::duplicates::Plan;
+use crate::run::error::{SplitError, report_err};
+use crate::run::rehome::Rehomed;
+use crate::text::one_line;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Counts what decided the message, and lists it for review when it is unassigned or low.
+pub(crate) fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
+    let kind = if w.decision.confidence == Confidence::Reviewed {
+        "a person (--corrections)".to_string()
+    } else if w.decision.inferred.is_some() {
+        "inferred from a thread or a list".to_string()
+    } else if w.decision.users.is_empty() {
+        "nothing (unassigned)".to_string()
+    } else {
+        let mut names: Vec<String> = w
+            .facts
+            .evidence
+            .iter()
+            .zip(&w.decision.verdicts)
+            .filter(|(_, v)| **v == crate::decide::Verdict::Decisive)
+            .map(|(e, _)| {
+                if e.kind == crate::evidence::Kind::ReceivedFor {
+                    "Received for".to_string()
+                } else {
+                    e.header.clone()
+                }
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names.join(" + ")
+    };
+    *audit.evidence_kinds.entry(kind).or_default() += 1;
+    if !p.set_aside && w.preview.is_some() {
+        audit.review_total += 1;
+        if audit.review.len() < REVIEW_ROWS {
+            let evidence = w
+                .facts
+                .evidence
+                .iter()
+                .zip(&w.decision.verdicts)
+                .map(|(e, v)| {
+                    let field = match e.kind {
+                        crate::evidence::Kind::ReceivedFor => "Received for",
+                        _ => e.header.as_str(),
+                    };
+                    let verdict = serde_json::to_value(v)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    one_line(&format!(
+                        "{field}: {} ({verdict})",
+                        e.address.as_deref().unwrap_or("-")
+                    ))
+                })
+                .collect();
+            audit.review.push(ReviewRow {
+                key: match &w.facts.message_id {
+                    Some(id) => id.clone(),
+                    None => format!("{}:{}", w.source, w.number),
+                },
+                arrival: w.arrival,
+                from: w.facts.from.clone(),
+                subject: w.facts.subject.clone(),
+                folders: p.copies.iter().map(|(f, _)| f.clone()).collect(),
+                confidence: w.decision.confidence,
+                why: w.decisive.clone(),
+                source: w.source.to_string(),
+                index: w.number,
+                evidence,
+                list: w.facts.list_id.as_deref().map(one_line),
+                body: w.preview.clone().unwrap_or_default(),
+            });
+        }
+    }
+}
+
+pub(crate) fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize, r: &Rehomed) {
+    summary.read += 1;
+    if p.set_aside {
+        summary.duplicates += 1;
+    } else if w.decision.users.is_empty() {
+        summary.unassigned += 1;
+    } else {
+        summary.delivered += 1;
+    }
+    summary.uncertain_splits += u64::from(w.split_note.is_some());
+    let level = w.decision.confidence.index();
+    for (f, _) in &p.copies {
+        summary.copies += 1;
+        summary.per_user.entry(f.clone()).or_default()[level] += 1;
+        summary
+            .figures
+            .entry(f.clone())
+            .or_default()
+            .add(w.size, w.arrival);
+    }
+    summary.previously += already as u64;
+    summary.moved += r.moved.len() as u64;
+    summary.removed += r.removed.len() as u64;
+}
+
+pub(crate) fn write_row(
+    out: &mut impl Write,
+    w: &Work<'_>,
+    p: &Plan,
+    (files, already, rehomed): (&[PathBuf], &[String], &Rehomed),
+    root: &Path,
+) -> io::Result<()> {
+    let row = Row {
+        source: &w.source,
+        offset: w.offset,
+        index: w.number,
+        message_id: w.facts.message_id.as_deref(),
+        from: &w.facts.from,
+        subject: &w.facts.subject,
+        arrival: w.arrival,
+        decided: &w.decision.users,
+        delivered_to: p.copies.iter().map(|(f, _)| f.as_str()).collect(),
+        already: already.iter().map(String::as_str).collect(),
+        duplicate_of: p.duplicate_of.clone(),
+        confidence: w.decision.confidence,
+        decisive: &w.decisive,
+        split_note: w.split_note,
+        evidence: evidence_rows(&w.facts.evidence, &w.decision),
+        files: files
+            .iter()
+            .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
+            .collect(),
+        moved: rehomed
+            .moved
+            .iter()
+            .map(|(from, to)| Moved { from, to })
+            .collect(),
+        removed: rehomed.removed.iter().map(String::as_str).collect(),
+    };
+    serde_json::to_writer(&mut *out, &row)?;
+    out.write_all(b"\n")
+}
+
+pub(crate) fn flush_report(
+    report: &mut Option<BufWriter<File>>,
+    config: &Config,
+) -> Result<(), SplitError> {
+    match (report.as_mut(), &config.report) {
+        (Some(w), Some(p)) => w
+            .flush()
+            .and_then(|_| w.get_ref().sync_all())
+            .map_err(|e| report_err(p, e)),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,329 @@
+//! Pass 3's output side: batch by batch, set duplicates aside in input order, stage the
+//! copies in parallel, commit them on a thread of their own, then count and report.
+
+use crate::config::Config;
+use crate::input::{Source, Unit};
+use crate::output::maildir::{CommitError, Copy, Outbox, Staged, SyncPolicy};
+use crate::output::mbox::MboxOut;
+use crate::output::outfs::DeliverError;
+use crate::output::report::{Audit, Summary};
+use crate::run::account::{account, note_audit, write_row};
+use crate::run::analyse::Work;
+use crate::run::duplicates::{Delivered, Plan, plan};
+use crate::run::error::{SplitError, report_err, stop, written};
+use crate::run::rehome::Earlier;
+use crate::run::rehome::{Rehomed, rehome};
+use crate::text::one_line;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+/// A batch read and analysed, waiting to be delivered.
+pub(crate) struct Analysed<'a> {
+    pub(crate) at: usize,
+    pub(crate) source: &'a Source,
+    pub(crate) batch: Vec<Unit>,
+    pub(crate) bytes: u64,
+    pub(crate) work: Vec<Work<'a>>,
+}
+
+/// The output side of pass 3: what is written, counted and reported, batch by batch.
+pub(crate) struct Delivery<'c> {
+    pub(crate) config: &'c Config,
+    pub(crate) sources: &'c [Source],
+    pub(crate) outbox: Option<Outbox>,
+    pub(crate) mboxes: Option<MboxOut>,
+    pub(crate) report: Option<BufWriter<File>>,
+    pub(crate) summary: Summary,
+    pub(crate) audit: Audit,
+    pub(crate) seen: Delivered,
+    /// popsplit's copies already in `--out` (Maildir output only), for moves on a rerun.
+    pub(crate) earlier: Option<Earlier>,
+    /// In a dry run, what would be moved or removed, in words.
+    pub(crate) would: Vec<String>,
+    /// The batch last written, whose commit may still be running.
+    pub(crate) in_flight: Option<InFlight<'c>>,
+}
+
+/// A written batch: its commit (running in a thread of its own, when it writes a Maildir)
+/// and what its accounting and report rows need once the commit is done.
+pub(crate) struct InFlight<'a> {
+    pub(crate) work: Vec<Work<'a>>,
+    pub(crate) plans: Vec<Plan>,
+    pub(crate) files: Vec<Vec<PathBuf>>,
+    pub(crate) already: Vec<Vec<String>>,
+    pub(crate) rehomed: Vec<Rehomed>,
+    pub(crate) bytes: u64,
+    pub(crate) commit: Option<std::thread::JoinHandle<Result<(), CommitError>>>,
+}
+
+impl<'c> Delivery<'c> {
+    /// Sets duplicates aside (in input order), writes the copies, reports every message.
+    pub(crate) fn deliver(
+        &mut self,
+        a: Analysed<'c>,
+        progress: &(dyn Fn(&'static str, u64) + Sync),
+    ) -> Result<(), SplitError> {
+        let config = self.config;
+        // The batch was split as the file was when opened: an append since would deliver
+        // its last message cut off.
+        a.source.unchanged()?;
+        let work = &a.work;
+        let plans: Vec<Plan> = work
+            .iter()
+            .map(|w| plan(w, a.at, &config.unassigned, &mut self.seen, self.sources))
+            .collect();
+        let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
+        let mut already: Vec<Vec<String>> = vec![Vec::new(); work.len()];
+        let mut rehomed: Vec<Rehomed> = Vec::new();
+        rehomed.resize_with(work.len(), Rehomed::default);
+        if let Some(out) = self.mboxes.as_mut() {
+            // One file per folder, appended in input order: nothing to gain from threads.
+            for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
+                let added = added_headers(w, p);
+                for (folder, _) in &p.copies {
+                    let path = out
+                        .write(folder, &w.from_line.sender, w.arrival, &added, &w.content)
+                        .map_err(|source| match a.source.unchanged() {
+                            Err(changed) => SplitError::from(changed),
+                            Ok(()) => SplitError::Deliver {
+                            path: w.source.to_string(),
+                            index: w.number,
+                            offset: w.offset,
+                            source,
+                            progress: "no mbox file was completed: the output is written as .partial files and renamed at the end".into(),
+                        }})?;
+                    files[i].push(path);
+                }
+            }
+        }
+        let mut commit = None;
+        if let Some(outbox) = self.outbox.as_mut() {
+            for (folder, _) in plans.iter().flat_map(|p| &p.copies) {
+                outbox
+                    .prepare(folder)
+                    .map_err(|source| SplitError::Output {
+                        source,
+                        progress: written(&self.summary, 0),
+                    })?;
+            }
+            let outbox = &*outbox;
+            for (i, p) in plans.iter().enumerate() {
+                for (folder, key) in &p.copies {
+                    if outbox.mailbox(folder).is_some_and(|m| m.has(key)) {
+                        already[i].push(folder.clone());
+                    }
+                }
+            }
+            if let Some(earlier) = self.earlier.as_mut() {
+                rehomed = rehome(earlier, Some(outbox), work, &plans, config.sync)
+                    .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
+            }
+            let skips: Vec<Vec<String>> = already
+                .iter()
+                .zip(&rehomed)
+                .map(|(a, r)| a.iter().chain(&r.filled).cloned().collect())
+                .collect();
+            let staged: Vec<Result<Vec<Staged>, DeliverError>> = work
+                .par_iter()
+                .zip(&plans)
+                .zip(&skips)
+                .map(|((w, p), skip)| stage(outbox, w, p, skip, config.sync))
+                .collect();
+            let job = outbox.commit(config.sync);
+            let mut ready = Vec::with_capacity(staged.len());
+            for (i, s) in staged.into_iter().enumerate() {
+                match s {
+                    Ok(s) => ready.push(s),
+                    Err(e) => {
+                        // Nothing of this batch is in cur/ yet: a failure leaves only tmp/
+                        // files, which the next run removes. The batch before is landed
+                        // first, so that the count in the message is true.
+                        self.land(progress)?;
+                        // Writing from a map whose file was cut short fails (EFAULT):
+                        // say the cause rather than "bad address".
+                        a.source.unchanged()?;
+                        return Err(self.stop(&work[i], e));
+                    }
+                }
+            }
+            for (i, r) in ready.iter().enumerate() {
+                files[i] = r.iter().map(|s| s.path.clone()).collect();
+            }
+            // The commit before must end before this one starts: one batch in flight.
+            self.land(progress)?;
+            let spawned = std::thread::Builder::new()
+                .name("commit".into())
+                .spawn(move || job.run(&ready))
+                .map_err(|e| SplitError::Output {
+                    source: DeliverError::Io {
+                        path: config.out.clone(),
+                        source: e,
+                    },
+                    progress: written(&self.summary, 0),
+                })?;
+            commit = Some(spawned);
+        }
+        if let (None, Some(earlier)) = (self.outbox.as_ref(), self.earlier.as_mut()) {
+            // A dry run: what a real run would move, from the listing alone.
+            rehomed = rehome(earlier, None, work, &plans, config.sync)
+                .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
+            for (r, a) in rehomed.iter().zip(already.iter_mut()) {
+                a.clone_from(&r.present);
+                for (from, to) in &r.moved {
+                    self.would.push(format!("would move {from} to {to}"));
+                }
+                for gone in &r.removed {
+                    self.would.push(format!(
+                        "would remove {gone} (its right folder has the copy)"
+                    ));
+                }
+            }
+        }
+        a.source.done(&a.batch);
+        let mut work = a.work;
+        for w in &mut work {
+            // The copies are written: the rows need the facts, not the bytes.
+            w.content = Cow::Borrowed(&[]);
+        }
+        self.in_flight = Some(InFlight {
+            work,
+            plans,
+            files,
+            already,
+            rehomed,
+            bytes: a.bytes,
+            commit,
+        });
+        if self.outbox.is_none() {
+            self.land(progress)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch in flight to be committed, then counts and reports it.
+    pub(crate) fn land(
+        &mut self,
+        progress: &(dyn Fn(&'static str, u64) + Sync),
+    ) -> Result<(), SplitError> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(());
+        };
+        if let Some(commit) = f.commit {
+            let done = commit.join().unwrap_or_else(|_| {
+                Err(CommitError {
+                    message: None,
+                    moved: 0,
+                    source: DeliverError::Io {
+                        path: self.config.out.clone(),
+                        source: io::Error::other("the commit thread stopped"),
+                    },
+                })
+            });
+            if let Err(e) = done {
+                let progress = written(&self.summary, e.moved);
+                return Err(match e.message.and_then(|i| f.work.get(i)) {
+                    Some(w) => SplitError::Deliver {
+                        path: w.source.to_string(),
+                        index: w.number,
+                        offset: w.offset,
+                        source: e.source,
+                        progress,
+                    },
+                    None => SplitError::Output {
+                        source: e.source,
+                        progress,
+                    },
+                });
+            }
+        }
+        let config = self.config;
+        for (i, (w, p)) in f.work.iter().zip(&f.plans).enumerate() {
+            account(&mut self.summary, w, p, f.already[i].len(), &f.rehomed[i]);
+            note_audit(&mut self.audit, w, p);
+            if let Some(out) = self.report.as_mut() {
+                let done = (
+                    f.files[i].as_slice(),
+                    f.already[i].as_slice(),
+                    &f.rehomed[i],
+                );
+                write_row(out, w, p, done, &config.out).map_err(|e| {
+                    report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
+                })?;
+            }
+        }
+        progress("delivering", f.bytes);
+        Ok(())
+    }
+
+    /// The error for a copy of `w` that could not be written or moved.
+    pub(crate) fn stop(&self, w: &Work<'_>, source: DeliverError) -> SplitError {
+        stop(&self.summary, w, source)
+    }
+}
+
+/// Writes one message's new copies into `tmp/`: the first one written, the others hard
+/// links to it (every copy of a message has the same bytes and times), or written too
+/// where a link is refused.
+pub(crate) fn stage(
+    outbox: &Outbox,
+    w: &Work<'_>,
+    p: &Plan,
+    skip: &[String],
+    sync: SyncPolicy,
+) -> Result<Vec<Staged>, DeliverError> {
+    let added = added_headers(w, p);
+    let mut staged: Vec<Staged> = Vec::with_capacity(p.copies.len());
+    for (folder, key) in p.copies.iter().filter(|(f, _)| !skip.contains(f)) {
+        let mailbox = outbox
+            .mailbox(folder)
+            .ok_or_else(|| DeliverError::Refused {
+                path: PathBuf::from(folder),
+                why: "Maildir was not prepared",
+            })?;
+        let copy = Copy {
+            key,
+            added: &added,
+            content: &w.content,
+            flags: &w.flags,
+            confidence: w.decision.confidence,
+            mtime: w.arrival,
+        };
+        let linked = match staged.first() {
+            Some(first) => mailbox.stage_link(first, &copy)?,
+            None => None,
+        };
+        staged.push(match linked {
+            Some(s) => s,
+            None => mailbox.stage(&copy, sync)?,
+        });
+    }
+    Ok(staged)
+}
+
+/// The fields popsplit puts on top of a delivered copy, in the message's own line ending.
+/// Every value is made one safe line, so no header can be injected through them.
+pub(crate) fn added_headers(w: &Work<'_>, p: &Plan) -> Vec<u8> {
+    let eol = if w.facts.crlf { "\r\n" } else { "\n" };
+    let mut out = format!(
+        "X-Popsplit-Confidence: {}{eol}X-Popsplit-Evidence: {}{eol}",
+        w.decision.confidence.name(),
+        one_line(&w.decisive),
+    );
+    if let (true, Some(first)) = (p.set_aside, &p.duplicate_of) {
+        let first = one_line(&format!("{} message {}", first.source, first.index));
+        out.push_str(&format!("X-Popsplit-Duplicate-Of: {first}{eol}"));
+    }
+    if !w.facts.has_return_path && !w.from_line.sender.is_empty() {
+        let sender = one_line(&w.from_line.sender).replace(['<', '>', ' '], "");
+        let sender = if sender.eq_ignore_ascii_case("MAILER-DAEMON") {
+            String::new()
+        } else {
+            sender
+        };
+        out.push_str(&format!("Return-Path: <{sender}>{eol}"));
+    }
+    out.into_bytes()
+}

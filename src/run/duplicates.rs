@@ -1,0 +1,155 @@
+//! Duplicates: which folders of a message already hold an identical copy (the box got
+//! one copy per envelope recipient), and the key that names a copy so a rerun finds it.
+
+use crate::compact::{Names, Repeats};
+use crate::input::Source;
+use crate::output::report::FirstSeen;
+use crate::run::analyse::Work;
+use std::collections::HashMap;
+
+/// Folder for copies whose every destination already holds the same message: they are
+/// kept, byte for byte, rather than dropped, so that no input message is ever lost.
+pub const DUPLICATES: &str = "_duplicates";
+
+/// Where one message's copies go after duplicates are set aside.
+pub(crate) struct Plan {
+    /// (folder, key) of each copy.
+    pub(crate) copies: Vec<(String, String)>,
+    pub(crate) duplicate_of: Option<FirstSeen>,
+    /// Every destination had the message already: the copy goes to [`DUPLICATES`].
+    pub(crate) set_aside: bool,
+}
+
+/// The messages delivered so far in this run that may have a copy elsewhere, by identity.
+/// An entry holds numbers (about 40 bytes), not names.
+pub(crate) struct Delivered {
+    pub(crate) seen: HashMap<[u8; 16], Seen>,
+    pub(crate) folders: Names,
+    /// The messages that may have a copy elsewhere: the others never enter `seen`.
+    pub(crate) repeats: Repeats,
+}
+
+/// [`Seen::folder`] of a message no folder holds yet.
+pub(crate) const NO_FOLDER: u32 = u32::MAX;
+
+/// Where the first copy of a message was, and the folders that hold it.
+pub(crate) struct Seen {
+    /// The first copy: position of its source and its 1-based index there.
+    pub(crate) source: u32,
+    pub(crate) number: u64,
+    /// The first folder, or [`NO_FOLDER`] before any; most messages have just one.
+    pub(crate) folder: u32,
+    pub(crate) more: Box<[u32]>,
+    /// Copies of the message set aside so far.
+    pub(crate) set_aside: u32,
+}
+
+impl Seen {
+    pub(crate) fn holds(&self, folder: u32) -> bool {
+        self.folder == folder || self.more.contains(&folder)
+    }
+
+    pub(crate) fn add(&mut self, folder: u32) {
+        match self.folder {
+            NO_FOLDER => self.folder = folder,
+            // Rare (one message, several users), so a tight slice beats a Vec's spare room.
+            _ => self.more = self.more.iter().copied().chain([folder]).collect(),
+        }
+    }
+}
+
+impl Delivered {
+    /// The folders of `wanted` that hold no earlier copy of the message, which they now
+    /// hold, the first copy when some folder did, and, when every folder did, how many
+    /// copies of the message have been set aside with this one.
+    pub(crate) fn place(
+        &mut self,
+        w: &Work<'_>,
+        source: usize,
+        wanted: Vec<String>,
+        sources: &[Source],
+    ) -> (Vec<String>, Option<FirstSeen>, u32) {
+        let ids: Vec<u32> = wanted.iter().map(|f| self.folders.intern(f)).collect();
+        let entry = self.seen.entry(w.identity).or_insert_with(|| Seen {
+            source: source as u32,
+            number: w.number as u64,
+            folder: NO_FOLDER,
+            more: Box::default(),
+            set_aside: 0,
+        });
+        let (folders, new): (Vec<String>, Vec<u32>) = wanted
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| !entry.holds(**id))
+            .map(|(f, id)| (f.clone(), *id))
+            .unzip();
+        let first = (folders.len() < wanted.len()).then(|| FirstSeen {
+            source: sources
+                .get(entry.source as usize)
+                .map(|s| s.message_name(entry.number as usize))
+                .unwrap_or_default(),
+            index: entry.number as usize,
+        });
+        for id in new {
+            entry.add(id);
+        }
+        if folders.is_empty() {
+            entry.set_aside += 1;
+        }
+        (folders, first, entry.set_aside)
+    }
+}
+
+/// Chooses the folders of one message, leaving out those that already hold an identical
+/// earlier copy (the box got one copy per envelope recipient).
+pub(crate) fn plan(
+    w: &Work<'_>,
+    source: usize,
+    unassigned: &str,
+    delivered: &mut Delivered,
+    sources: &[Source],
+) -> Plan {
+    let wanted: Vec<String> = match w.decision.users.is_empty() {
+        true => vec![unassigned.to_string()],
+        false => w.decision.users.clone(),
+    };
+    let (folders, duplicate_of, nth) = if delivered.repeats.maybe(&w.facts.header_key) {
+        delivered.place(w, source, wanted, sources)
+    } else {
+        // No other message shares its Message-ID (or From, Date and Subject): no copy of
+        // it came before or will come after.
+        (wanted, None, 0)
+    };
+    let set_aside = folders.is_empty().then_some(nth);
+    let folders = match set_aside {
+        Some(_) => vec![DUPLICATES.to_string()],
+        None => folders,
+    };
+    let copies = folders.into_iter().map(|f| {
+        let key = copy_key(w, &f, set_aside);
+        (f, key)
+    });
+    Plan {
+        copies: copies.collect(),
+        duplicate_of,
+        set_aside: set_aside.is_some(),
+    }
+}
+
+/// The key that names a copy: the same copy of the same message always gets the same key,
+/// so a rerun finds it. Copies kept in `_duplicates` also carry their place among the
+/// set-aside copies of the message (1 for the first), so that every one of them is kept;
+/// not the input's name, which another path or a gzip'd copy of the same mailbox changes.
+pub(crate) fn copy_key(w: &Work<'_>, folder: &str, set_aside: Option<u32>) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(folder.as_bytes());
+    h.update(b"\0");
+    h.update(&w.identity);
+    // The header block tells copies with different trace fields apart; the body is in
+    // the identity already.
+    h.update(&w.content[..w.facts.body_start.min(w.content.len())]);
+    if let Some(nth) = set_aside {
+        h.update(format!("\0duplicate {nth}").as_bytes());
+    }
+    h.finalize().to_hex()[..24].to_string()
+}

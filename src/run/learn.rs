@@ -1,0 +1,208 @@
+//! Pass 1: open every input and learn the mailbox profile from every header block;
+//! also what pass 2 needs to know of each message, and where `--corrections` lines meet
+//! their messages.
+
+use crate::compact::{Referred, Repeats};
+use crate::decide::corrections::Corrections;
+use crate::decide::directory::Directory;
+use crate::decide::profile::{Overrides, Profile, Stats};
+use crate::evidence::{Facts, gather};
+use crate::input::mbox::Span;
+use crate::input::{self, Format, Source, Unit};
+use crate::run::batches;
+use crate::run::error::SplitError;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Opens every input (before anything is written, so a bad one stops the run early) and
+/// learns the mailbox profile from every message: pass 1. Mbox inputs are learned from
+/// while they are still being split (or inflated). Also returns notes on files skipped
+/// inside folders, and the marks pass 2 needs.
+pub fn open_and_learn(
+    paths: &[PathBuf],
+    format: Format,
+    temp: &Path,
+    dir: &Directory,
+    over: &Overrides,
+    progress: &(dyn Fn(&'static str, u64) + Sync),
+) -> Result<(Vec<Source>, Vec<String>, Profile, Marks), SplitError> {
+    let mut skipped = Vec::new();
+    let mut sources = Vec::new();
+    let mut stats = Stats::default();
+    let mut marks = Marks::default();
+    let mut learn = |name: &str, first: bool, facts: &[Facts], bytes: u64| {
+        stats = std::mem::take(&mut stats).merge(learn_from(facts, dir));
+        marks.add(name, first, facts);
+        progress("learning", bytes);
+    };
+    let mut learn_early = |name: &str, data: &[u8], spans: &[Span]| {
+        let facts: Vec<Facts> = spans
+            .par_iter()
+            .map(|s| gather(&input::head_of(data, s)))
+            .collect();
+        let first = spans.first().is_some_and(|s| s.number == 1);
+        learn(name, first, &facts, spans.iter().map(Span::size).sum());
+    };
+    for p in paths {
+        sources.extend(input::open(
+            p,
+            format,
+            temp,
+            &mut skipped,
+            &mut learn_early,
+        )?);
+    }
+    batches(&sources, |_, source, batch, bytes| {
+        if source.seen_early() {
+            return Ok(());
+        }
+        let facts = heads(source, &batch)?;
+        let first = batch.first().is_some_and(|u| u.position() == 0);
+        learn(&source.name, first, &facts, bytes);
+        source.release(&batch);
+        Ok(())
+    })?;
+    Ok((sources, skipped, stats.learn(dir, over), marks))
+}
+
+/// The facts of a batch's header blocks, in order.
+pub(crate) fn heads(source: &Source, batch: &[Unit]) -> Result<Vec<Facts>, SplitError> {
+    batch
+        .par_iter()
+        .map(|u| source.read_head(u).map(|head| gather(&head)))
+        .collect::<Result<_, _>>()
+        .map_err(SplitError::from)
+}
+
+pub(crate) fn learn_from(facts: &[Facts], dir: &Directory) -> Stats {
+    facts
+        .par_iter()
+        .fold(Stats::default, |mut st, f| {
+            st.add(f, dir);
+            st
+        })
+        .reduce(Stats::default, Stats::merge)
+}
+
+/// What pass 1 keeps for pass 2, so that pass 2 decides only the messages inference can
+/// use (those another message refers to, and list mail) instead of all: each message's
+/// Message-ID hash (or [`ON_A_LIST`]) by source, and the Message-IDs referred to.
+#[derive(Default)]
+pub struct Marks {
+    pub(crate) ids: HashMap<String, Vec<u64>>,
+    pub(crate) referred: Referred,
+    /// For pass 3: which messages may have a copy elsewhere in the inputs.
+    pub(crate) repeats: Repeats,
+}
+
+/// The mark of a message with a List-Id.
+pub(crate) const ON_A_LIST: u64 = u64::MAX;
+
+impl Marks {
+    /// Adds the next messages of the source `name` (from its first when `first`).
+    pub(crate) fn add(&mut self, name: &str, first: bool, facts: &[Facts]) {
+        let ids = self.ids.entry(name.to_string()).or_default();
+        if first {
+            // The same file given twice: its marks are the same.
+            ids.clear();
+        }
+        for f in facts {
+            self.repeats.add(&f.header_key);
+            for p in &f.parents {
+                self.referred.insert(*p);
+            }
+            ids.push(if f.list_id.is_some() {
+                ON_A_LIST
+            } else {
+                f.id_hash
+            });
+        }
+    }
+
+    /// Whether pass 2 must decide the message at 0-based `pos` of the source `name`.
+    pub(crate) fn wanted(&self, name: &str, pos: usize) -> bool {
+        match self.ids.get(name).and_then(|ids| ids.get(pos)) {
+            None | Some(&ON_A_LIST) => true,
+            Some(0) => false,
+            Some(id) => self.referred.maybe(*id),
+        }
+    }
+}
+
+/// Matches every line of `corrections` with messages of the inputs, before anything is
+/// written: a line that names no message is an error, and a line that names a message by
+/// `source:index` learns its Message-ID, to reach its other copies. Reads header blocks only.
+pub(crate) fn meet_corrections(
+    sources: &[Source],
+    corrections: &Corrections,
+) -> Result<Corrections, SplitError> {
+    let mut c = corrections.clone();
+    let mut matched = vec![false; c.len()];
+    batches(sources, |_, source, batch, _| {
+        let facts = heads(source, &batch)?;
+        for (u, f) in batch.iter().zip(&facts) {
+            let number = u.position() + 1;
+            let name = source.message_name(number);
+            if let Some(at) = c.meet(&name, number, f.message_id.as_deref())? {
+                matched[at] = true;
+            }
+        }
+        source.release(&batch);
+        Ok(())
+    })?;
+    c.unmatched(&matched)?;
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compact::Referred;
+
+    fn message(id: u64, parents: &[u64], list: bool) -> Facts {
+        Facts {
+            id_hash: id,
+            parents: parents.to_vec(),
+            list_id: list.then(|| "team.example.com".to_string()),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn pass_two_decides_the_referred_and_list_mail_and_never_misses_one() {
+        let mut marks = Marks::default();
+        // 1 is referred to by 3; 2 is on a list; nobody refers to 3 or 4; then one message
+        // without a Message-ID.
+        let facts = [
+            message(1, &[], false),
+            message(2, &[], true),
+            message(3, &[1], false),
+            message(4, &[], false),
+        ];
+        marks.add("box", true, &facts);
+        marks.add("box", false, &[message(0, &[], false)]);
+        let wanted: Vec<bool> = (0..6).map(|i| marks.wanted("box", i)).collect();
+        // The last: a position pass 1 never saw is decided, to be safe.
+        assert_eq!(wanted, [true, true, false, false, false, true]);
+        // The same file again from its start replaces its marks.
+        marks.add("box", true, &[message(2, &[], false)]);
+        assert!(!marks.wanted("box", 0));
+        assert!(marks.wanted("box", 1));
+        // Never "no" for a referred id, whatever the ids.
+        let mut referred = Referred::default();
+        let ids: Vec<u64> = (1..20_000u64)
+            .map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D))
+            .collect();
+        for id in &ids {
+            referred.insert(*id);
+        }
+        assert!(ids.iter().all(|id| referred.maybe(*id)));
+        let strangers = (1..20_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x55)
+            .filter(|id| referred.maybe(*id))
+            .count();
+        // 20,000 of 2^24 slots: about 0.1% of strangers share one.
+        assert!(strangers < 100, "{strangers}");
+    }
+}
