@@ -441,7 +441,9 @@ fn run_profile(args: ProfileArgs) -> Result<()> {
     let (directory, overrides) = office(&mailbox.office, &mailbox.inputs)?;
     let bar = progress_bar(&mailbox.inputs, 1)?;
     let profile = pool(mailbox.office.jobs)?.install(|| -> Result<_> {
-        let (_, skipped, profile, _) = run::open_and_learn(
+        let run::Learned {
+            skipped, profile, ..
+        } = run::open_and_learn(
             &mailbox.inputs,
             mailbox.office.input_format,
             &temp_dir(&mailbox.office),

@@ -7,8 +7,14 @@ use crate::decide::{Confidence, Decision, Hints};
 use crate::evidence::Facts;
 use std::collections::HashMap;
 
-/// A thread entry for a message that went to several users.
-pub(crate) const SEVERAL: u32 = u32::MAX;
+/// Whom a reply to a message may be for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// One user, by number into [`Index::users`].
+    User(u32),
+    /// Several users: a reply names none of them alone.
+    Several,
+}
 
 /// What other messages say about threads and lists, for inference.
 #[derive(Debug, Default)]
@@ -16,7 +22,7 @@ pub(crate) struct Index {
     /// Message-ID hash → the one user a reply to it may be for: the local sender, or else
     /// the one recipient evidence decided. Kept for the whole run, so an entry is a
     /// number into `users` rather than a name.
-    pub(crate) threads: HashMap<u64, u32>,
+    pub(crate) threads: HashMap<u64, Owner>,
     /// The users `threads` names.
     pub(crate) users: Names,
     /// List-Id → users that envelope evidence gave its messages to, with counts.
@@ -33,14 +39,13 @@ impl Index {
             .and_then(|mut u| u.pop());
         let sure = matches!(d.confidence, Confidence::High | Confidence::Medium);
         let id = match (sender, d.users.as_slice()) {
-            (Some(s), _) => Some(self.users.intern(&s)),
-            (None, [one]) if sure => Some(self.users.intern(one)),
-            // Several sure recipients: a reply names none of them alone.
-            (None, [_, _, ..]) if sure => Some(SEVERAL),
+            (Some(s), _) => Some(Owner::User(self.users.intern(&s))),
+            (None, [one]) if sure => Some(Owner::User(self.users.intern(one))),
+            (None, [_, _, ..]) if sure => Some(Owner::Several),
             _ => None,
         };
-        if let (Some(id), true) = (id, facts.id_hash != 0) {
-            self.threads.insert(facts.id_hash, id);
+        if let (Some(id), Some(message)) = (id, facts.id_hash) {
+            self.threads.insert(message, id);
         }
         if let (Some(list), Confidence::High, [user]) =
             (&facts.list_id, d.confidence, d.users.as_slice())
@@ -55,12 +60,15 @@ impl Index {
     }
 
     pub(crate) fn merge(mut self, other: Index) -> Index {
-        for (message, id) in other.threads {
-            let id = match other.users.get(id) {
-                Some(user) => self.users.intern(user),
-                None => SEVERAL,
+        for (message, owner) in other.threads {
+            let owner = match owner {
+                Owner::User(id) => match other.users.get(id) {
+                    Some(user) => Owner::User(self.users.intern(user)),
+                    None => Owner::Several,
+                },
+                Owner::Several => Owner::Several,
             };
-            self.threads.insert(message, id);
+            self.threads.insert(message, owner);
         }
         for (list, users) in other.lists {
             let mine = self.lists.entry(list).or_default();
@@ -85,8 +93,10 @@ impl Index {
         let mut thread: Vec<u32> = facts
             .parents
             .iter()
-            .filter_map(|p| self.threads.get(p).copied())
-            .filter(|id| *id != SEVERAL)
+            .filter_map(|p| match self.threads.get(p) {
+                Some(Owner::User(id)) => Some(*id),
+                Some(Owner::Several) | None => None,
+            })
             .collect();
         thread.sort_unstable();
         thread.dedup();

@@ -158,17 +158,30 @@ pub struct Decision {
     pub users: Vec<String>,
     /// How strong the deciding evidence was.
     pub confidence: Confidence,
-    /// One verdict per evidence item, in the same order.
-    pub verdicts: Vec<Verdict>,
-    /// Canonical local address of each evidence item, where it had one.
-    pub canonical: Vec<Option<String>>,
+    /// What was made of each evidence item, in the same order.
+    pub judged: Vec<Judgement>,
     /// How the users were inferred, when no evidence named them.
     pub inferred: Option<String>,
     /// Why the confidence is lower than the evidence kind would give.
     pub lowered: Option<&'static str>,
 }
 
+/// What the decision made of one evidence item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Its canonical local address, where it had one.
+    pub canonical: Option<String>,
+}
+
 impl Decision {
+    /// The verdicts, in evidence order.
+    #[cfg(test)]
+    fn verdicts(&self) -> Vec<Verdict> {
+        self.judged.iter().map(|j| j.verdict).collect()
+    }
+
     /// `Header: address` of each decisive item (or the inference), for the added header
     /// and the report.
     pub fn decisive_summary(&self, evidence: &[Evidence]) -> String {
@@ -177,8 +190,8 @@ impl Decision {
         }
         let parts: Vec<String> = evidence
             .iter()
-            .zip(&self.verdicts)
-            .filter(|(_, v)| **v == Verdict::Decisive)
+            .zip(&self.judged)
+            .filter(|(_, j)| j.verdict == Verdict::Decisive)
             .map(|(e, _)| {
                 let salvaged = if e.salvaged { " (salvaged)" } else { "" };
                 format!(
@@ -211,14 +224,20 @@ fn group(kind: Kind) -> u8 {
     }
 }
 
+/// What one evidence item is to the office, before any group decides.
+struct Item {
+    /// `Superseded` for every candidate.
+    verdict: Verdict,
+    /// Its canonical local address.
+    canonical: Option<String>,
+    /// The users it names.
+    named: Vec<String>,
+}
+
 /// What each piece of evidence is to the office, before any group decides.
 struct Judged {
-    /// One verdict per evidence item (`Superseded` for every candidate).
-    verdicts: Vec<Verdict>,
-    /// Canonical local address of each item.
-    canonical: Vec<Option<String>>,
-    /// The users each item names.
-    named: Vec<Vec<String>>,
+    /// One item per evidence item, in the same order.
+    items: Vec<Item>,
     /// Envelope fields of an earlier delivery, or below the trusted hops, named a user.
     history_user: bool,
     /// ... or a local address that is nobody.
@@ -242,9 +261,7 @@ fn judge(facts: &Facts, ctx: &Context<'_>) -> Judged {
                 && e.address.as_deref().is_some_and(|a| resolve(a).is_none())
         });
     let mut judged = Judged {
-        verdicts: Vec::with_capacity(evidence.len()),
-        canonical: Vec::with_capacity(evidence.len()),
-        named: Vec::with_capacity(evidence.len()),
+        items: Vec::with_capacity(evidence.len()),
         history_user: false,
         history_nobody: false,
     };
@@ -293,22 +310,22 @@ fn judge(facts: &Facts, ctx: &Context<'_>) -> Judged {
             judged.history_user |= !users.is_empty();
             judged.history_nobody |= users.is_empty();
         }
-        judged
-            .canonical
-            .push(found.as_ref().map(|r| r.canonical.to_address()));
-        judged.verdicts.push(verdict);
-        judged.named.push(users);
+        judged.items.push(Item {
+            verdict,
+            canonical: found.as_ref().map(|r| r.canonical.to_address()),
+            named: users,
+        });
     }
     judged
 }
 
 /// Each item's group; of several Received `for` clauses, the topmost is the latest hop's
 /// word, and the lower ones (before an alias was expanded) rank below Delivered-To.
-fn groups(evidence: &[Evidence], verdicts: &[Verdict]) -> Vec<u8> {
+fn groups(evidence: &[Evidence], items: &[Item]) -> Vec<u8> {
     let top_for = evidence
         .iter()
-        .zip(verdicts)
-        .position(|(e, v)| e.kind == Kind::ReceivedFor && counts(*v));
+        .zip(items)
+        .position(|(e, it)| e.kind == Kind::ReceivedFor && counts(it.verdict));
     evidence
         .iter()
         .enumerate()
@@ -327,19 +344,19 @@ fn counts(v: Verdict) -> bool {
 /// The deciding group: the strongest trace of the delivery that names a local address,
 /// users or not (an envelope naming only nobody sends the copy to nobody, whatever To/Cc
 /// say); else To/Cc when they name a user.
-fn winner(evidence: &[Evidence], verdicts: &[Verdict], groups: &[u8]) -> Option<u8> {
+fn winner(evidence: &[Evidence], items: &[Item], groups: &[u8]) -> Option<u8> {
     evidence
         .iter()
-        .zip(verdicts)
+        .zip(items)
         .zip(groups)
-        .filter(|((e, v), _)| counts(**v) && e.kind != Kind::Content)
+        .filter(|((e, it), _)| counts(it.verdict) && e.kind != Kind::Content)
         .map(|(_, g)| *g)
         .min()
         .or_else(|| {
             evidence
                 .iter()
-                .zip(verdicts)
-                .any(|(e, v)| *v == Verdict::Superseded && e.kind == Kind::Content)
+                .zip(items)
+                .any(|(e, it)| it.verdict == Verdict::Superseded && e.kind == Kind::Content)
                 .then_some(group(Kind::Content))
         })
 }
@@ -359,8 +376,8 @@ fn withhold(
     let resent = |e: &Evidence| e.header.to_ascii_lowercase().starts_with("resent-");
     let by_resent = evidence
         .iter()
-        .zip(&judged.verdicts)
-        .any(|(e, v)| *v == Verdict::Decisive && resent(e));
+        .zip(&judged.items)
+        .any(|(e, it)| it.verdict == Verdict::Decisive && resent(e));
     if judged.history_nobody && !judged.history_user && !by_resent {
         return Some(
             "an earlier or untrusted envelope field names only a local address that is no user",
@@ -388,13 +405,13 @@ fn withhold(
 /// are added. Whether any was.
 fn add_colleagues(evidence: &[Evidence], judged: &mut Judged, users: &mut Vec<String>) -> bool {
     let mut added = false;
-    for (i, e) in evidence.iter().enumerate() {
+    for (e, it) in evidence.iter().zip(&mut judged.items) {
         if e.kind == Kind::Content
-            && judged.verdicts[i] == Verdict::Superseded
-            && judged.named[i].iter().any(|u| !users.contains(u))
+            && it.verdict == Verdict::Superseded
+            && it.named.iter().any(|u| !users.contains(u))
         {
-            judged.verdicts[i] = Verdict::Decisive;
-            users.extend(judged.named[i].iter().cloned());
+            it.verdict = Verdict::Decisive;
+            users.extend(it.named.iter().cloned());
             added = true;
         }
     }
@@ -411,17 +428,17 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
         return d;
     }
     let mut judged = judge(facts, ctx);
-    let groups = groups(evidence, &judged.verdicts);
-    let winner = winner(evidence, &judged.verdicts, &groups);
+    let groups = groups(evidence, &judged.items);
+    let winner = winner(evidence, &judged.items, &groups);
     let mut users = Vec::new();
     let (mut all_salvaged, mut expanded) = (true, false);
     if let Some(g) = winner {
-        for (i, e) in evidence.iter().enumerate() {
-            if judged.verdicts[i] == Verdict::Superseded && groups[i] == g {
-                judged.verdicts[i] = Verdict::Decisive;
-                users.extend(judged.named[i].iter().cloned());
+        for ((e, it), group) in evidence.iter().zip(&mut judged.items).zip(&groups) {
+            if it.verdict == Verdict::Superseded && *group == g {
+                it.verdict = Verdict::Decisive;
+                users.extend(it.named.iter().cloned());
                 all_salvaged &= e.salvaged;
-                expanded |= judged.named[i].len() > 1;
+                expanded |= it.named.len() > 1;
             }
         }
     }
@@ -438,20 +455,20 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
     if withheld.is_some() {
         winner = None;
         users.clear();
-        for v in judged
-            .verdicts
+        for it in judged
+            .items
             .iter_mut()
-            .filter(|v| **v == Verdict::Decisive)
+            .filter(|it| it.verdict == Verdict::Decisive)
         {
-            *v = Verdict::Superseded;
+            it.verdict = Verdict::Superseded;
         }
     }
     // To/Cc naming a local address that is nobody (a guess, or someone who left) is what
     // spam looks like.
     let spam_shaped = evidence
         .iter()
-        .zip(&judged.verdicts)
-        .any(|(e, v)| e.kind == Kind::Content && *v == Verdict::NotAUser);
+        .zip(&judged.items)
+        .any(|(e, it)| e.kind == Kind::Content && it.verdict == Verdict::NotAUser);
     let (mut confidence, mut lowered) = match winner {
         None => (Confidence::None, withheld),
         Some(_) if all_salvaged => (Confidence::Low, Some("salvaged from a malformed field")),
@@ -475,8 +492,14 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
     let mut decision = Decision {
         users,
         confidence,
-        verdicts: judged.verdicts,
-        canonical: judged.canonical,
+        judged: judged
+            .items
+            .into_iter()
+            .map(|it| Judgement {
+                verdict: it.verdict,
+                canonical: it.canonical,
+            })
+            .collect(),
         inferred: None,
         lowered,
     };
@@ -502,8 +525,13 @@ fn mass_mailing(facts: &Facts, ctx: &Context<'_>) -> Option<Decision> {
             return Some(Decision {
                 users: Vec::new(),
                 confidence: Confidence::None,
-                verdicts: vec![Verdict::MassMailing; n],
-                canonical: vec![None; n],
+                judged: vec![
+                    Judgement {
+                        verdict: Verdict::MassMailing,
+                        canonical: None,
+                    };
+                    n
+                ],
                 inferred: None,
                 lowered: Some("mass mailing: more than 100 local addresses named"),
             });
@@ -517,8 +545,8 @@ fn mass_mailing(facts: &Facts, ctx: &Context<'_>) -> Option<Decision> {
 fn infer(decision: &mut Decision, evidence: &[Evidence], hints: &Hints) {
     let for_departed = evidence
         .iter()
-        .zip(&decision.verdicts)
-        .any(|(e, v)| e.kind != Kind::Content && *v == Verdict::NotAUser);
+        .zip(&decision.judged)
+        .any(|(e, j)| e.kind != Kind::Content && j.verdict == Verdict::NotAUser);
     if for_departed {
         return;
     }
@@ -579,7 +607,8 @@ mod tests {
 
     fn run(e: &[Evidence]) -> (Vec<String>, Confidence, Vec<Verdict>) {
         let d = with(&facts(e), &Profile::default(), &Hints::default());
-        (d.users, d.confidence, d.verdicts)
+        let verdicts = d.verdicts();
+        (d.users, d.confidence, verdicts)
     }
 
     use Verdict::*;
@@ -605,11 +634,11 @@ mod tests {
         ]);
         f.hops = vec![Hop::default(); 6];
         let d = with(&f, &Profile::default(), &Hints::default());
+        assert_eq!(d.verdicts(), vec![Decisive, Untrusted]);
         assert_eq!(
             (d.users, d.confidence),
             (vec!["bob".to_string()], Confidence::High)
         );
-        assert_eq!(d.verdicts, vec![Decisive, Untrusted]);
         let mut f = facts(&[ev("Received", "alice@example.com", Kind::ReceivedFor, 3)]);
         f.hops = vec![Hop::default(); 4];
         let d = with(&f, &Profile::default(), &Hints::default());
@@ -633,7 +662,7 @@ mod tests {
         f.hops = vec![hop("mx.isp.net"), hop("evil.example.biz")];
         let d = with(&f, &profile, &Hints::default());
         assert_eq!(d.users, vec!["alice"]);
-        assert_eq!(d.verdicts, vec![Decisive, Untrusted]);
+        assert_eq!(d.verdicts(), vec![Decisive, Untrusted]);
         // Three relays deep, a fourth line from elsewhere: only the top three count.
         let mut deep = facts(&[ev("Received", "bob@example.com", Kind::ReceivedFor, 3)]);
         deep.hops = vec![
@@ -699,7 +728,7 @@ mod tests {
         );
         assert!(d.users.is_empty());
         assert_eq!(d.confidence, Confidence::None);
-        assert_eq!(d.verdicts, vec![NotAUser, NotAUser]);
+        assert_eq!(d.verdicts(), vec![NotAUser, NotAUser]);
     }
 
     #[test]
@@ -710,7 +739,7 @@ mod tests {
         ]);
         f.is_list = true;
         let d = with(&f, &Profile::default(), &Hints::default());
-        assert_eq!(d.verdicts, vec![NotLocal, ListMail]);
+        assert_eq!(d.verdicts(), vec![NotLocal, ListMail]);
         assert!(d.users.is_empty());
         let hinted = Hints {
             thread: Some("alice".into()),
@@ -750,7 +779,7 @@ mod tests {
             ev("Delivered-To", "acmepop-bob@isp.net", Kind::Envelope(2), 0),
         ]);
         let d = with(&f, &profile, &Hints::default());
-        assert_eq!(d.verdicts, vec![SharedBox, Decisive]);
+        assert_eq!(d.verdicts(), vec![SharedBox, Decisive]);
         assert_eq!(d.users, vec!["bob"]);
     }
 
@@ -758,7 +787,7 @@ mod tests {
     fn unknown_x_fields_count_only_when_learned() {
         let f = facts(&[ev("X-Rcpt-Info", "alice@example.com", Kind::Other, 0)]);
         assert_eq!(
-            with(&f, &Profile::default(), &Hints::default()).verdicts,
+            with(&f, &Profile::default(), &Hints::default()).verdicts(),
             vec![Ignored]
         );
         let learned = Profile {
@@ -927,14 +956,14 @@ mod tests {
             ..Profile::default()
         };
         let d = with(&f, &not_learned, &Hints::default());
-        assert_eq!(d.verdicts, vec![Untrusted, Decisive]);
+        assert_eq!(d.verdicts(), vec![Untrusted, Decisive]);
         f.hops[0] = hop("mx.elsewhere.example");
         let d = with(&f, &learned, &Hints::default());
-        assert_eq!(d.verdicts, vec![Untrusted, Decisive]);
+        assert_eq!(d.verdicts(), vec![Untrusted, Decisive]);
         let exchange = "X-MS-Exchange-Organization-OriginalEnvelopeRecipients";
         f.evidence[0].header = exchange.into();
         let d = with(&f, &Profile::default(), &Hints::default());
-        assert_eq!(d.verdicts, vec![Untrusted, Decisive]);
+        assert_eq!(d.verdicts(), vec![Untrusted, Decisive]);
         f.hops[0] = hop("am0pr01mb1.eurprd01.prod.outlook.com");
         let d = with(&f, &Profile::default(), &Hints::default());
         assert_eq!(
@@ -964,7 +993,7 @@ mod tests {
             hop(Some("evil.example.biz")),
         ];
         let d = with(&f, &profile, &Hints::default());
-        assert_eq!(d.verdicts, vec![Untrusted, Untrusted]);
+        assert_eq!(d.verdicts(), vec![Untrusted, Untrusted]);
         f.evidence[0].depth = 1;
         let d = with(&f, &profile, &Hints::default());
         assert_eq!(d.users, vec!["alice"]);
@@ -1001,7 +1030,7 @@ mod tests {
                 Confidence::Medium
             )
         );
-        assert_eq!(d.verdicts, vec![Decisive, Superseded, Decisive, NotLocal]);
+        assert_eq!(d.verdicts(), vec![Decisive, Superseded, Decisive, NotLocal]);
         assert!(d.decisive_summary(&e).contains("one copy"));
     }
 
@@ -1039,7 +1068,7 @@ mod tests {
             stats.add(&facts, &dir);
             let profile = stats.learn(&dir, &crate::decide::profile::Overrides::default());
             let d = with(&facts, &profile, &Hints { thread: Some("alice".into()), list: None });
-            proptest::prop_assert_eq!(d.verdicts.len(), facts.evidence.len());
+            proptest::prop_assert_eq!(d.judged.len(), facts.evidence.len());
             for u in &d.users {
                 proptest::prop_assert_eq!(&crate::text::folder_name(u), u);
             }
@@ -1061,6 +1090,7 @@ mod tests {
             &Hints::default(),
         );
         assert_eq!(d.users, vec!["dave"]);
-        assert_eq!(d.canonical, vec![Some("dave@example.com".to_string())]);
+        assert_eq!(d.judged[0].canonical.as_deref(), Some("dave@example.com"));
+        assert_eq!(d.judged.len(), 1);
     }
 }

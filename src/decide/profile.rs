@@ -596,12 +596,12 @@ impl Stats {
         let for_several = envelope_local.len() == 1
             && envelope_local.iter().all(|a| in_content.contains(a))
             && in_content.len() > 1;
-        if for_several
-            && facts.id_hash != 0
-            && !facts.is_list
-            && (self.one_copy.len() < MAX_ONE_COPY || self.one_copy.contains_key(&facts.id_hash))
-        {
-            *self.one_copy.entry(facts.id_hash).or_default() += 1;
+        if let Some(id) = facts.id_hash.filter(|id| {
+            for_several
+                && !facts.is_list
+                && (self.one_copy.len() < MAX_ONE_COPY || self.one_copy.contains_key(id))
+        }) {
+            *self.one_copy.entry(id).or_default() += 1;
         }
         let hosts: BTreeSet<&str> = facts
             .hops

@@ -126,8 +126,8 @@ pub struct Facts {
     pub is_list: bool,
     /// The list's posting address, from List-Post.
     pub list_post: Option<String>,
-    /// Hash of the Message-ID (0 when there is none), for thread look-ups.
-    pub id_hash: u64,
+    /// Hash of the Message-ID, for thread look-ups.
+    pub id_hash: Option<u64>,
     /// Hashes of the In-Reply-To and the last References ids.
     pub parents: Vec<u64>,
 }
@@ -262,7 +262,7 @@ pub fn gather(msg: &[u8]) -> Facts {
     place_bottom_fields(&mut facts, &field_of, depth);
     place_alias_chain(&mut facts.evidence);
     facts.flags = flags.to_maildir();
-    facts.id_hash = facts.message_id.as_deref().map_or(0, id_hash);
+    facts.id_hash = facts.message_id.as_deref().map(id_hash);
     facts.parents.sort_unstable();
     facts.parents.dedup();
     facts.header_key = header_key(&block.fields, facts.message_id.as_deref());

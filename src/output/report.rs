@@ -106,16 +106,16 @@ fn kind_name<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error>
 pub fn evidence_rows<'a>(evidence: &'a [Evidence], decision: &'a Decision) -> Vec<EvidenceRow<'a>> {
     evidence
         .iter()
-        .enumerate()
-        .map(|(i, e)| EvidenceRow {
+        .zip(&decision.judged)
+        .map(|(e, j)| EvidenceRow {
             header: &e.header,
             address: e.address.as_deref(),
-            canonical: decision.canonical[i].as_deref(),
+            canonical: j.canonical.as_deref(),
             kind: e.kind,
             depth: e.depth,
             place: e.place,
             salvaged: e.salvaged,
-            verdict: decision.verdicts[i],
+            verdict: j.verdict,
         })
         .collect()
 }

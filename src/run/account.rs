@@ -4,13 +4,13 @@ use crate::config::Config;
 use crate::decide::Confidence;
 use crate::output::report::{Audit, Moved, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
 use crate::run::analyse::Work;
+use crate::run::deliver::Written;
 use crate::run::duplicates::Plan;
 use crate::run::error::{SplitError, report_err};
-use crate::run::rehome::Rehomed;
 use crate::text::one_line;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Counts what decided the message, and lists it for review when it is unassigned or low.
 pub(crate) fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
@@ -25,8 +25,8 @@ pub(crate) fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
             .facts
             .evidence
             .iter()
-            .zip(&w.decision.verdicts)
-            .filter(|(_, v)| **v == crate::decide::Verdict::Decisive)
+            .zip(&w.decision.judged)
+            .filter(|(_, j)| j.verdict == crate::decide::Verdict::Decisive)
             .map(|(e, _)| {
                 if e.kind == crate::evidence::Kind::ReceivedFor {
                     "Received for".to_string()
@@ -47,13 +47,13 @@ pub(crate) fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
                 .facts
                 .evidence
                 .iter()
-                .zip(&w.decision.verdicts)
-                .map(|(e, v)| {
+                .zip(&w.decision.judged)
+                .map(|(e, j)| {
                     let field = match e.kind {
                         crate::evidence::Kind::ReceivedFor => "Received for",
                         _ => e.header.as_str(),
                     };
-                    let verdict = serde_json::to_value(v)
+                    let verdict = serde_json::to_value(j.verdict)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default();
@@ -84,7 +84,8 @@ pub(crate) fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
     }
 }
 
-pub(crate) fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize, r: &Rehomed) {
+pub(crate) fn account(summary: &mut Summary, m: &Written<'_>) {
+    let (w, p, already, r) = (&m.work, &m.plan, m.already.len(), &m.rehomed);
     summary.read += 1;
     if p.set_aside {
         summary.duplicates += 1;
@@ -109,13 +110,9 @@ pub(crate) fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: us
     summary.removed += r.removed.len() as u64;
 }
 
-pub(crate) fn write_row(
-    out: &mut impl Write,
-    w: &Work<'_>,
-    p: &Plan,
-    (files, already, rehomed): (&[PathBuf], &[String], &Rehomed),
-    root: &Path,
-) -> io::Result<()> {
+pub(crate) fn write_row(out: &mut impl Write, m: &Written<'_>, root: &Path) -> io::Result<()> {
+    let (w, p) = (&m.work, &m.plan);
+    let (files, already, rehomed) = (&m.files, &m.already, &m.rehomed);
     let row = Row {
         source: &w.source,
         offset: w.offset,

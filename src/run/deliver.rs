@@ -29,12 +29,21 @@ pub(crate) struct Analysed<'a> {
     pub(crate) work: Vec<Work<'a>>,
 }
 
+/// Where pass 3 writes its copies.
+pub(crate) enum Writer {
+    /// Nowhere: a dry run decides and reports only.
+    DryRun,
+    /// One Maildir per folder.
+    Maildir(Outbox),
+    /// One mbox file per folder.
+    Mbox(MboxOut),
+}
+
 /// The output side of pass 3: what is written, counted and reported, batch by batch.
 pub(crate) struct Delivery<'c> {
     pub(crate) config: &'c Config,
     pub(crate) sources: &'c [Source],
-    pub(crate) outbox: Option<Outbox>,
-    pub(crate) mboxes: Option<MboxOut>,
+    pub(crate) writer: Writer,
     pub(crate) report: Option<BufWriter<File>>,
     pub(crate) summary: Summary,
     pub(crate) audit: Audit,
@@ -47,14 +56,22 @@ pub(crate) struct Delivery<'c> {
     pub(crate) in_flight: Option<InFlight<'c>>,
 }
 
+/// One message of a written batch: what its accounting and report row need.
+pub(crate) struct Written<'a> {
+    pub(crate) work: Work<'a>,
+    pub(crate) plan: Plan,
+    /// The files written, for the report.
+    pub(crate) files: Vec<PathBuf>,
+    /// The planned folders that held the copy before this run.
+    pub(crate) already: Vec<String>,
+    pub(crate) rehomed: Rehomed,
+}
+
 /// A written batch: its commit (running in a thread of its own, when it writes a Maildir)
 /// and what its accounting and report rows need once the commit is done.
 pub(crate) struct InFlight<'a> {
-    pub(crate) work: Vec<Work<'a>>,
-    pub(crate) plans: Vec<Plan>,
-    pub(crate) files: Vec<Vec<PathBuf>>,
-    pub(crate) already: Vec<Vec<String>>,
-    pub(crate) rehomed: Vec<Rehomed>,
+    /// The batch's messages, in input order.
+    pub(crate) messages: Vec<Written<'a>>,
     pub(crate) bytes: u64,
     pub(crate) commit: Option<std::thread::JoinHandle<Result<(), CommitError>>>,
 }
@@ -79,7 +96,7 @@ impl<'c> Delivery<'c> {
         let mut already: Vec<Vec<String>> = vec![Vec::new(); work.len()];
         let mut rehomed: Vec<Rehomed> = Vec::new();
         rehomed.resize_with(work.len(), Rehomed::default);
-        if let Some(out) = self.mboxes.as_mut() {
+        if let Writer::Mbox(out) = &mut self.writer {
             // One file per folder, appended in input order: nothing to gain from threads.
             for (i, (w, p)) in work.iter().zip(&plans).enumerate() {
                 let added = added_headers(w, p);
@@ -100,7 +117,7 @@ impl<'c> Delivery<'c> {
             }
         }
         let mut commit = None;
-        if let Some(outbox) = self.outbox.as_mut() {
+        if let Writer::Maildir(outbox) = &mut self.writer {
             for (folder, _) in plans.iter().flat_map(|p| &p.copies) {
                 outbox
                     .prepare(folder)
@@ -166,7 +183,7 @@ impl<'c> Delivery<'c> {
                 })?;
             commit = Some(spawned);
         }
-        if let (None, Some(earlier)) = (self.outbox.as_ref(), self.earlier.as_mut()) {
+        if let (Writer::DryRun, Some(earlier)) = (&self.writer, self.earlier.as_mut()) {
             // A dry run: what a real run would move, from the listing alone.
             rehomed = rehome(earlier, None, work, &plans, config.sync)
                 .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
@@ -183,21 +200,31 @@ impl<'c> Delivery<'c> {
             }
         }
         a.source.done(&a.batch);
-        let mut work = a.work;
-        for w in &mut work {
-            // The copies are written: the rows need the facts, not the bytes.
-            w.content = Cow::Borrowed(&[]);
-        }
+        let messages = a
+            .work
+            .into_iter()
+            .zip(plans)
+            .zip(files)
+            .zip(already)
+            .zip(rehomed)
+            .map(|((((mut work, plan), files), already), rehomed)| {
+                // The copies are written: the rows need the facts, not the bytes.
+                work.content = Cow::Borrowed(&[]);
+                Written {
+                    work,
+                    plan,
+                    files,
+                    already,
+                    rehomed,
+                }
+            })
+            .collect();
         self.in_flight = Some(InFlight {
-            work,
-            plans,
-            files,
-            already,
-            rehomed,
+            messages,
             bytes: a.bytes,
             commit,
         });
-        if self.outbox.is_none() {
+        if !matches!(self.writer, Writer::Maildir(_)) {
             self.land(progress)?;
         }
         Ok(())
@@ -224,8 +251,8 @@ impl<'c> Delivery<'c> {
             });
             if let Err(e) = done {
                 let progress = written(&self.summary, e.moved);
-                return Err(match e.message.and_then(|i| f.work.get(i)) {
-                    Some(w) => SplitError::Deliver {
+                return Err(match e.message.and_then(|i| f.messages.get(i)) {
+                    Some(Written { work: w, .. }) => SplitError::Deliver {
                         path: w.source.to_string(),
                         index: w.number,
                         offset: w.offset,
@@ -240,16 +267,12 @@ impl<'c> Delivery<'c> {
             }
         }
         let config = self.config;
-        for (i, (w, p)) in f.work.iter().zip(&f.plans).enumerate() {
-            account(&mut self.summary, w, p, f.already[i].len(), &f.rehomed[i]);
+        for m in &f.messages {
+            let (w, p) = (&m.work, &m.plan);
+            account(&mut self.summary, m);
             note_audit(&mut self.audit, w, p);
             if let Some(out) = self.report.as_mut() {
-                let done = (
-                    f.files[i].as_slice(),
-                    f.already[i].as_slice(),
-                    &f.rehomed[i],
-                );
-                write_row(out, w, p, done, &config.out).map_err(|e| {
+                write_row(out, m, &config.out).map_err(|e| {
                     report_err(config.report.as_deref().unwrap_or(Path::new("")), e)
                 })?;
             }

@@ -29,16 +29,13 @@ pub(crate) struct Delivered {
     pub(crate) repeats: Repeats,
 }
 
-/// [`Seen::folder`] of a message no folder holds yet.
-pub(crate) const NO_FOLDER: u32 = u32::MAX;
-
 /// Where the first copy of a message was, and the folders that hold it.
 pub(crate) struct Seen {
     /// The first copy: position of its source and its 1-based index there.
     pub(crate) source: u32,
     pub(crate) number: u64,
-    /// The first folder, or [`NO_FOLDER`] before any; most messages have just one.
-    pub(crate) folder: u32,
+    /// The first folder (none before any); most messages have just one.
+    pub(crate) folder: Option<u32>,
     pub(crate) more: Box<[u32]>,
     /// Copies of the message set aside so far.
     pub(crate) set_aside: u32,
@@ -46,12 +43,12 @@ pub(crate) struct Seen {
 
 impl Seen {
     pub(crate) fn holds(&self, folder: u32) -> bool {
-        self.folder == folder || self.more.contains(&folder)
+        self.folder == Some(folder) || self.more.contains(&folder)
     }
 
     pub(crate) fn add(&mut self, folder: u32) {
         match self.folder {
-            NO_FOLDER => self.folder = folder,
+            None => self.folder = Some(folder),
             // Rare (one message, several users), so a tight slice beats a Vec's spare room.
             _ => self.more = self.more.iter().copied().chain([folder]).collect(),
         }
@@ -73,7 +70,7 @@ impl Delivered {
         let entry = self.seen.entry(w.identity).or_insert_with(|| Seen {
             source: source as u32,
             number: w.number as u64,
-            folder: NO_FOLDER,
+            folder: None,
             more: Box::default(),
             set_aside: 0,
         });

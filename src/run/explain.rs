@@ -7,7 +7,7 @@ use crate::input::{Source, Unit};
 use crate::run::analyse::analyse;
 use crate::run::error::SplitError;
 use crate::run::index::index;
-use crate::run::learn::{meet_corrections, open_and_learn};
+use crate::run::learn::{Learned, meet_corrections, open_and_learn};
 use crate::text::count;
 use crate::text::one_line;
 
@@ -94,7 +94,12 @@ pub(crate) fn kind_words(kind: crate::evidence::Kind) -> &'static str {
 pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     use std::fmt::Write as _;
     let noop = |_: &'static str, _: u64| {};
-    let (sources, _, profile, marks) = open_and_learn(
+    let Learned {
+        sources,
+        profile,
+        marks,
+        ..
+    } = open_and_learn(
         &config.inputs,
         config.format,
         &config.temp_dir,
@@ -167,8 +172,9 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     if w.facts.evidence.is_empty() {
         let _ = writeln!(t, "    none");
     }
-    for (i, e) in w.facts.evidence.iter().enumerate() {
-        let canonical = w.decision.canonical[i]
+    for (e, j) in w.facts.evidence.iter().zip(&w.decision.judged) {
+        let canonical = j
+            .canonical
             .as_deref()
             .map(|c| format!(" = {c}"))
             .unwrap_or_default();
@@ -180,7 +186,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
             kind_words(e.kind),
             count(e.depth as u64, "Received field", "Received fields"),
             if e.salvaged { ", salvaged" } else { "" },
-            w.decision.verdicts[i].explain()
+            j.verdict.explain()
         );
     }
     let dest = if w.decision.users.is_empty() {

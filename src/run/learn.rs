@@ -15,6 +15,18 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// What pass 1 found: the inputs, opened, and what was learned from them.
+pub struct Learned {
+    /// Every source of every input, in order.
+    pub sources: Vec<Source>,
+    /// Notes on files inside input folders that are not mail.
+    pub skipped: Vec<String>,
+    /// The mailbox profile.
+    pub profile: Profile,
+    /// What pass 2 needs of each message.
+    pub marks: Marks,
+}
+
 /// Opens every input (before anything is written, so a bad one stops the run early) and
 /// learns the mailbox profile from every message: pass 1. Mbox inputs are learned from
 /// while they are still being split (or inflated). Also returns notes on files skipped
@@ -26,7 +38,7 @@ pub fn open_and_learn(
     dir: &Directory,
     over: &Overrides,
     progress: &(dyn Fn(&'static str, u64) + Sync),
-) -> Result<(Vec<Source>, Vec<String>, Profile, Marks), SplitError> {
+) -> Result<Learned, SplitError> {
     let mut skipped = Vec::new();
     let mut sources = Vec::new();
     let mut stats = Stats::default();
@@ -63,7 +75,12 @@ pub fn open_and_learn(
         source.release(&batch);
         Ok(())
     })?;
-    Ok((sources, skipped, stats.learn(dir, over), marks))
+    Ok(Learned {
+        sources,
+        skipped,
+        profile: stats.learn(dir, over),
+        marks,
+    })
 }
 
 /// The facts of a batch's header blocks, in order.
@@ -87,17 +104,25 @@ pub(crate) fn learn_from(facts: &[Facts], dir: &Directory) -> Stats {
 
 /// What pass 1 keeps for pass 2, so that pass 2 decides only the messages inference can
 /// use (those another message refers to, and list mail) instead of all: each message's
-/// Message-ID hash (or [`ON_A_LIST`]) by source, and the Message-IDs referred to.
+/// [`Mark`] by source, and the Message-IDs referred to.
 #[derive(Default)]
 pub struct Marks {
-    pub(crate) ids: HashMap<String, Vec<u64>>,
+    pub(crate) ids: HashMap<String, Vec<Mark>>,
     pub(crate) referred: Referred,
     /// For pass 3: which messages may have a copy elsewhere in the inputs.
     pub(crate) repeats: Repeats,
 }
 
-/// The mark of a message with a List-Id.
-pub(crate) const ON_A_LIST: u64 = u64::MAX;
+/// What pass 2 needs to know of one message to tell whether inference can use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// It has no Message-ID: no other message can refer to it.
+    NoId,
+    /// It has a List-Id: list mail is indexed whoever refers to it.
+    OnAList,
+    /// The hash of its Message-ID.
+    Id(u64),
+}
 
 impl Marks {
     /// Adds the next messages of the source `name` (from its first when `first`).
@@ -112,10 +137,10 @@ impl Marks {
             for p in &f.parents {
                 self.referred.insert(*p);
             }
-            ids.push(if f.list_id.is_some() {
-                ON_A_LIST
-            } else {
-                f.id_hash
+            ids.push(match (&f.list_id, f.id_hash) {
+                (Some(_), _) => Mark::OnAList,
+                (None, Some(id)) => Mark::Id(id),
+                (None, None) => Mark::NoId,
             });
         }
     }
@@ -123,9 +148,9 @@ impl Marks {
     /// Whether pass 2 must decide the message at 0-based `pos` of the source `name`.
     pub(crate) fn wanted(&self, name: &str, pos: usize) -> bool {
         match self.ids.get(name).and_then(|ids| ids.get(pos)) {
-            None | Some(&ON_A_LIST) => true,
-            Some(0) => false,
-            Some(id) => self.referred.maybe(*id),
+            None | Some(Mark::OnAList) => true,
+            Some(Mark::NoId) => false,
+            Some(Mark::Id(id)) => self.referred.maybe(*id),
         }
     }
 }
@@ -162,7 +187,7 @@ mod tests {
 
     fn message(id: u64, parents: &[u64], list: bool) -> Facts {
         Facts {
-            id_hash: id,
+            id_hash: (id != 0).then_some(id),
             parents: parents.to_vec(),
             list_id: list.then(|| "team.example.com".to_string()),
             ..Facts::default()

@@ -33,14 +33,14 @@ use crate::output::outfs::create_private;
 use crate::output::report::{Audit, Summary};
 use crate::run::account::flush_report;
 use crate::run::analyse::analyse;
-use crate::run::deliver::{Analysed, Delivery};
+use crate::run::deliver::{Analysed, Delivery, Writer};
 pub use crate::run::duplicates::DUPLICATES;
 use crate::run::duplicates::Delivered;
 pub use crate::run::error::SplitError;
 use crate::run::error::{report_err, stopped};
 pub use crate::run::explain::{Which, explain};
 use crate::run::index::index;
-pub use crate::run::learn::open_and_learn;
+pub use crate::run::learn::{Learned, open_and_learn};
 use crate::run::learn::{Marks, meet_corrections};
 use crate::run::rehome::Earlier;
 use crate::run::rehome::earlier_folders;
@@ -116,7 +116,12 @@ pub fn run(
         (false, true) => Some(Root::open(&config.out).map_err(nothing)?),
         _ => None,
     };
-    let (sources, skipped, profile, marks) = open_and_learn(
+    let Learned {
+        sources,
+        skipped,
+        profile,
+        marks,
+    } = open_and_learn(
         &config.inputs,
         config.format,
         &config.temp_dir,
@@ -141,10 +146,10 @@ pub fn run(
         Some(root) => Ok(root),
         None => Root::open(&config.out).map_err(nothing),
     };
-    let (outbox, mboxes) = match (config.dry_run, config.output) {
-        (true, _) => (None, None),
-        (false, Output::Maildir) => (Some(Outbox::open(root()?)), None),
-        (false, Output::Mbox) => (None, Some(MboxOut::open(root()?))),
+    let writer = match (config.dry_run, config.output) {
+        (true, _) => Writer::DryRun,
+        (false, Output::Maildir) => Writer::Maildir(Outbox::open(root()?)),
+        (false, Output::Mbox) => Writer::Mbox(MboxOut::open(root()?)),
     };
     // Listed once the output is locked and before anything is written, so that only
     // earlier runs' copies are in it.
@@ -161,8 +166,7 @@ pub fn run(
     let mut d = Delivery {
         config,
         sources: &sources,
-        outbox,
-        mboxes,
+        writer,
         report,
         summary: Summary::default(),
         audit: Audit::default(),
@@ -234,7 +238,7 @@ pub fn run(
     written?;
     landed?;
     let Delivery {
-        mboxes,
+        writer,
         mut report,
         summary,
         audit,
@@ -242,7 +246,7 @@ pub fn run(
         would,
         ..
     } = d;
-    if let Some(out) = mboxes {
+    if let Writer::Mbox(out) = writer {
         out.finish(config.sync)
             .map_err(|source| SplitError::Output {
                 source,
