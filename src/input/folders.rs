@@ -198,9 +198,6 @@ pub(crate) fn maildir_source(
     Ok(Source {
         name: path.display().to_string(),
         body: Body::Files(files),
-        spans: Default::default(),
-        scratch: None,
-        watch: None,
     })
 }
 
@@ -276,9 +273,6 @@ pub(crate) fn open_folder(
         out.push(Source {
             name: root.display().to_string(),
             body: Body::Files(emls),
-            spans: Default::default(),
-            scratch: None,
-            watch: None,
         });
     }
     if out.is_empty() {

@@ -6,7 +6,9 @@ use crate::input::mbox;
 use crate::input::mbox::{Span, Splitter};
 use crate::input::sniff::quoted;
 use crate::input::spans::Spans;
-use crate::input::{Early, Format, Source, SourceError, io_err};
+use crate::input::{
+    Backing, Body, Early, Format, Mapped, Source, SourceError, io_err, release_range,
+};
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -313,18 +315,23 @@ pub(crate) fn open_compressed(
         looked?;
         Ok::<_, SourceError>((at, spans))
     })?;
-    let mut source = map(path, &tmp)?;
-    let data = source.body.bytes();
+    let map = map(path, &tmp)?;
+    let data = map.as_deref().unwrap_or_default();
     let mut rest = Splitter::resume(data, at, true).map_err(not_mbox)?;
     let last: Vec<Span> = rest.by_ref().collect();
-    early(&source.name, data, &last);
+    early(&name, data, &last);
     for span in last {
         spans.push(span);
     }
-    source.release_range(0, data.len());
-    source.spans = spans;
-    source.scratch = Some(Scratch::new(tmp));
-    Ok(source)
+    release_range(map.as_ref(), 0, data.len());
+    Ok(Source {
+        name,
+        body: Body::Mapped(Mapped {
+            map,
+            spans,
+            backing: Backing::Inflated(Scratch::new(tmp)),
+        }),
+    })
 }
 
 /// Inflated bytes between two looks at the temporary file system's free space, at most.

@@ -4,7 +4,7 @@
 use crate::input::mbox;
 use crate::input::mbox::{MboxError, Span, Splitter};
 use crate::input::spans::Spans;
-use crate::input::{Body, Early, Source, SourceError, io_err};
+use crate::input::{Backing, Body, Early, Mapped, Source, SourceError, io_err, release_range};
 use memmap2::Mmap;
 use std::fs::File;
 use std::io;
@@ -37,11 +37,12 @@ impl Watch {
 /// thread scans for separators while this one runs the first pass on what it found.
 pub(crate) fn open_mbox(path: &Path, early: &mut Early<'_>) -> Result<Source, SourceError> {
     let file = File::open(path).map_err(io_err(path))?;
-    let mut source = map(path, &file)?;
-    source.watch = Some(Watch::new(file).map_err(io_err(path))?);
-    let data = source.body.bytes();
+    let name = path.display().to_string();
+    let map = map(path, &file)?;
+    let watch = Watch::new(file).map_err(io_err(path))?;
+    let data = map.as_deref().unwrap_or_default();
     let splitter = Splitter::new(data).map_err(|e| SourceError::NotMbox {
-        path: source.name.clone(),
+        path: name.clone(),
         source: e,
     })?;
     let mut spans = Spans::default();
@@ -72,17 +73,23 @@ pub(crate) fn open_mbox(path: &Path, early: &mut Early<'_>) -> Result<Source, So
             let _ = tx.send(chunk);
         });
         for chunk in rx {
-            early(&source.name, data, &chunk);
+            early(&name, data, &chunk);
             if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {
-                source.release_range(first.from_line.start, last.trailer.end);
+                release_range(map.as_ref(), first.from_line.start, last.trailer.end);
             }
             for span in chunk {
                 spans.push(span);
             }
         }
     });
-    source.spans = spans;
-    Ok(source)
+    Ok(Source {
+        name,
+        body: Body::Mapped(Mapped {
+            map,
+            spans,
+            backing: Backing::Input(watch),
+        }),
+    })
 }
 
 /// Messages, and bytes, handed to the first pass at a time while an mbox is split.
@@ -90,23 +97,15 @@ pub(crate) const EARLY_SPANS: usize = 1024;
 
 pub(crate) const EARLY_BYTES: usize = 16 << 20;
 
-pub(crate) fn map(path: &Path, file: &File) -> Result<Source, SourceError> {
-    let name = path.display().to_string();
+/// Maps `file` (the file at `path`) read-only; `None` when it is empty.
+pub(crate) fn map(path: &Path, file: &File) -> Result<Option<Mmap>, SourceError> {
     let len = file.metadata().map_err(io_err(path))?.len();
     // SAFETY: the map is read-only and private. If another process truncates the file
     // while popsplit runs, reading the lost pages raises SIGBUS; the README tells admins to
     // run on an export nobody is writing to. Temporary files are ours and unnamed.
-    let map = if len == 0 {
-        None
-    } else {
-        Some(unsafe { Mmap::map(file) }.map_err(io_err(path))?)
-    };
-    Ok(Source {
-        name,
-        body: Body::Mapped(map),
-        spans: Default::default(),
-        scratch: None,
-        watch: None,
+    Ok(match len {
+        0 => None,
+        _ => Some(unsafe { Mmap::map(file) }.map_err(io_err(path))?),
     })
 }
 

@@ -99,19 +99,59 @@ pub(crate) struct MailFile {
 }
 
 pub(crate) enum Body {
-    /// An mbox in memory (mapped, or decompressed into a mapped temporary file).
-    Mapped(Option<Mmap>),
+    /// An mbox in memory, split once.
+    Mapped(Mapped),
     /// One message per file.
     Files(Vec<MailFile>),
 }
 
-impl Body {
-    /// The mbox bytes (none for message files).
+/// An mbox in memory: mapped, or decompressed into a mapped temporary file.
+pub(crate) struct Mapped {
+    /// The bytes; none for an empty file, which cannot be mapped.
+    pub(crate) map: Option<Mmap>,
+    /// The mbox split, done once when opened: every pass walks the same spans instead of
+    /// scanning the file again.
+    pub(crate) spans: Spans,
+    /// The file behind the map.
+    pub(crate) backing: Backing,
+}
+
+/// The file behind a map.
+pub(crate) enum Backing {
+    /// The input itself, and what it was when mapped, to notice another process writing
+    /// to it during the run.
+    Input(Watch),
+    /// The unnamed file a compressed input was inflated into.
+    Inflated(Scratch),
+}
+
+impl Mapped {
+    /// The mbox bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        match self {
-            Body::Mapped(map) => map.as_deref().unwrap_or_default(),
-            Body::Files(_) => &[],
-        }
+        self.map.as_deref().unwrap_or_default()
+    }
+
+    /// Gives back the resident memory of the bytes from `start` to `end`.
+    pub(crate) fn release_range(&self, start: usize, end: usize) {
+        release_range(self.map.as_ref(), start, end);
+    }
+}
+
+/// Gives back the resident memory of `map`'s bytes from `start` to `end`: the pages stay
+/// in the page cache, and a later read faults them in again from the file.
+pub(crate) fn release_range(map: Option<&Mmap>, start: usize, end: usize) {
+    let Some(map) = map else {
+        return;
+    };
+    const PAGE: usize = 4096;
+    let start = start / PAGE * PAGE;
+    let end = end.min(map.len());
+    if end > start {
+        // SAFETY: the map is a read-only private map of a file; dropping its pages
+        // only makes later reads fault them in again from the file.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
     }
 }
 
@@ -131,14 +171,6 @@ pub struct Source {
     /// The path as given (or found inside a folder that was given).
     pub name: String,
     pub(crate) body: Body,
-    /// The mbox split, done once when opened: every pass walks the same spans instead of
-    /// scanning the file again.
-    pub(crate) spans: Spans,
-    /// The unnamed file a compressed input was inflated into.
-    pub(crate) scratch: Option<Scratch>,
-    /// A mapped input file and what it was when mapped, to notice another process writing
-    /// to it during the run.
-    pub(crate) watch: Option<Watch>,
 }
 
 /// Work on an mbox's messages while it is still being split (or inflated): called with the
@@ -194,7 +226,7 @@ impl Source {
     /// The message units of this source, in order.
     pub fn units(&self) -> Box<dyn Iterator<Item = Unit> + Send + '_> {
         match &self.body {
-            Body::Mapped(_) => Box::new(self.spans.iter().map(Unit::Span)),
+            Body::Mapped(m) => Box::new(m.spans.iter().map(Unit::Span)),
             Body::Files(files) => Box::new((0..files.len()).map(Unit::File)),
         }
     }
@@ -214,8 +246,8 @@ impl Source {
     /// Reads one message.
     pub fn read(&self, unit: &Unit) -> Result<Message<'_>, SourceError> {
         match (unit, &self.body) {
-            (Unit::Span(span), Body::Mapped(_)) => {
-                let data = self.body.bytes();
+            (Unit::Span(span), Body::Mapped(m)) => {
+                let data = m.bytes();
                 Ok(Message {
                     number: span.number,
                     offset: span.from_line.start,
@@ -260,7 +292,7 @@ impl Source {
     /// indexing need, without touching the body.
     pub fn read_head(&self, unit: &Unit) -> Result<Cow<'_, [u8]>, SourceError> {
         match (unit, &self.body) {
-            (Unit::Span(span), Body::Mapped(_)) => Ok(head_of(self.body.bytes(), span)),
+            (Unit::Span(span), Body::Mapped(m)) => Ok(head_of(m.bytes(), span)),
             _ => self.read(unit).map(|m| match m.content {
                 Cow::Owned(mut v) => {
                     v.truncate(header_end(&v));
@@ -274,8 +306,8 @@ impl Source {
     /// Gives back the memory of a finished batch: the pages of a mapped file stay in the
     /// page cache, but no longer count in this process's resident memory.
     pub fn release(&self, batch: &[Unit]) {
-        if let Some((start, end)) = batch_range(batch) {
-            self.release_range(start, end);
+        if let (Body::Mapped(m), Some((start, end))) = (&self.body, batch_range(batch)) {
+            m.release_range(start, end);
         }
     }
 
@@ -284,24 +316,15 @@ impl Source {
     /// goes, for the copies being written to reuse.
     pub fn done(&self, batch: &[Unit]) {
         self.release(batch);
-        if let (Some(scratch), Some((start, end))) = (&self.scratch, batch_range(batch)) {
+        if let (
+            Body::Mapped(Mapped {
+                backing: Backing::Inflated(scratch),
+                ..
+            }),
+            Some((start, end)),
+        ) = (&self.body, batch_range(batch))
+        {
             scratch.give_back(start, end);
-        }
-    }
-
-    pub(crate) fn release_range(&self, start: usize, end: usize) {
-        let Body::Mapped(Some(map)) = &self.body else {
-            return;
-        };
-        const PAGE: usize = 4096;
-        let start = start / PAGE * PAGE;
-        let end = end.min(map.len());
-        if end > start {
-            // SAFETY: the map is a read-only private map of a file; dropping its pages
-            // only makes later reads fault them in again from the file.
-            let _ = unsafe {
-                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
-            };
         }
     }
 
@@ -309,7 +332,11 @@ impl Source {
     /// it was opened: its messages were split as the file was then, so the last one would
     /// be delivered cut off, and pages cut away cannot be read at all.
     pub fn unchanged(&self) -> Result<(), SourceError> {
-        let Some(w) = &self.watch else {
+        let Body::Mapped(Mapped {
+            backing: Backing::Input(w),
+            ..
+        }) = &self.body
+        else {
             return Ok(());
         };
         let (size, mtime) = Watch::now(&w.file).map_err(io_err(Path::new(&self.name)))?;
@@ -415,9 +442,6 @@ pub fn open(
             Ok(vec![Source {
                 name: path.display().to_string(),
                 body: Body::Files(files),
-                spans: Default::default(),
-                scratch: None,
-                watch: None,
             }])
         }
     }
