@@ -12,12 +12,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use popsplit::config::{Config, Output};
+use popsplit::config::{Config, OutputFormat};
 use popsplit::decide::Policy;
 use popsplit::decide::corrections::Corrections;
 use popsplit::decide::directory::{Directory, DirectoryError};
 use popsplit::decide::profile::Overrides;
-use popsplit::input::Format;
+use popsplit::input::InputFormat;
 use popsplit::output::maildir::SyncPolicy;
 use popsplit::run::{self, SplitError, Which};
 
@@ -169,7 +169,7 @@ struct OfficeArgs {
     jobs: Option<usize>,
     /// How to read the inputs (default: detected from the path and the bytes).
     #[arg(long = "input-format", value_enum, default_value = "auto")]
-    input_format: Format,
+    input_format: InputFormat,
     /// Folder for the file a gzip'd input is inflated into (default: TMPDIR, or /tmp).
     #[arg(long = "temp-dir", value_name = "DIR")]
     temp_dir: Option<PathBuf>,
@@ -205,7 +205,7 @@ struct SplitArgs {
         value_enum,
         default_value = "maildir"
     )]
-    output_format: Output,
+    output_format: OutputFormat,
     /// CSV `message,users` of a person's decisions: each named message (Message-ID or the
     /// report's source:index) goes exactly to those users (or `_unassigned`), as `reviewed`.
     #[arg(long, value_name = "FILE")]
@@ -522,7 +522,7 @@ fn run_explain(args: ExplainArgs) -> Result<()> {
         overrides,
         format: args.office.input_format,
         temp_dir: temp_dir(&args.office),
-        output: Output::Maildir,
+        output: OutputFormat::Maildir,
         html: None,
         command: command_line(),
         sync: SyncPolicy::None,

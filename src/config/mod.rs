@@ -7,7 +7,7 @@ use crate::decide::Policy;
 use crate::decide::corrections::Corrections;
 use crate::decide::directory::Directory;
 use crate::decide::profile::Overrides;
-use crate::input::Format;
+use crate::input::InputFormat;
 use crate::output::maildir::SyncPolicy;
 use std::path::PathBuf;
 
@@ -17,7 +17,7 @@ pub struct Config {
     /// Mailboxes to read.
     pub inputs: Vec<PathBuf>,
     /// How to read them.
-    pub format: Format,
+    pub format: InputFormat,
     /// Where compressed inputs are inflated.
     pub temp_dir: PathBuf,
     /// Root of the per-user Maildirs.
@@ -39,7 +39,7 @@ pub struct Config {
     /// How written copies are made durable.
     pub sync: SyncPolicy,
     /// What to write.
-    pub output: Output,
+    pub output: OutputFormat,
     /// Where to write the HTML audit page.
     pub html: Option<PathBuf>,
     /// The command line, as the audit page shows it.
@@ -50,7 +50,7 @@ pub struct Config {
 
 /// The form of the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
+pub enum OutputFormat {
     /// One Maildir per user (for an IMAP server).
     Maildir,
     /// One mboxrd file per user (for a mail client or an import tool).

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 /// Whom a reply to a message may be for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Owner {
-    /// One user, by number into [`Index::users`].
+    /// One user, by number into [`Inference::users`].
     User(u32),
     /// Several users: a reply names none of them alone.
     Several,
@@ -18,7 +18,7 @@ pub(crate) enum Owner {
 
 /// What other messages say about threads and lists, for inference.
 #[derive(Debug, Default)]
-pub(crate) struct Index {
+pub(crate) struct Inference {
     /// Message-ID hash → the one user a reply to it may be for: the local sender, or else
     /// the one recipient evidence decided. Kept for the whole run, so an entry is a
     /// number into `users` rather than a name.
@@ -29,7 +29,7 @@ pub(crate) struct Index {
     pub(crate) lists: HashMap<String, HashMap<String, u32>>,
 }
 
-impl Index {
+impl Inference {
     pub(crate) fn add(&mut self, facts: &Facts, d: &Decision, dir: &Directory) {
         let sender = facts
             .from_address
@@ -59,7 +59,7 @@ impl Index {
         }
     }
 
-    pub(crate) fn merge(mut self, other: Index) -> Index {
+    pub(crate) fn merge(mut self, other: Inference) -> Inference {
         for (message, owner) in other.threads {
             let owner = match owner {
                 Owner::User(id) => match other.users.get(id) {

@@ -5,7 +5,7 @@
 use crate::input::inflate::open_compressed;
 use crate::input::mapped::open_mbox;
 use crate::input::sniff::{has_ext, quoted, sniff, what_is};
-use crate::input::{Body, Early, Format, MailFile, Source, SourceError, io_err};
+use crate::input::{Body, Early, InputFormat, MailFile, Source, SourceError, io_err};
 use std::fs::{self};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -246,11 +246,11 @@ pub(crate) fn open_folder(
             return;
         }
         match sniff(p) {
-            Ok(f @ (Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd)) => {
-                sources.push(open_compressed(p, f, temp, early))
-            }
+            Ok(
+                f @ (InputFormat::Gzip | InputFormat::Xz | InputFormat::Bzip2 | InputFormat::Zstd),
+            ) => sources.push(open_compressed(p, f, temp, early)),
             // Never skipped: an Outlook file in the folder is read, or stops the run.
-            Ok(Format::Pst) => match open_pst(p, temp, skipped, early) {
+            Ok(InputFormat::Pst) => match open_pst(p, temp, skipped, early) {
                 Ok(found) => sources.extend(found.into_iter().map(Ok)),
                 Err(e) => sources.push(Err(e)),
             },

@@ -7,7 +7,7 @@ use crate::input::mbox::{Span, Splitter};
 use crate::input::sniff::quoted;
 use crate::input::spans::Spans;
 use crate::input::{
-    Backing, Body, Early, Format, Mapped, Source, SourceError, io_err, release_range,
+    Backing, Body, Early, InputFormat, Mapped, Source, SourceError, io_err, release_range,
 };
 use std::fs::File;
 use std::io;
@@ -81,10 +81,10 @@ impl Drop for Scratch {
 }
 
 /// The program that decompresses `format`, and the Debian package that has it.
-pub(crate) fn decompressor(format: Format) -> (&'static str, &'static str) {
+pub(crate) fn decompressor(format: InputFormat) -> (&'static str, &'static str) {
     match format {
-        Format::Xz => ("xz", "xz-utils"),
-        Format::Bzip2 => ("bzip2", "bzip2"),
+        InputFormat::Xz => ("xz", "xz-utils"),
+        InputFormat::Bzip2 => ("bzip2", "bzip2"),
         _ => ("zstd", "zstd"),
     }
 }
@@ -130,10 +130,10 @@ impl Drop for Piped {
 /// through their own programs, which every system that made such an archive has.
 pub(crate) fn decoder(
     path: &Path,
-    format: Format,
+    format: InputFormat,
 ) -> Result<Box<dyn io::Read + Send>, SourceError> {
     let input = File::open(path).map_err(io_err(path))?;
-    if format == Format::Gzip {
+    if format == InputFormat::Gzip {
         return Ok(Box::new(flate2::read::MultiGzDecoder::new(
             io::BufReader::with_capacity(1 << 20, input),
         )));
@@ -175,7 +175,7 @@ pub(crate) fn decoder(
 /// (the first pass), so that little is left to do once the stream ends.
 pub(crate) fn open_compressed(
     path: &Path,
-    format: Format,
+    format: InputFormat,
     temp: &Path,
     early: &mut Early<'_>,
 ) -> Result<Source, SourceError> {
@@ -262,7 +262,7 @@ pub(crate) fn open_compressed(
                     bad(format!(
                         "{} stream unreadable after {inflated} decompressed bytes: {e} (truncated or damaged file?)",
                         match format {
-                            Format::Gzip => "gzip",
+                            InputFormat::Gzip => "gzip",
                             other => decompressor(other).0,
                         }
                     ))

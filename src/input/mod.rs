@@ -33,7 +33,7 @@ use mbox::{FromLine, MboxError, Span};
 
 /// How an input is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub enum InputFormat {
     /// Detect from the path and the bytes.
     Auto,
     /// An mbox file of any variant.
@@ -386,7 +386,7 @@ impl Source {
 /// A compressed input is inflated into an unnamed file in `temp`.
 pub fn open(
     path: &Path,
-    format: Format,
+    format: InputFormat,
     temp: &Path,
     skipped: &mut Vec<String>,
     early: &mut Early<'_>,
@@ -404,25 +404,25 @@ pub fn open(
         });
     }
     let format = match format {
-        Format::Auto if meta.is_dir() => {
+        InputFormat::Auto if meta.is_dir() => {
             if path.join("cur").is_dir() || path.join("new").is_dir() {
-                Format::Maildir
+                InputFormat::Maildir
             } else {
                 return open_folder(path, temp, skipped, early);
             }
         }
-        Format::Auto => sniff(path)?,
+        InputFormat::Auto => sniff(path)?,
         f => f,
     };
     match format {
         // `sniff` never answers Auto; the mbox reader says exactly why a file is not mail.
-        Format::Mbox | Format::Auto => open_mbox(path, early).map(|s| vec![s]),
-        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd => {
+        InputFormat::Mbox | InputFormat::Auto => open_mbox(path, early).map(|s| vec![s]),
+        InputFormat::Gzip | InputFormat::Xz | InputFormat::Bzip2 | InputFormat::Zstd => {
             open_compressed(path, format, temp, early).map(|s| vec![s])
         }
-        Format::Pst => open_pst(path, temp, skipped, early),
-        Format::Maildir => open_maildir(path, skipped),
-        Format::Eml => {
+        InputFormat::Pst => open_pst(path, temp, skipped, early),
+        InputFormat::Maildir => open_maildir(path, skipped),
+        InputFormat::Eml => {
             let mut files = Vec::new();
             if meta.is_dir() {
                 walk(path, &inside(path), skipped, &mut |p| {
@@ -457,7 +457,7 @@ mod tests {
     fn open_auto(path: &Path, skipped: &mut Vec<String>) -> Result<Vec<Source>, SourceError> {
         open(
             path,
-            Format::Auto,
+            InputFormat::Auto,
             &std::env::temp_dir(),
             skipped,
             &mut |_, _, _| {},
@@ -548,7 +548,7 @@ mod tests {
         let (mut looks, mut seen) = (0, Vec::new());
         let s = open(
             &gz,
-            Format::Auto,
+            InputFormat::Auto,
             &std::env::temp_dir(),
             &mut Vec::new(),
             &mut |_, data, spans| {
@@ -589,7 +589,7 @@ mod tests {
         let mut looks = 0;
         let err = open(
             &gz,
-            Format::Auto,
+            InputFormat::Auto,
             &std::env::temp_dir(),
             &mut Vec::new(),
             &mut |_, _, _| looks += 1,

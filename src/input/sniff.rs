@@ -2,7 +2,7 @@
 //! with the command that unpacks them.
 
 use crate::input::mbox;
-use crate::input::{Format, SourceError, io_err};
+use crate::input::{InputFormat, SourceError, io_err};
 use std::fs::{self, File};
 use std::path::Path;
 
@@ -11,26 +11,26 @@ pub(crate) fn has_ext(p: &Path, ext: &str) -> bool {
 }
 
 /// Decides a file's format from its first bytes (and name).
-pub(crate) fn sniff(path: &Path) -> Result<Format, SourceError> {
+pub(crate) fn sniff(path: &Path) -> Result<InputFormat, SourceError> {
     use std::io::Read;
     let mut head = [0u8; 512];
     let mut file = File::open(path).map_err(io_err(path))?;
     let n = file.read(&mut head).map_err(io_err(path))?;
     let head = &head[..n];
     if head.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Format::Gzip);
+        return Ok(InputFormat::Gzip);
     }
     if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Ok(Format::Xz);
+        return Ok(InputFormat::Xz);
     }
     if head.starts_with(b"BZh") && head.get(3).is_some_and(u8::is_ascii_digit) {
-        return Ok(Format::Bzip2);
+        return Ok(InputFormat::Bzip2);
     }
     if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Ok(Format::Zstd);
+        return Ok(InputFormat::Zstd);
     }
     if head.starts_with(PST_SIGNATURE) {
-        return Ok(Format::Pst);
+        return Ok(InputFormat::Pst);
     }
     if let Some(why) = archive_advice(head, path) {
         return Err(SourceError::Bad {
@@ -43,13 +43,13 @@ pub(crate) fn sniff(path: &Path) -> Result<Format, SourceError> {
         .position(|&b| b != b'\n' && b != b'\r')
         .unwrap_or(head.len());
     if head[start..].starts_with(b"From ") || start == head.len() {
-        return Ok(Format::Mbox);
+        return Ok(InputFormat::Mbox);
     }
     if has_ext(path, "eml") && mbox::looks_like_header(head) {
-        return Ok(Format::Eml);
+        return Ok(InputFormat::Eml);
     }
     // Let the mbox reader say exactly where and why it is not an mbox.
-    Ok(Format::Mbox)
+    Ok(InputFormat::Mbox)
 }
 
 /// The first bytes of every Outlook PST and OST file.

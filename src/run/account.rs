@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::decide::Confidence;
 use crate::output::report::{Audit, Moved, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
-use crate::run::analyse::Work;
+use crate::run::analyse::Decided;
 use crate::run::deliver::Written;
 use crate::run::duplicates::Plan;
 use crate::run::error::{SplitError, report_err};
@@ -13,7 +13,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 /// Counts what decided the message, and lists it for review when it is unassigned or low.
-pub(crate) fn note_audit(audit: &mut Audit, w: &Work<'_>, p: &Plan) {
+pub(crate) fn note_audit(audit: &mut Audit, w: &Decided<'_>, p: &Plan) {
     let kind = if w.decision.confidence == Confidence::Reviewed {
         "a person (--corrections)".to_string()
     } else if w.decision.inferred.is_some() {

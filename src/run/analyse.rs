@@ -2,7 +2,7 @@
 //! person's correction, and keep what delivery and the report need.
 
 use crate::decide::corrections::Corrections;
-use crate::decide::inference::Index;
+use crate::decide::inference::Inference;
 use crate::decide::{Confidence, Context, Decision, decide};
 use crate::evidence::{Facts, gather, identity};
 use crate::input::mbox::FromLine;
@@ -10,7 +10,7 @@ use crate::input::{Message, Source};
 use std::borrow::Cow;
 
 /// One message after the parallel analysis.
-pub(crate) struct Work<'a> {
+pub(crate) struct Decided<'a> {
     /// The input, or the message's own file for Maildir and `.eml` sources.
     pub(crate) source: Cow<'a, str>,
     pub(crate) number: usize,
@@ -40,10 +40,10 @@ pub(crate) fn analyse<'a>(
     m: Message<'a>,
     mtime_is_arrival: bool,
     ctx: &Context<'_>,
-    index: &Index,
+    index: &Inference,
     corrections: Option<&Corrections>,
     review: bool,
-) -> Work<'a> {
+) -> Decided<'a> {
     let facts = gather(&m.content);
     let mut decision = decide(&facts, ctx, &index.hints(&facts));
     let mut decisive = decision.decisive_summary(&facts.evidence);
@@ -71,7 +71,7 @@ pub(crate) fn analyse<'a>(
         true => m.arrival.or(facts.date),
         false => m.from_line.time.or(facts.date).or(m.arrival),
     };
-    Work {
+    Decided {
         source: match m.file {
             Some(f) => Cow::Owned(f.display().to_string()),
             None => Cow::Borrowed(source.name.as_str()),

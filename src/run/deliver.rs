@@ -8,9 +8,9 @@ use crate::output::mbox::MboxOut;
 use crate::output::outfs::DeliverError;
 use crate::output::report::{Audit, Summary};
 use crate::run::account::{account, note_audit, write_row};
-use crate::run::analyse::Work;
-use crate::run::duplicates::{Delivered, Plan, plan};
-use crate::run::error::{SplitError, report_err, stop, written};
+use crate::run::analyse::Decided;
+use crate::run::duplicates::{DuplicateIndex, Plan, plan};
+use crate::run::error::{SplitError, done_so_far, report_err, stop};
 use crate::run::rehome::Earlier;
 use crate::run::rehome::{Rehomed, rehome};
 use crate::text::one_line;
@@ -21,12 +21,12 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 /// A batch read and analysed, waiting to be delivered.
-pub(crate) struct Analysed<'a> {
+pub(crate) struct AnalysedBatch<'a> {
     pub(crate) at: usize,
     pub(crate) source: &'a Source,
     pub(crate) batch: Vec<Unit>,
     pub(crate) bytes: u64,
-    pub(crate) work: Vec<Work<'a>>,
+    pub(crate) work: Vec<Decided<'a>>,
 }
 
 /// Where pass 3 writes its copies.
@@ -47,7 +47,7 @@ pub(crate) struct Delivery<'c> {
     pub(crate) report: Option<BufWriter<File>>,
     pub(crate) summary: Summary,
     pub(crate) audit: Audit,
-    pub(crate) seen: Delivered,
+    pub(crate) seen: DuplicateIndex,
     /// popsplit's copies already in `--out` (Maildir output only), for moves on a rerun.
     pub(crate) earlier: Option<Earlier>,
     /// In a dry run, what would be moved or removed, in words.
@@ -58,7 +58,7 @@ pub(crate) struct Delivery<'c> {
 
 /// One message of a written batch: what its accounting and report row need.
 pub(crate) struct Written<'a> {
-    pub(crate) work: Work<'a>,
+    pub(crate) work: Decided<'a>,
     pub(crate) plan: Plan,
     /// The files written, for the report.
     pub(crate) files: Vec<PathBuf>,
@@ -80,7 +80,7 @@ impl<'c> Delivery<'c> {
     /// Sets duplicates aside (in input order), writes the copies, reports every message.
     pub(crate) fn deliver(
         &mut self,
-        a: Analysed<'c>,
+        a: AnalysedBatch<'c>,
         progress: &(dyn Fn(&'static str, u64) + Sync),
     ) -> Result<(), SplitError> {
         let config = self.config;
@@ -123,7 +123,7 @@ impl<'c> Delivery<'c> {
                     .prepare(folder)
                     .map_err(|source| SplitError::Output {
                         source,
-                        progress: written(&self.summary, 0),
+                        progress: done_so_far(&self.summary, 0),
                     })?;
             }
             let outbox = &*outbox;
@@ -158,7 +158,7 @@ impl<'c> Delivery<'c> {
                         // Nothing of this batch is in cur/ yet: a failure leaves only tmp/
                         // files, which the next run removes. The batch before is landed
                         // first, so that the count in the message is true.
-                        self.land(progress)?;
+                        self.finish_in_flight(progress)?;
                         // Writing from a map whose file was cut short fails (EFAULT):
                         // say the cause rather than "bad address".
                         a.source.unchanged()?;
@@ -170,7 +170,7 @@ impl<'c> Delivery<'c> {
                 files[i] = r.iter().map(|s| s.path.clone()).collect();
             }
             // The commit before must end before this one starts: one batch in flight.
-            self.land(progress)?;
+            self.finish_in_flight(progress)?;
             let spawned = std::thread::Builder::new()
                 .name("commit".into())
                 .spawn(move || job.run(&ready))
@@ -179,7 +179,7 @@ impl<'c> Delivery<'c> {
                         path: config.out.clone(),
                         source: e,
                     },
-                    progress: written(&self.summary, 0),
+                    progress: done_so_far(&self.summary, 0),
                 })?;
             commit = Some(spawned);
         }
@@ -225,13 +225,13 @@ impl<'c> Delivery<'c> {
             commit,
         });
         if !matches!(self.writer, Writer::Maildir(_)) {
-            self.land(progress)?;
+            self.finish_in_flight(progress)?;
         }
         Ok(())
     }
 
     /// Waits for the batch in flight to be committed, then counts and reports it.
-    pub(crate) fn land(
+    pub(crate) fn finish_in_flight(
         &mut self,
         progress: &(dyn Fn(&'static str, u64) + Sync),
     ) -> Result<(), SplitError> {
@@ -250,7 +250,7 @@ impl<'c> Delivery<'c> {
                 })
             });
             if let Err(e) = done {
-                let progress = written(&self.summary, e.moved);
+                let progress = done_so_far(&self.summary, e.moved);
                 return Err(match e.message.and_then(|i| f.messages.get(i)) {
                     Some(Written { work: w, .. }) => SplitError::Deliver {
                         path: w.source.to_string(),
@@ -282,7 +282,7 @@ impl<'c> Delivery<'c> {
     }
 
     /// The error for a copy of `w` that could not be written or moved.
-    pub(crate) fn stop(&self, w: &Work<'_>, source: DeliverError) -> SplitError {
+    pub(crate) fn stop(&self, w: &Decided<'_>, source: DeliverError) -> SplitError {
         stop(&self.summary, w, source)
     }
 }
@@ -292,7 +292,7 @@ impl<'c> Delivery<'c> {
 /// where a link is refused.
 pub(crate) fn stage(
     outbox: &Outbox,
-    w: &Work<'_>,
+    w: &Decided<'_>,
     p: &Plan,
     skip: &[String],
     sync: SyncPolicy,
@@ -328,7 +328,7 @@ pub(crate) fn stage(
 
 /// The fields popsplit puts on top of a delivered copy, in the message's own line ending.
 /// Every value is made one safe line, so no header can be injected through them.
-pub(crate) fn added_headers(w: &Work<'_>, p: &Plan) -> Vec<u8> {
+pub(crate) fn added_headers(w: &Decided<'_>, p: &Plan) -> Vec<u8> {
     let eol = if w.facts.crlf { "\r\n" } else { "\n" };
     let mut out = format!(
         "X-Popsplit-Confidence: {}{eol}X-Popsplit-Evidence: {}{eol}",

@@ -4,7 +4,7 @@
 use crate::compact::{Names, Repeats};
 use crate::input::Source;
 use crate::output::report::FirstSeen;
-use crate::run::analyse::Work;
+use crate::run::analyse::Decided;
 use std::collections::HashMap;
 
 /// Folder for copies whose every destination already holds the same message: they are
@@ -22,7 +22,7 @@ pub(crate) struct Plan {
 
 /// The messages delivered so far in this run that may have a copy elsewhere, by identity.
 /// An entry holds numbers (about 40 bytes), not names.
-pub(crate) struct Delivered {
+pub(crate) struct DuplicateIndex {
     pub(crate) seen: HashMap<[u8; 16], Seen>,
     pub(crate) folders: Names,
     /// The messages that may have a copy elsewhere: the others never enter `seen`.
@@ -55,13 +55,13 @@ impl Seen {
     }
 }
 
-impl Delivered {
+impl DuplicateIndex {
     /// The folders of `wanted` that hold no earlier copy of the message, which they now
     /// hold, the first copy when some folder did, and, when every folder did, how many
     /// copies of the message have been set aside with this one.
     pub(crate) fn place(
         &mut self,
-        w: &Work<'_>,
+        w: &Decided<'_>,
         source: usize,
         wanted: Vec<String>,
         sources: &[Source],
@@ -100,10 +100,10 @@ impl Delivered {
 /// Chooses the folders of one message, leaving out those that already hold an identical
 /// earlier copy (the box got one copy per envelope recipient).
 pub(crate) fn plan(
-    w: &Work<'_>,
+    w: &Decided<'_>,
     source: usize,
     unassigned: &str,
-    delivered: &mut Delivered,
+    delivered: &mut DuplicateIndex,
     sources: &[Source],
 ) -> Plan {
     let wanted: Vec<String> = match w.decision.users.is_empty() {
@@ -137,7 +137,7 @@ pub(crate) fn plan(
 /// so a rerun finds it. Copies kept in `_duplicates` also carry their place among the
 /// set-aside copies of the message (1 for the first), so that every one of them is kept;
 /// not the input's name, which another path or a gzip'd copy of the same mailbox changes.
-pub(crate) fn copy_key(w: &Work<'_>, folder: &str, set_aside: Option<u32>) -> String {
+pub(crate) fn copy_key(w: &Decided<'_>, folder: &str, set_aside: Option<u32>) -> String {
     let mut h = blake3::Hasher::new();
     h.update(folder.as_bytes());
     h.update(b"\0");

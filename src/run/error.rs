@@ -1,11 +1,11 @@
 //! Why a run stopped, and what it had written by then, in words.
 
-use crate::config::{Config, Output};
+use crate::config::{Config, OutputFormat};
 use crate::decide::corrections::CorrectionsError;
 use crate::input::SourceError;
 use crate::output::outfs::DeliverError;
 use crate::output::report::Summary;
-use crate::run::analyse::Work;
+use crate::run::analyse::Decided;
 use crate::text::count;
 use std::io;
 use std::path::Path;
@@ -74,13 +74,13 @@ pub enum SplitError {
 }
 
 /// The error for a copy of `w` that could not be written or moved, after `summary`.
-pub(crate) fn stop(summary: &Summary, w: &Work<'_>, source: DeliverError) -> SplitError {
+pub(crate) fn stop(summary: &Summary, w: &Decided<'_>, source: DeliverError) -> SplitError {
     SplitError::Deliver {
         path: w.source.to_string(),
         index: w.number,
         offset: w.offset,
         source,
-        progress: written(summary, 0),
+        progress: done_so_far(summary, 0),
     }
 }
 
@@ -100,11 +100,11 @@ pub(crate) fn stopped(summary: &Summary, config: &Config) -> String {
         (true, _) => {
             format!("{messages} decided{report}. Rerun the same command to decide them all.")
         }
-        (false, Output::Maildir) => format!(
+        (false, OutputFormat::Maildir) => format!(
             "{} of {messages} written, complete and durable{report}. Rerun the same command to finish the job: the copies already there are recognised and not written again.",
             count(summary.copies - summary.previously, "copy", "copies"),
         ),
-        (false, Output::Mbox) => format!(
+        (false, OutputFormat::Mbox) => format!(
             "{messages} written into .partial files{report}. Rerun the same command to finish the job: it writes the mbox files again from the start."
         ),
     }
@@ -112,7 +112,7 @@ pub(crate) fn stopped(summary: &Summary, config: &Config) -> String {
 
 /// What a stopped run had written: the batches landed, and `moved` copies of the failing
 /// batch that its commit had moved into `cur/` before it failed.
-pub(crate) fn written(summary: &Summary, moved: usize) -> String {
+pub(crate) fn done_so_far(summary: &Summary, moved: usize) -> String {
     let failing = match moved {
         0 => "nothing of the failing batch reached cur/".to_string(),
         n => format!(

@@ -1,25 +1,25 @@
 //! Pass 2: decide, without inference, the messages inference can use, to index threads
 //! and lists.
 
-use crate::decide::inference::Index;
+use crate::decide::inference::Inference;
 use crate::decide::{Context, Hints, decide};
 use crate::evidence::gather;
 use crate::input::{Source, SourceError, Unit};
 use crate::run::batches;
 use crate::run::error::SplitError;
-use crate::run::learn::Marks;
+use crate::run::learn::Prescan;
 use rayon::prelude::*;
 
-/// Pass 2: decides, without inference, the messages inference can use (see [`Marks`]), to
+/// Pass 2: decides, without inference, the messages inference can use (see [`Prescan`]), to
 /// index threads and lists.
 pub(crate) fn index(
     sources: &[Source],
     ctx: &Context<'_>,
-    marks: &Marks,
+    marks: &Prescan,
     progress: &(dyn Fn(&'static str, u64) + Sync),
-) -> Result<Index, SplitError> {
+) -> Result<Inference, SplitError> {
     let none = Hints::default();
-    let mut index = Index::default();
+    let mut index = Inference::default();
     batches(sources, |_, source, batch, bytes| {
         let wanted: Vec<&Unit> = batch
             .iter()
@@ -28,12 +28,12 @@ pub(crate) fn index(
         let part = wanted
             .par_iter()
             .map(|u| source.read_head(u).map(|head| gather(&head)))
-            .try_fold(Index::default, |mut ix, facts| {
+            .try_fold(Inference::default, |mut ix, facts| {
                 let facts = facts?;
                 ix.add(&facts, &decide(&facts, ctx, &none), ctx.dir);
                 Ok::<_, SourceError>(ix)
             })
-            .try_reduce(Index::default, |a, b| Ok(a.merge(b)))?;
+            .try_reduce(Inference::default, |a, b| Ok(a.merge(b)))?;
         index = std::mem::take(&mut index).merge(part);
         source.release(&batch);
         progress("indexing", bytes);

@@ -8,7 +8,7 @@ use crate::decide::directory::Directory;
 use crate::decide::profile::{Overrides, Profile, Stats};
 use crate::evidence::{Facts, gather};
 use crate::input::mbox::Span;
-use crate::input::{self, Format, Source, Unit};
+use crate::input::{self, InputFormat, Source, Unit};
 use crate::run::batches;
 use crate::run::error::SplitError;
 use rayon::prelude::*;
@@ -24,7 +24,7 @@ pub struct Learned {
     /// The mailbox profile.
     pub profile: Profile,
     /// What pass 2 needs of each message.
-    pub marks: Marks,
+    pub marks: Prescan,
 }
 
 /// Opens every input (before anything is written, so a bad one stops the run early) and
@@ -33,7 +33,7 @@ pub struct Learned {
 /// inside folders, and the marks pass 2 needs.
 pub fn open_and_learn(
     paths: &[PathBuf],
-    format: Format,
+    format: InputFormat,
     temp: &Path,
     dir: &Directory,
     over: &Overrides,
@@ -42,7 +42,7 @@ pub fn open_and_learn(
     let mut skipped = Vec::new();
     let mut sources = Vec::new();
     let mut stats = Stats::default();
-    let mut marks = Marks::default();
+    let mut marks = Prescan::default();
     let mut learn = |name: &str, first: bool, facts: &[Facts], bytes: u64| {
         stats = std::mem::take(&mut stats).merge(learn_from(facts, dir));
         marks.add(name, first, facts);
@@ -106,7 +106,7 @@ pub(crate) fn learn_from(facts: &[Facts], dir: &Directory) -> Stats {
 /// use (those another message refers to, and list mail) instead of all: each message's
 /// [`Mark`] by source, and the Message-IDs referred to.
 #[derive(Default)]
-pub struct Marks {
+pub struct Prescan {
     pub(crate) ids: HashMap<String, Vec<Mark>>,
     pub(crate) referred: Referred,
     /// For pass 3: which messages may have a copy elsewhere in the inputs.
@@ -124,7 +124,7 @@ pub(crate) enum Mark {
     Id(u64),
 }
 
-impl Marks {
+impl Prescan {
     /// Adds the next messages of the source `name` (from its first when `first`).
     pub(crate) fn add(&mut self, name: &str, first: bool, facts: &[Facts]) {
         let ids = self.ids.entry(name.to_string()).or_default();
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn pass_two_decides_the_referred_and_list_mail_and_never_misses_one() {
-        let mut marks = Marks::default();
+        let mut marks = Prescan::default();
         // 1 is referred to by 3; 2 is on a list; nobody refers to 3 or 4; then one message
         // without a Message-ID.
         let facts = [

@@ -22,7 +22,7 @@ pub mod learn;
 pub mod rehome;
 
 use crate::compact::Names;
-use crate::config::{Config, Output};
+use crate::config::{Config, OutputFormat};
 use crate::decide::Context;
 use crate::decide::profile::{Overrides, Profile};
 use crate::input::{Message, Source, Unit};
@@ -33,15 +33,15 @@ use crate::output::outfs::create_private;
 use crate::output::report::{Audit, Summary};
 use crate::run::account::flush_report;
 use crate::run::analyse::analyse;
-use crate::run::deliver::{Analysed, Delivery, Writer};
+use crate::run::deliver::{AnalysedBatch, Delivery, Writer};
 pub use crate::run::duplicates::DUPLICATES;
-use crate::run::duplicates::Delivered;
+use crate::run::duplicates::DuplicateIndex;
 pub use crate::run::error::SplitError;
 use crate::run::error::{report_err, stopped};
 pub use crate::run::explain::{Which, explain};
 use crate::run::index::index;
 pub use crate::run::learn::{Learned, open_and_learn};
-use crate::run::learn::{Marks, meet_corrections};
+use crate::run::learn::{Prescan, meet_corrections};
 use crate::run::rehome::Earlier;
 use crate::run::rehome::earlier_folders;
 use crate::text::one_line;
@@ -140,7 +140,7 @@ pub fn run(
         None => None,
     };
     let index = index(&sources, &ctx, &marks, progress)?;
-    let Marks { repeats, .. } = marks;
+    let Prescan { repeats, .. } = marks;
     crate::run::interrupt::writing();
     let root = || match locked {
         Some(root) => Ok(root),
@@ -148,14 +148,14 @@ pub fn run(
     };
     let writer = match (config.dry_run, config.output) {
         (true, _) => Writer::DryRun,
-        (false, Output::Maildir) => Writer::Maildir(Outbox::open(root()?)),
-        (false, Output::Mbox) => Writer::Mbox(MboxOut::open(root()?)),
+        (false, OutputFormat::Maildir) => Writer::Maildir(Outbox::open(root()?)),
+        (false, OutputFormat::Mbox) => Writer::Mbox(MboxOut::open(root()?)),
     };
     // Listed once the output is locked and before anything is written, so that only
     // earlier runs' copies are in it.
     let earlier = match config.output {
-        Output::Maildir => Some(Earlier::scan(&config.out).map_err(nothing)?),
-        Output::Mbox => None,
+        OutputFormat::Maildir => Some(Earlier::scan(&config.out).map_err(nothing)?),
+        OutputFormat::Mbox => None,
     };
     let report = match &config.report {
         Some(p) => Some(BufWriter::new(
@@ -170,7 +170,7 @@ pub fn run(
         report,
         summary: Summary::default(),
         audit: Audit::default(),
-        seen: Delivered {
+        seen: DuplicateIndex {
             seen: HashMap::new(),
             folders: Names::default(),
             repeats,
@@ -181,10 +181,10 @@ pub fn run(
     };
     // Batch k is written while batch k+1 is read and analysed, and committed while batch
     // k+1 is written: the disk (syncfs) and the renames wait, and the CPU fills that time.
-    let mut pending: Option<Analysed<'_>> = None;
+    let mut pending: Option<AnalysedBatch<'_>> = None;
     // Once per source: it looks at every file's folder.
     let arrival: Vec<bool> = sources.iter().map(Source::mtime_is_arrival).collect();
-    let written = batches(&sources, |at, source, batch, bytes| {
+    let passed = batches(&sources, |at, source, batch, bytes| {
         if let Some(signal) = crate::run::interrupt::requested() {
             return Err(SplitError::Interrupted {
                 signal,
@@ -192,7 +192,7 @@ pub fn run(
             });
         }
         let (next, done) = rayon::join(
-            || -> Result<Analysed<'_>, SplitError> {
+            || -> Result<AnalysedBatch<'_>, SplitError> {
                 let messages = read_batch(source, &batch)?;
                 let mtime_is_arrival = arrival[at];
                 let work = messages
@@ -209,7 +209,7 @@ pub fn run(
                         )
                     })
                     .collect();
-                Ok(Analysed {
+                Ok(AnalysedBatch {
                     at,
                     source,
                     batch,
@@ -226,8 +226,8 @@ pub fn run(
     .and_then(|()| pending.take().map_or(Ok(()), |p| d.deliver(p, progress)));
     // Also when reading a later batch failed: the batch being committed is finished and
     // counted before the run stops, not cut off by the process's exit.
-    let landed = d.land(progress);
-    if let Err(SplitError::Interrupted { signal, .. }) = written {
+    let landed = d.finish_in_flight(progress);
+    if let Err(SplitError::Interrupted { signal, .. }) = passed {
         landed?;
         flush_report(&mut d.report, config)?;
         return Err(SplitError::Interrupted {
@@ -235,7 +235,7 @@ pub fn run(
             progress: stopped(&d.summary, config),
         });
     }
-    written?;
+    passed?;
     landed?;
     let Delivery {
         writer,

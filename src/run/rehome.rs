@@ -8,9 +8,9 @@
 //! its two folders; the rerun finds it where it is. A copy is removed only once its right
 //! folder holds it (from before, or by a rename done just before the removal).
 
-use crate::config::{Config, Output};
+use crate::config::{Config, OutputFormat};
 use crate::output::maildir::{Outbox, SyncPolicy};
-use crate::run::analyse::Work;
+use crate::run::analyse::Decided;
 use crate::run::duplicates::{DUPLICATES, Plan, copy_key};
 use rayon::prelude::*;
 
@@ -298,7 +298,7 @@ pub(crate) struct Rehomed {
 pub(crate) fn rehome(
     earlier: &mut Earlier,
     outbox: Option<&Outbox>,
-    work: &[Work<'_>],
+    work: &[Decided<'_>],
     plans: &[Plan],
     sync: SyncPolicy,
 ) -> Result<Vec<Rehomed>, (usize, DeliverError)> {
@@ -416,12 +416,12 @@ pub(crate) fn earlier_folders(config: &Config) -> Vec<String> {
             let name = e.file_name().to_string_lossy().into_owned();
             match config.output {
                 // Emptied by this run's moves: nothing left to check there.
-                Output::Maildir => (e.file_type().ok()?.is_dir()
+                OutputFormat::Maildir => (e.file_type().ok()?.is_dir()
                     && ["cur", "new"].iter().any(|sub| {
                         std::fs::read_dir(e.path().join(sub)).is_ok_and(|mut d| d.next().is_some())
                     }))
                 .then_some(name),
-                Output::Mbox => name.strip_suffix(".mbox").map(str::to_string),
+                OutputFormat::Mbox => name.strip_suffix(".mbox").map(str::to_string),
             }
         })
         .filter(|n| !n.starts_with(['_', '.']) && !config.directory.has_user(n))
