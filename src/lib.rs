@@ -6,7 +6,7 @@
 //! writes Maildirs (or mboxes), the report and the audit page. [`run`] wires the stages
 //! into the passes of a job, with [`config`] the checked command line.
 
-pub mod compact;
+mod compact;
 pub mod config;
 pub mod decide;
 pub mod evidence;

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use popsplit::config::{Config, OutputFormat};
+use popsplit::config::{Config, FolderName, Jobs, OutputFormat};
 use popsplit::decide::Policy;
 use popsplit::decide::corrections::Corrections;
 use popsplit::decide::directory::{Directory, DirectoryError};
@@ -402,12 +402,9 @@ fn temp_dir(args: &OfficeArgs) -> PathBuf {
 /// parse and decide (CPU work), so threads past the cores only cost memory and switching
 /// (100,000 took 100 s and 948 MB on the sample); a few past them are harmless, and let a
 /// run check that the decisions do not depend on the thread count.
-fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
+fn pool(jobs: Option<Jobs>) -> Result<rayon::ThreadPool> {
     let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = jobs {
-        if n == 0 {
-            usage!("--jobs 0: give at least 1 worker thread, or leave --jobs out to use all cores");
-        }
+    if let Some(n) = jobs.map(Jobs::get) {
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
         let most = 4 * cores;
         if n > most {
@@ -440,7 +437,7 @@ fn run_profile(args: ProfileArgs) -> Result<()> {
     let mailbox = &args.mailbox;
     let (directory, overrides) = office(&mailbox.office, &mailbox.inputs)?;
     let bar = progress_bar(&mailbox.inputs, 1)?;
-    let profile = pool(mailbox.office.jobs)?.install(|| -> Result<_> {
+    let profile = pool(jobs(&mailbox.office)?)?.install(|| -> Result<_> {
         let run::Learned {
             skipped, profile, ..
         } = run::open_and_learn(
@@ -472,22 +469,18 @@ fn run_profile(args: ProfileArgs) -> Result<()> {
     Ok(())
 }
 
-/// Refuses an `--unassigned` name that could be a user's folder or escape `--out`.
-fn check_unassigned(u: &str) -> Result<()> {
-    if u.len() < 2
-        || !u.starts_with('_')
-        || !u
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        usage!(
-            "--unassigned `{u}` must start with `_` and hold only letters, digits, `.`, `_` and `-` (user folders never start with `_`)"
-        );
-    }
-    if u == run::DUPLICATES {
-        usage!("--unassigned cannot be `{u}`: popsplit keeps duplicate copies there");
-    }
-    Ok(())
+/// The `--unassigned` folder, checked.
+fn unassigned(name: &str) -> Result<FolderName> {
+    FolderName::unassigned(name).map_err(|e| Usage(e.to_string()).into())
+}
+
+/// The `--jobs` count, checked.
+fn jobs(office: &OfficeArgs) -> Result<Option<Jobs>> {
+    office
+        .jobs
+        .map(Jobs::new)
+        .transpose()
+        .map_err(|e| Usage(e.to_string()).into())
 }
 
 /// The command line, as the audit page shows it.
@@ -499,7 +492,7 @@ fn command_line() -> String {
 }
 
 fn run_explain(args: ExplainArgs) -> Result<()> {
-    check_unassigned(&args.unassigned)?;
+    let unassigned = unassigned(&args.unassigned)?;
     let mut inputs = args.args;
     let spec = inputs.pop().unwrap_or_default();
     if inputs.is_empty() {
@@ -515,7 +508,7 @@ fn run_explain(args: ExplainArgs) -> Result<()> {
         out: PathBuf::new(),
         directory,
         directory_file: args.office.directory.clone(),
-        unassigned: args.unassigned,
+        unassigned,
         report: None,
         dry_run: true,
         policy: Policy::default(),
@@ -528,19 +521,23 @@ fn run_explain(args: ExplainArgs) -> Result<()> {
         sync: SyncPolicy::None,
         corrections: None,
     };
-    let text = pool(args.office.jobs)?.install(|| run::explain(&config, which))?;
+    let text = pool(jobs(&args.office)?)?.install(|| run::explain(&config, which))?;
     print!("{text}");
     Ok(())
 }
 
 fn run_split(args: SplitArgs) -> Result<()> {
-    check_unassigned(&args.unassigned)?;
+    let unassigned = unassigned(&args.unassigned)?;
     let (directory, overrides) = office(&args.mailbox.office, &args.mailbox.inputs)?;
     if args.explain.is_none() {
         check_outputs(&args)?;
     }
     let corrections = match &args.corrections {
-        Some(path) => Some(Corrections::from_csv(path, &directory, &args.unassigned)?),
+        Some(path) => Some(Corrections::from_csv(
+            path,
+            &directory,
+            unassigned.as_str(),
+        )?),
         None => None,
     };
     let config = Config {
@@ -548,7 +545,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         out: args.out,
         directory,
         directory_file: args.mailbox.office.directory.clone(),
-        unassigned: args.unassigned,
+        unassigned,
         report: args.report,
         dry_run: args.dry_run,
         policy: Policy::default(),
@@ -561,7 +558,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         sync: args.sync,
         corrections,
     };
-    let pool = pool(args.mailbox.office.jobs)?;
+    let pool = pool(jobs(&args.mailbox.office)?)?;
     if let Some(spec) = &args.explain {
         let which = parse_which(spec, "--explain")?;
         print!("{}", pool.install(|| run::explain(&config, which))?);

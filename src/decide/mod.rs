@@ -8,7 +8,7 @@
 
 pub mod corrections;
 pub mod directory;
-pub mod inference;
+pub(crate) mod inference;
 pub mod profile;
 
 use crate::decide::directory::Directory;

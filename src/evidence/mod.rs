@@ -4,7 +4,7 @@
 //! stands (how many Received fields sit above it), so that the decision can judge trust.
 
 pub mod address;
-pub mod headers;
+mod headers;
 
 use std::collections::HashMap;
 

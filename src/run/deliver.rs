@@ -90,7 +90,15 @@ impl<'c> Delivery<'c> {
         let work = &a.work;
         let plans: Vec<Plan> = work
             .iter()
-            .map(|w| plan(w, a.at, &config.unassigned, &mut self.seen, self.sources))
+            .map(|w| {
+                plan(
+                    w,
+                    a.at,
+                    config.unassigned.as_str(),
+                    &mut self.seen,
+                    self.sources,
+                )
+            })
             .collect();
         let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
         let mut already: Vec<Vec<String>> = vec![Vec::new(); work.len()];

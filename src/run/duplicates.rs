@@ -2,14 +2,11 @@
 //! one copy per envelope recipient), and the key that names a copy so a rerun finds it.
 
 use crate::compact::{Names, Repeats};
+use crate::config::DUPLICATES;
 use crate::input::Source;
 use crate::output::report::FirstSeen;
 use crate::run::analyse::Decided;
 use std::collections::HashMap;
-
-/// Folder for copies whose every destination already holds the same message: they are
-/// kept, byte for byte, rather than dropped, so that no input message is ever lost.
-pub const DUPLICATES: &str = "_duplicates";
 
 /// Where one message's copies go after duplicates are set aside.
 pub(crate) struct Plan {

@@ -190,7 +190,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         );
     }
     let dest = if w.decision.users.is_empty() {
-        config.unassigned.clone()
+        config.unassigned.as_str().to_string()
     } else {
         w.decision.users.join(", ")
     };

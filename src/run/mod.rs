@@ -10,16 +10,16 @@
 //! input order. Whole-run state is kept to numbers and fixed-size bitmaps, so memory is
 //! mostly the batches in flight, with a few dozen bytes a message besides.
 
-pub mod account;
-pub mod analyse;
-pub mod deliver;
-pub mod duplicates;
-pub mod error;
-pub mod explain;
-pub mod index;
+mod account;
+mod analyse;
+mod deliver;
+mod duplicates;
+mod error;
+mod explain;
+mod index;
 pub mod interrupt;
-pub mod learn;
-pub mod rehome;
+mod learn;
+mod rehome;
 
 use crate::compact::Names;
 use crate::config::{Config, OutputFormat};
@@ -34,7 +34,6 @@ use crate::output::report::{Audit, Summary};
 use crate::run::account::flush_report;
 use crate::run::analyse::analyse;
 use crate::run::deliver::{AnalysedBatch, Delivery, Writer};
-pub use crate::run::duplicates::DUPLICATES;
 use crate::run::duplicates::DuplicateIndex;
 pub use crate::run::error::SplitError;
 use crate::run::error::{report_err, stopped};

@@ -8,10 +8,11 @@
 //! its two folders; the rerun finds it where it is. A copy is removed only once its right
 //! folder holds it (from before, or by a rename done just before the removal).
 
+use crate::config::DUPLICATES;
 use crate::config::{Config, OutputFormat};
 use crate::output::maildir::{Outbox, SyncPolicy};
 use crate::run::analyse::Decided;
-use crate::run::duplicates::{DUPLICATES, Plan, copy_key};
+use crate::run::duplicates::{Plan, copy_key};
 use rayon::prelude::*;
 
 use std::collections::{BTreeMap, HashMap};
