@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::*;
-use popsplit::synth::{Spec, Style, directory_csv, generate};
+use synth::{Spec, Style, directory_csv, generate};
 
 /// Every file name under the Maildirs of `out`, checking on the way that none is partial:
 /// the `S=` size in each name must be the file's size.

@@ -158,7 +158,7 @@ fn format_option_overrides_detection() {
 /// as it is delivered: the output is still the plain file's, byte for byte.
 #[test]
 fn a_large_gzip_input_lands_like_the_plain_one() {
-    use popsplit::synth::{Spec, Style, directory_csv, generate};
+    use synth::{Spec, Style, directory_csv, generate};
     let tmp = tempfile::tempdir().expect("tmp");
     let mut plain = Vec::new();
     generate(

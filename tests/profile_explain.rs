@@ -191,7 +191,7 @@ fn explain_says_why_for_each_piece_of_evidence() {
 
 #[test]
 fn a_box_at_the_office_domain_is_never_a_user_without_directory() {
-    use popsplit::synth::{Spec, Style, generate};
+    use synth::{Spec, Style, generate};
     let tmp = tempfile::tempdir().expect("tmp");
     let mbox = tmp.path().join("bare.mbox");
     let mut bytes = Vec::new();

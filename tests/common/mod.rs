@@ -363,8 +363,8 @@ pub fn epoch(iso: &str) -> i64 {
 
 /// Generates one mailbox per ISP style (`messages` logical messages each), runs the real
 /// binary on each with a directory, and scores the reports against the truth.
-pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> popsplit::synth::Scores {
-    use popsplit::synth::{Outcome, Scores, Spec, Style, directory_csv, generate};
+pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> synth::Scores {
+    use synth::{Outcome, Scores, Spec, Style, directory_csv, generate};
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("directory.csv");
     fs::write(&dir, directory_csv()).expect("directory");
@@ -396,7 +396,7 @@ pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> popsplit::s
             "split",
             mbox.to_str().expect("utf8"),
             "--domain",
-            popsplit::synth::DOMAIN,
+            synth::DOMAIN,
             "--directory",
             dir.to_str().expect("utf8"),
             "--out",
