@@ -11,7 +11,11 @@ use popsplit::text::count;
 fn run_sample(out: &std::path::Path, report: &std::path::Path, extra: &[&str]) -> String {
     let mut args = vec!["--report", report.to_str().expect("utf8")];
     args.extend_from_slice(extra);
-    split_office_ok(&sample("shared-pop.mbox"), out, &args)
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(out)
+        .args(&args)
+        .ok()
 }
 
 #[test]
