@@ -23,11 +23,8 @@ fn explain_takes_n_file_n_or_a_message_id_and_says_it_in_words() {
     let mbox = sample("shared-pop.mbox");
     let m = mbox.to_str().expect("utf8");
     let by_number = explain(&[m], "8");
-    assert!(by_number.starts_with("message 8 of"), "{by_number}");
-    assert!(
-        by_number.contains("[Received \"for\" clause, 4 Received fields above]"),
-        "{by_number}"
-    );
+    golden("explain-8.txt", &by_number);
+    // Said in words, not with the program's own type names.
     for type_name in ["ReceivedFor", "Envelope(", "Content]", "Other]"] {
         assert!(!by_number.contains(type_name), "{by_number}");
     }
@@ -134,8 +131,8 @@ fn profile_json_is_one_object() {
     ])
     .ok();
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-    assert_eq!(v["messages"], 34);
-    assert!(v["relays"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
+    assert!(v.is_object(), "{v}");
+    golden("profile.json", &text);
 }
 
 #[test]

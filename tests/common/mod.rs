@@ -498,3 +498,70 @@ pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> synth::Scor
     }
     scores
 }
+
+/// Checks `actual` whole against the file tests/golden/`name`, failing with a line diff;
+/// with `POPSPLIT_BLESS=1` in the environment it writes `actual` there instead, for a
+/// person to read and commit when the output changed on purpose.
+///
+/// The only normalising: the checkout's own path becomes `<repo>`, as the tests give the
+/// sample by its full path and a clone may be anywhere. Nothing else in these outputs
+/// varies between runs (they print no times, and no temporary path), so nothing else is
+/// touched.
+pub fn golden(name: &str, actual: &str) {
+    let actual = actual.replace(env!("CARGO_MANIFEST_DIR"), "<repo>");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("POPSPLIT_BLESS").is_some_and(|v| v == "1") {
+        fs::write(&path, &actual).expect("write golden file");
+        return;
+    }
+    let want = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; POPSPLIT_BLESS=1 writes it from this output:\n{actual}",
+            path.display()
+        )
+    });
+    if want != actual {
+        panic!(
+            "output differs from {} (- there, + now; POPSPLIT_BLESS=1 rewrites it):\n{}",
+            path.display(),
+            line_diff(&want, &actual)
+        );
+    }
+}
+
+/// The lines of `new` against `old`, each marked ` ` (both), `-` (old only) or `+` (new
+/// only), from their longest common subsequence; a line end that differs only at the very
+/// end of the text is said too, as the lines alone would not show it.
+fn line_diff(old: &str, new: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out += &format!("  {}\n", a[i]);
+            (i, j) = (i + 1, j + 1);
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out += &format!("- {}\n", a[i]);
+            i += 1;
+        } else {
+            out += &format!("+ {}\n", b[j]);
+            j += 1;
+        }
+    }
+    if old.ends_with('\n') != new.ends_with('\n') {
+        out += "(the texts differ in their last line end)\n";
+    }
+    out
+}
