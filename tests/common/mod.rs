@@ -134,6 +134,7 @@ impl Run {
         Some(self)
     }
 
+    /// The split's parts; only a run made by [`Run::split`] has them.
     fn split_mut(&mut self) -> &mut Split {
         self.split
             .as_mut()
