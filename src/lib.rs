@@ -13,5 +13,4 @@ pub mod evidence;
 pub mod input;
 pub mod output;
 pub mod run;
-pub mod synth;
 pub mod text;
