@@ -226,7 +226,11 @@ pub type Early<'e> = dyn FnMut(&str, &[u8], &[Span]) + 'e;
 /// The header block of the message at `span` of `data`, mbox quoting undone.
 pub fn head_of<'d>(data: &'d [u8], span: &Span) -> Cow<'d, [u8]> {
     let content = &data[span.content.clone()];
-    mbox::unquote(&content[..header_end(content)])
+    let head = &content[..header_end(content)];
+    match span.quoted {
+        true => mbox::unquote(head),
+        false => Cow::Borrowed(head),
+    }
 }
 
 /// Every span of an mbox, packed: the split is kept for the whole run, and spans follow
@@ -241,12 +245,17 @@ struct Spans {
     end: usize,
     /// The rare spans the splitter had doubts about, by 0-based position.
     notes: HashMap<usize, &'static str>,
+    /// The rare spans that may hold a `>From ` line to unquote, by 0-based position, in order.
+    quoted: Vec<usize>,
 }
 
 impl Spans {
     fn push(&mut self, span: Span) {
         if let Some(note) = span.note {
             self.notes.insert(self.count, note);
+        }
+        if span.quoted {
+            self.quoted.push(self.count);
         }
         for n in [
             span.from_line.start.saturating_sub(self.end),
@@ -262,6 +271,7 @@ impl Spans {
 
     fn iter(&self) -> impl Iterator<Item = Span> + '_ {
         let (mut at, mut end) = (0, 0);
+        let mut quoted = self.quoted.iter().peekable();
         (0..self.count).map(move |i| {
             let mut next = || get_varint(&self.bytes, &mut at) as usize;
             let start = end + next();
@@ -274,6 +284,7 @@ impl Spans {
                 content: content..trailer,
                 trailer: trailer..end,
                 note: self.notes.get(&i).copied(),
+                quoted: quoted.next_if_eq(&&i).is_some(),
             }
         })
     }
@@ -370,7 +381,10 @@ impl Source {
                     number: span.number,
                     offset: span.from_line.start,
                     file: None,
-                    content: mbox::unquote(&data[span.content.clone()]),
+                    content: match span.quoted {
+                        true => mbox::unquote(&data[span.content.clone()]),
+                        false => Cow::Borrowed(&data[span.content.clone()]),
+                    },
                     from_line: mbox::parse_from_line(&data[span.from_line.clone()]),
                     flags: String::new(),
                     arrival: None,
@@ -1449,6 +1463,7 @@ mod tests {
                 content: at + 7..at + 7 + len,
                 trailer: at + 7 + len..at + 8 + len,
                 note: None,
+                quoted: i % 3 == 1,
             };
             at = s.trailer.end;
             big.push(s.clone());
