@@ -539,28 +539,27 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// Undoes mboxrd quoting: one `>` is removed from every line matching `^>+From `.
 /// Borrows when the message has no quoted line, which is nearly always.
 pub fn unquote(content: &[u8]) -> Cow<'_, [u8]> {
-    let quoted_line = |line: &[u8]| {
-        let gts = line.iter().take_while(|&&b| b == b'>').count();
-        gts > 0 && line[gts..].starts_with(b"From ")
-    };
-    let has_quoted = memmem::find_iter(content, b">From ").any(|i| {
+    // The start of each quoted line: every `>From ` whose run of `>` begins a line (one
+    // per line, in order, as the run before a line's first `From ` is unique).
+    let mut quoted = memmem::find_iter(content, b">From ").filter_map(|i| {
         let line_start = content[..i]
             .iter()
             .rposition(|&b| b != b'>')
             .map_or(0, |p| p + 1);
-        line_start == 0 || content[line_start - 1] == b'\n'
+        (line_start == 0 || content[line_start - 1] == b'\n').then_some(line_start)
     });
-    if !has_quoted {
+    let Some(first) = quoted.next() else {
         return Cow::Borrowed(content);
-    }
+    };
+    // Copied between the dropped `>`s rather than line by line: a line at a time took 7
+    // instructions a byte (callgrind).
     let mut out = Vec::with_capacity(content.len());
-    for line in content.split_inclusive(|&b| b == b'\n') {
-        if quoted_line(line) {
-            out.extend_from_slice(&line[1..]);
-        } else {
-            out.extend_from_slice(line);
-        }
+    let mut at = 0;
+    for line_start in std::iter::once(first).chain(quoted) {
+        out.extend_from_slice(&content[at..line_start]);
+        at = line_start + 1;
     }
+    out.extend_from_slice(&content[at..]);
     Cow::Owned(out)
 }
 
