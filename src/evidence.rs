@@ -323,12 +323,16 @@ fn received_for(text: &str, depth: usize, place: Place) -> Option<Evidence> {
     // The clause sits before the `;` that starts the date; comments may hold a `for` too,
     // so the last well-formed one before the date wins.
     let head = text.rsplit_once(';').map_or(text, |(h, _)| h);
-    let words: Vec<&str> = head.split_ascii_whitespace().collect();
-    let addr = words
-        .windows(2)
-        .rev()
-        .filter(|w| w[0].eq_ignore_ascii_case("for"))
-        .find_map(|w| bare_address(w[1].trim_end_matches([';', ')', ','])))?;
+    // Word by word, keeping the last address after a `for`: no list of the words (collecting
+    // them was most of the allocations of a Received field).
+    let (mut addr, mut after_for) = (None, false);
+    for word in head.split_ascii_whitespace() {
+        if after_for && let Some(a) = bare_address(word.trim_end_matches([';', ')', ','])) {
+            addr = Some(a);
+        }
+        after_for = word.eq_ignore_ascii_case("for");
+    }
+    let addr = addr?;
     Some(Evidence {
         header: "Received".into(),
         address: Some(one_line(&addr)),
@@ -479,16 +483,16 @@ fn hop(text: &str) -> Hop {
             _ => plain.push(' '),
         }
     }
-    let words: Vec<&str> = plain.split_ascii_whitespace().skip(1).collect();
+    let mut words = plain.split_ascii_whitespace().skip(1);
     let by = words
-        .iter()
-        .position(|w| w.eq_ignore_ascii_case("by"))
+        .by_ref()
+        .find(|w| w.eq_ignore_ascii_case("by"))
+        .and_then(|_| words.next())
         // indimail writes `by host mail.example.jp`.
-        .map(|i| match words.get(i + 1) {
-            Some(w) if w.eq_ignore_ascii_case("host") => i + 2,
-            _ => i + 1,
+        .and_then(|w| match w.eq_ignore_ascii_case("host") {
+            true => words.next(),
+            false => Some(w),
         })
-        .and_then(|i| words.get(i))
         .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
         .filter(|h| {
             h.chars().any(|c| c.is_ascii_alphabetic())
