@@ -48,6 +48,19 @@ const MAX_LINE: usize = 300;
 /// become `?`,
 /// runs of white space one space, and the result is cut to a bounded length.
 pub fn one_line(raw: &str) -> String {
+    // Nearly every value is short printable ASCII, where only runs of spaces change: done
+    // by words, rather than a Unicode test of each character (one_line was 3% of a run's
+    // samples, perf).
+    if raw.len() <= MAX_LINE && raw.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        let mut out = String::with_capacity(raw.len());
+        for word in raw.split(' ').filter(|w| !w.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        return out;
+    }
     let mut out = String::with_capacity(raw.len().min(MAX_LINE));
     let (mut space, mut kept) = (false, 0);
     for c in raw.chars() {

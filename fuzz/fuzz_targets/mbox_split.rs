@@ -2,6 +2,8 @@
 //! split over growing prefixes (as while a gzip input is inflated) gives the same spans.
 #![no_main]
 
+use std::borrow::Cow;
+
 use libfuzzer_sys::fuzz_target;
 use popsplit::input::mbox::{Resume, Span, Splitter, parse_from_line, unquote};
 
@@ -40,6 +42,8 @@ fuzz_target!(|data: &[u8]| {
         let content = &data[span.content.clone()];
         let unquoted = unquote(content);
         assert!(unquoted.len() <= content.len());
+        // The split's flag never misses a line to unquote.
+        assert!(span.quoted || matches!(unquoted, Cow::Borrowed(_)));
         let _ = parse_from_line(&data[span.from_line.clone()]);
     }
     assert_eq!(at, data.len());

@@ -173,14 +173,21 @@ pub fn gather(msg: &[u8]) -> Facts {
     let mut scan = Deliveries::default();
     // The field each evidence item came from, to find the last of a name at the bottom.
     let mut field_of = Vec::new();
+    // One buffer for every field's lower-case name: a String each was a good part of the
+    // allocations of header reading.
+    let mut lower = String::new();
     for (at, field) in block.fields.iter().enumerate() {
-        let lower = String::from_utf8_lossy(field.name).to_ascii_lowercase();
+        lower.clear();
+        lower.push_str(&String::from_utf8_lossy(field.name));
+        lower.make_ascii_lowercase();
         scan.field(lower.starts_with("resent-"));
         if lower == "received" {
-            if let Some(e) = received_for(field, depth, scan.place_of_trace()) {
+            // Both read the field as text: converted once.
+            let text = String::from_utf8_lossy(field.raw);
+            if let Some(e) = received_for(&text, depth, scan.place_of_trace()) {
                 facts.evidence.push(e);
             }
-            let hop = hop(field);
+            let hop = hop(&text);
             if hop.by.is_some() {
                 scan.hop();
             }
@@ -315,17 +322,20 @@ fn server_list(field: &Field<'_>) -> AddressList {
 }
 
 /// The address of a Received field's `for` clause, if it has one.
-fn received_for(field: &Field<'_>, depth: usize, place: Place) -> Option<Evidence> {
-    let text = String::from_utf8_lossy(field.raw);
+fn received_for(text: &str, depth: usize, place: Place) -> Option<Evidence> {
     // The clause sits before the `;` that starts the date; comments may hold a `for` too,
     // so the last well-formed one before the date wins.
-    let head = text.rsplit_once(';').map_or(&*text, |(h, _)| h);
-    let words: Vec<&str> = head.split_ascii_whitespace().collect();
-    let addr = words
-        .windows(2)
-        .rev()
-        .filter(|w| w[0].eq_ignore_ascii_case("for"))
-        .find_map(|w| bare_address(w[1].trim_end_matches([';', ')', ','])))?;
+    let head = text.rsplit_once(';').map_or(text, |(h, _)| h);
+    // Word by word, keeping the last address after a `for`: no list of the words (collecting
+    // them was most of the allocations of a Received field).
+    let (mut addr, mut after_for) = (None, false);
+    for word in head.split_ascii_whitespace() {
+        if after_for && let Some(a) = bare_address(word.trim_end_matches([';', ')', ','])) {
+            addr = Some(a);
+        }
+        after_for = word.eq_ignore_ascii_case("for");
+    }
+    let addr = addr?;
     Some(Evidence {
         header: "Received".into(),
         address: Some(one_line(&addr)),
@@ -464,9 +474,8 @@ fn place_alias_chain(evidence: &mut [Evidence]) {
 
 /// The `by` host of a Received field. Comments are skipped (qmail's `(qmail 1 invoked by
 /// uid 89)` names no host), and so are address literals (Google's `by 2002:a05:…`).
-fn hop(field: &Field<'_>) -> Hop {
-    let text = String::from_utf8_lossy(field.raw);
-    let head = text.split_once(';').map_or(&*text, |(h, _)| h);
+fn hop(text: &str) -> Hop {
+    let head = text.split_once(';').map_or(text, |(h, _)| h);
     let mut plain = String::with_capacity(head.len());
     let mut depth = 0usize;
     for c in head.chars() {
@@ -477,16 +486,16 @@ fn hop(field: &Field<'_>) -> Hop {
             _ => plain.push(' '),
         }
     }
-    let words: Vec<&str> = plain.split_ascii_whitespace().skip(1).collect();
+    let mut words = plain.split_ascii_whitespace().skip(1);
     let by = words
-        .iter()
-        .position(|w| w.eq_ignore_ascii_case("by"))
+        .by_ref()
+        .find(|w| w.eq_ignore_ascii_case("by"))
+        .and_then(|_| words.next())
         // indimail writes `by host mail.example.jp`.
-        .map(|i| match words.get(i + 1) {
-            Some(w) if w.eq_ignore_ascii_case("host") => i + 2,
-            _ => i + 1,
+        .and_then(|w| match w.eq_ignore_ascii_case("host") {
+            true => words.next(),
+            false => Some(w),
         })
-        .and_then(|i| words.get(i))
         .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
         .filter(|h| {
             h.chars().any(|c| c.is_ascii_alphabetic())

@@ -180,7 +180,11 @@ pub type Early<'e> = dyn FnMut(&str, &[u8], &[Span]) + 'e;
 /// The header block of the message at `span` of `data`, mbox quoting undone.
 pub fn head_of<'d>(data: &'d [u8], span: &Span) -> Cow<'d, [u8]> {
     let content = &data[span.content.clone()];
-    mbox::unquote(&content[..header_end(content)])
+    let head = &content[..header_end(content)];
+    match span.quoted {
+        true => mbox::unquote(head),
+        false => Cow::Borrowed(head),
+    }
 }
 
 /// Where one message is inside its source.
@@ -252,7 +256,10 @@ impl Source {
                     number: span.number,
                     offset: span.from_line.start,
                     file: None,
-                    content: mbox::unquote(&data[span.content.clone()]),
+                    content: match span.quoted {
+                        true => mbox::unquote(&data[span.content.clone()]),
+                        false => Cow::Borrowed(&data[span.content.clone()]),
+                    },
                     from_line: mbox::parse_from_line(&data[span.from_line.clone()]),
                     flags: String::new(),
                     arrival: None,
@@ -516,6 +523,7 @@ mod tests {
                 content: at + 7..at + 7 + len,
                 trailer: at + 7 + len..at + 8 + len,
                 note: None,
+                quoted: i % 3 == 1,
             };
             at = s.trailer.end;
             big.push(s.clone());

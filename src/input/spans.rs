@@ -15,12 +15,17 @@ pub(crate) struct Spans {
     pub(crate) end: usize,
     /// The rare spans the splitter had doubts about, by 0-based position.
     pub(crate) notes: HashMap<usize, &'static str>,
+    /// The rare spans that may hold a `>From ` line to unquote, by 0-based position, in order.
+    pub(crate) quoted: Vec<usize>,
 }
 
 impl Spans {
     pub(crate) fn push(&mut self, span: Span) {
         if let Some(note) = span.note {
             self.notes.insert(self.count, note);
+        }
+        if span.quoted {
+            self.quoted.push(self.count);
         }
         for n in [
             span.from_line.start.saturating_sub(self.end),
@@ -36,6 +41,7 @@ impl Spans {
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = Span> + '_ {
         let (mut at, mut end) = (0, 0);
+        let mut quoted = self.quoted.iter().peekable();
         (0..self.count).map(move |i| {
             let mut next = || get_varint(&self.bytes, &mut at) as usize;
             let start = end + next();
@@ -48,6 +54,7 @@ impl Spans {
                 content: content..trailer,
                 trailer: trailer..end,
                 note: self.notes.get(&i).copied(),
+                quoted: quoted.next_if_eq(&&i).is_some(),
             }
         })
     }
