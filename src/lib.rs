@@ -11,6 +11,7 @@ pub mod decide;
 pub mod deliver;
 pub mod directory;
 pub mod evidence;
+pub mod folders;
 pub mod handover;
 pub mod headers;
 pub mod html;
