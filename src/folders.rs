@@ -53,7 +53,10 @@ pub fn source_folder(rel: &[&str], inside_file: Option<usize>) -> Vec<String> {
         levels.push(name.to_string());
     }
     levels.retain(|l| !l.is_empty());
-    if levels.first().is_some_and(|l| l.eq_ignore_ascii_case("inbox")) {
+    if levels
+        .first()
+        .is_some_and(|l| l.eq_ignore_ascii_case("inbox"))
+    {
         levels.remove(0);
     }
     levels
@@ -239,7 +242,10 @@ mod tests {
         assert_eq!(name("Inbox.sbd/Archive.sbd/2019"), ".Archive.2019");
         assert_eq!(name("Sent"), ".Sent");
         assert_eq!(name("Archive.sbd/2019"), ".Archive.2019");
-        assert_eq!(name("Local Folders/Archive.sbd/2019"), ".Local Folders.Archive.2019");
+        assert_eq!(
+            name("Local Folders/Archive.sbd/2019"),
+            ".Local Folders.Archive.2019"
+        );
         assert_eq!(name("Archive.mbox.gz"), ".Archive");
         assert_eq!(name("mbox"), ".mbox");
     }

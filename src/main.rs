@@ -216,6 +216,12 @@ struct SplitArgs {
     /// Print nothing but errors and notes on skipped files: no progress, profile or table.
     #[arg(short, long)]
     quiet: bool,
+    /// Put every copy in the user's INBOX. By default the shared box's folders are kept:
+    /// a message from its `Archive` folder (Thunderbird `Inbox.sbd/Archive`, Maildir++
+    /// `.Archive`, an Outlook folder) goes to the user's Maildir++ folder `.Archive`.
+    /// mbox output is always flat.
+    #[arg(long)]
+    flatten: bool,
 }
 
 #[derive(clap::Args)]
@@ -440,7 +446,9 @@ fn run_profile(args: ProfileArgs) -> Result<()> {
     let (directory, overrides) = office(&mailbox.office, &mailbox.inputs)?;
     let bar = progress_bar(&mailbox.inputs, 1)?;
     let profile = pool(mailbox.office.jobs)?.install(|| -> Result<_> {
-        let (_, skipped, profile, _) = split::open_and_learn(
+        let split::Opened {
+            skipped, profile, ..
+        } = split::open_and_learn(
             &mailbox.inputs,
             mailbox.office.input_format,
             &temp_dir(&mailbox.office),
@@ -524,6 +532,7 @@ fn run_explain(args: ExplainArgs) -> Result<()> {
         command: command_line(),
         sync: SyncPolicy::None,
         corrections: None,
+        flatten: false,
     };
     let text = pool(args.office.jobs)?.install(|| split::explain(&config, which))?;
     print!("{text}");
@@ -557,6 +566,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         command: command_line(),
         sync: args.sync,
         corrections,
+        flatten: args.flatten,
     };
     let pool = pool(args.mailbox.office.jobs)?;
     if let Some(spec) = &args.explain {

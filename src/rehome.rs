@@ -52,6 +52,33 @@ pub struct Earlier {
     folders: BTreeMap<String, Folder>,
 }
 
+/// popsplit's copies in the Maildir `base` (at `base_path`); `None` when it has no `cur/`.
+fn scan_folder(base: OwnedFd, base_path: &Path) -> Result<Option<Folder>, DeliverError> {
+    let open = |sub: &str| outfs::existing_dir(base.as_fd(), sub, &base_path.join(sub));
+    let Some(cur) = open("cur")? else {
+        return Ok(None);
+    };
+    let new = open("new")?;
+    let mut unclaimed = HashMap::new();
+    for (in_new, fd) in [(false, Some(&cur)), (true, new.as_ref())] {
+        let Some(fd) = fd else { continue };
+        let dir = base_path.join(if in_new { "new" } else { "cur" });
+        outfs::each_entry(fd.as_fd(), &dir, |file, regular| {
+            if let (true, Some((key, _))) = (regular, name_key(file)) {
+                unclaimed.insert(key, (in_new, file.into()));
+            }
+            Ok(())
+        })?;
+    }
+    let keywords = keywords(base.as_fd(), base_path)?;
+    Ok(Some(Folder {
+        cur,
+        new,
+        keywords,
+        unclaimed,
+    }))
+}
+
 impl Earlier {
     /// Lists popsplit's copies in every Maildir of `out` (nothing when `out` does not
     /// exist). Reads only: nothing is created or changed.
@@ -68,32 +95,26 @@ impl Earlier {
             let Some(base) = outfs::existing_dir(top.as_fd(), &name, &base_path)? else {
                 continue;
             };
-            let open = |sub: &str| outfs::existing_dir(base.as_fd(), sub, &base_path.join(sub));
-            let Some(cur) = open("cur")? else {
-                continue;
-            };
-            let new = open("new")?;
-            let mut unclaimed = HashMap::new();
-            for (in_new, fd) in [(false, Some(&cur)), (true, new.as_ref())] {
-                let Some(fd) = fd else { continue };
-                let dir = base_path.join(if in_new { "new" } else { "cur" });
-                outfs::each_entry(fd.as_fd(), &dir, |file, regular| {
-                    if let (true, Some((key, _))) = (regular, name_key(file)) {
-                        unclaimed.insert(key, (in_new, file.into()));
-                    }
-                    Ok(())
-                })?;
+            // The user's Maildir++ subfolders (`.Archive`) hold copies as its INBOX does.
+            let mut subs = Vec::new();
+            outfs::each_entry(base.as_fd(), &base_path, |sub, regular| {
+                if !regular && sub.starts_with('.') {
+                    subs.push(sub.to_string());
+                }
+                Ok(())
+            })?;
+            subs.sort();
+            for sub in subs {
+                let sub_path = base_path.join(&sub);
+                if let Some(fd) = outfs::existing_dir(base.as_fd(), &sub, &sub_path)?
+                    && let Some(folder) = scan_folder(fd, &sub_path)?
+                {
+                    earlier.folders.insert(format!("{name}/{sub}"), folder);
+                }
             }
-            let keywords = keywords(base.as_fd(), &base_path)?;
-            earlier.folders.insert(
-                name,
-                Folder {
-                    cur,
-                    new,
-                    keywords,
-                    unclaimed,
-                },
-            );
+            if let Some(folder) = scan_folder(base, &base_path)? {
+                earlier.folders.insert(name, folder);
+            }
         }
         Ok(earlier)
     }

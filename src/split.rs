@@ -75,6 +75,9 @@ pub struct Config {
     pub command: String,
     /// A person's decisions (`--corrections`), which override popsplit's.
     pub corrections: Option<Corrections>,
+    /// Every copy in the user's INBOX, instead of the Maildir++ subfolder that stands for
+    /// the source's folder (`--flatten`).
+    pub flatten: bool,
 }
 
 /// The form of the output.
@@ -160,9 +163,10 @@ pub fn open_and_learn(
     dir: &Directory,
     over: &Overrides,
     progress: &(dyn Fn(&'static str, u64) + Sync),
-) -> Result<(Vec<Source>, Vec<String>, Profile, Marks), SplitError> {
+) -> Result<Opened, SplitError> {
     let mut skipped = Vec::new();
-    let mut sources = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
+    let mut folders = Vec::new();
     let mut stats = Stats::default();
     let mut marks = Marks::default();
     let mut learn = |name: &str, first: bool, facts: &[Facts], bytes: u64| {
@@ -179,13 +183,9 @@ pub fn open_and_learn(
         learn(name, first, &facts, spans.iter().map(Span::size).sum());
     };
     for p in paths {
-        sources.extend(source::open(
-            p,
-            format,
-            temp,
-            &mut skipped,
-            &mut learn_early,
-        )?);
+        let opened = source::open(p, format, temp, &mut skipped, &mut learn_early)?;
+        folders.extend(opened.iter().map(|s| source_folder(p, &s.name)));
+        sources.extend(opened);
     }
     batches(&sources, |_, source, batch, bytes| {
         if source.seen_early() {
@@ -197,7 +197,58 @@ pub fn open_and_learn(
         source.release(&batch);
         Ok(())
     })?;
-    Ok((sources, skipped, stats.learn(dir, over), marks))
+    Ok(Opened {
+        sources,
+        folders,
+        skipped,
+        profile: stats.learn(dir, over),
+        marks,
+    })
+}
+
+/// The inputs opened and learned from (pass 1).
+pub struct Opened {
+    /// The mailboxes, in input order.
+    pub sources: Vec<Source>,
+    /// The folder of each source in the shared box, as levels below INBOX.
+    pub folders: Vec<Vec<String>>,
+    /// Notes on files inside input folders that are not mail.
+    pub skipped: Vec<String>,
+    /// What the mailbox as a whole shows.
+    pub profile: Profile,
+    /// What pass 2 needs.
+    pub marks: Marks,
+}
+
+/// The folder of the source `name` found in the input `input`, as levels below INBOX
+/// ([`crate::folders::source_folder`]). A source inside a file of the input is a folder
+/// of an Outlook file.
+fn source_folder(input: &Path, name: &str) -> Vec<String> {
+    let given = input.display().to_string();
+    let Some(rel) = name.strip_prefix(given.as_str()) else {
+        return Vec::new();
+    };
+    let mut parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return Vec::new();
+    }
+    let mut base = input.to_path_buf();
+    let input_name = input.file_name().map(|n| n.to_string_lossy().into_owned());
+    if input.is_file() {
+        // The input itself holds the folders: the path starts at it.
+        let Some(n) = input_name.as_deref() else {
+            return Vec::new();
+        };
+        parts.insert(0, n);
+        base.pop();
+    }
+    let inside_file = (0..parts.len().saturating_sub(1)).find(|&i| {
+        parts[..=i]
+            .iter()
+            .fold(base.clone(), |p, c| p.join(c))
+            .is_file()
+    });
+    crate::folders::source_folder(&parts, inside_file)
 }
 
 /// The facts of a batch's header blocks, in order.
@@ -685,7 +736,13 @@ pub fn run(
         (false, true) => Some(Root::open(&config.out).map_err(nothing)?),
         _ => None,
     };
-    let (sources, skipped, profile, marks) = open_and_learn(
+    let Opened {
+        sources,
+        folders,
+        skipped,
+        profile,
+        marks,
+    } = open_and_learn(
         &config.inputs,
         config.format,
         &config.temp_dir,
@@ -693,6 +750,14 @@ pub fn run(
         &config.overrides,
         progress,
     )?;
+    // An mbox file per user has no folders: mbox output is flat, as `--flatten`.
+    let subfolders: Vec<String> = match config.flatten || config.output == Output::Mbox {
+        true => vec![String::new(); sources.len()],
+        false => folders
+            .iter()
+            .map(|f| crate::folders::maildir_name(f))
+            .collect(),
+    };
     check_domains(&profile, &config.overrides)?;
     let ctx = Context {
         dir: &config.directory,
@@ -730,6 +795,7 @@ pub fn run(
     let mut d = Delivery {
         config,
         sources: &sources,
+        subfolders: &subfolders,
         outbox,
         mboxes,
         report,
@@ -898,6 +964,8 @@ struct Analysed<'a> {
 struct Delivery<'c> {
     config: &'c Config,
     sources: &'c [Source],
+    /// The Maildir++ subfolder of each source's copies (`""`: INBOX).
+    subfolders: &'c [String],
     outbox: Option<Outbox>,
     mboxes: Option<MboxOut>,
     report: Option<BufWriter<File>>,
@@ -952,7 +1020,15 @@ impl<'c> Delivery<'c> {
         let work = &a.work;
         let plans: Vec<Plan> = work
             .iter()
-            .map(|w| plan(w, a.at, &config.unassigned, &mut self.seen, self.sources))
+            .map(|w| {
+                let sub = self.subfolders.get(a.at).map_or("", String::as_str);
+                let to = Destination {
+                    source: a.at,
+                    unassigned: &config.unassigned,
+                    sub,
+                };
+                plan(w, &to, &mut self.seen, self.sources)
+            })
             .collect();
         let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
         let mut already: Vec<Vec<String>> = vec![Vec::new(); work.len()];
@@ -997,7 +1073,7 @@ impl<'c> Delivery<'c> {
                 }
             }
             if let Some(earlier) = self.earlier.as_mut() {
-                rehomed = rehome(earlier, Some(outbox), work, &plans, config.sync)
+                rehomed = rehome(earlier, Some(outbox), work, &plans, config)
                     .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
             }
             let skips: Vec<Vec<String>> = already
@@ -1047,7 +1123,7 @@ impl<'c> Delivery<'c> {
         }
         if let (None, Some(earlier)) = (self.outbox.as_ref(), self.earlier.as_mut()) {
             // A dry run: what a real run would move, from the listing alone.
-            rehomed = rehome(earlier, None, work, &plans, config.sync)
+            rehomed = rehome(earlier, None, work, &plans, config)
                 .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
             for (r, a) in rehomed.iter().zip(already.iter_mut()) {
                 a.clone_from(&r.present);
@@ -1156,13 +1232,19 @@ fn stop(summary: &Summary, w: &Work<'_>, source: DeliverError) -> SplitError {
 /// that lacks the copy, or removed when none does. Claims every planned copy that is
 /// there. With no `outbox` (a dry run), only says what it would do. On failure, the
 /// position of the message in the batch.
+///
+/// With the source's folders kept, a message's stray copies are looked for only in the
+/// same folder of other users: the same message in another folder of the shared box (a
+/// copy filed in `Archive`) is a copy of its own, which that folder's source claims.
 fn rehome(
     earlier: &mut Earlier,
     outbox: Option<&Outbox>,
     work: &[Work<'_>],
     plans: &[Plan],
-    sync: SyncPolicy,
+    config: &Config,
 ) -> Result<Vec<Rehomed>, (usize, DeliverError)> {
+    let sync = config.sync;
+    let any_folder = config.flatten;
     let present: Vec<Vec<bool>> = plans
         .iter()
         .map(|p| p.copies.iter().map(|(f, k)| earlier.claim(f, k)).collect())
@@ -1192,10 +1274,11 @@ fn rehome(
         .zip(plans)
         .map(|(w, p)| {
             // Set-aside copies are extra copies, nobody's mail: they stay where they are.
-            let mut planned: Vec<String> = p.copies.iter().map(|(f, _)| f.clone()).collect();
-            planned.push(DUPLICATES.to_string());
+            let planned: Vec<String> = p.copies.iter().map(|(f, _)| f.clone()).collect();
+            let sub = planned.first().map_or("", |f| sub_of(f));
             shared
                 .folders_besides(&planned)
+                .filter(|g| user_of(g) != DUPLICATES && (any_folder || sub_of(g) == sub))
                 .map(|g| (g.to_string(), copy_key(w, g, None)))
                 .filter(|(g, k)| shared.holds(g, k))
                 .collect()
@@ -1413,7 +1496,12 @@ fn kind_words(kind: crate::evidence::Kind) -> &'static str {
 pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     use std::fmt::Write as _;
     let noop = |_: &'static str, _: u64| {};
-    let (sources, _, profile, marks) = open_and_learn(
+    let Opened {
+        sources,
+        profile,
+        marks,
+        ..
+    } = open_and_learn(
         &config.inputs,
         config.format,
         &config.temp_dir,
@@ -1655,19 +1743,18 @@ fn copy_key(w: &Work<'_>, folder: &str, set_aside: Option<u32>) -> String {
 
 /// Chooses the folders of one message, leaving out those that already hold an identical
 /// earlier copy (the box got one copy per envelope recipient).
-fn plan(
-    w: &Work<'_>,
-    source: usize,
-    unassigned: &str,
-    delivered: &mut Delivered,
-    sources: &[Source],
-) -> Plan {
+fn plan(w: &Work<'_>, to: &Destination<'_>, delivered: &mut Delivered, sources: &[Source]) -> Plan {
     let wanted: Vec<String> = match w.decision.users.is_empty() {
-        true => vec![unassigned.to_string()],
-        false => w.decision.users.clone(),
+        true => vec![in_folder(to.unassigned, to.sub)],
+        false => w
+            .decision
+            .users
+            .iter()
+            .map(|u| in_folder(u, to.sub))
+            .collect(),
     };
     let (folders, duplicate_of, nth) = if delivered.repeats.maybe(&w.facts.header_key) {
-        delivered.place(w, source, wanted, sources)
+        delivered.place(w, to.source, wanted, sources)
     } else {
         // No other message shares its Message-ID (or From, Date and Subject): no copy of
         // it came before or will come after.
@@ -1675,7 +1762,7 @@ fn plan(
     };
     let set_aside = folders.is_empty().then_some(nth);
     let folders = match set_aside {
-        Some(_) => vec![DUPLICATES.to_string()],
+        Some(_) => vec![in_folder(DUPLICATES, to.sub)],
         None => folders,
     };
     let copies = folders.into_iter().map(|f| {
@@ -1687,6 +1774,33 @@ fn plan(
         duplicate_of,
         set_aside: set_aside.is_some(),
     }
+}
+
+/// Where a source's messages go: which source, the unassigned folder, and the Maildir++
+/// subfolder of the source's folder (`""`: INBOX).
+struct Destination<'a> {
+    source: usize,
+    unassigned: &'a str,
+    sub: &'a str,
+}
+
+/// The Maildir `user` (a user, the unassigned or the duplicates folder) or its
+/// subfolder `sub`, as a path relative to `--out`: what a copy's key and the report name.
+fn in_folder(user: &str, sub: &str) -> String {
+    match sub {
+        "" => user.to_string(),
+        _ => format!("{user}/{sub}"),
+    }
+}
+
+/// The user's Maildir of a copy's folder (`alice` of `alice/.Archive`).
+fn user_of(folder: &str) -> &str {
+    folder.split('/').next().unwrap_or(folder)
+}
+
+/// The Maildir++ subfolder of a copy's folder (`.Archive` of `alice/.Archive`, `""`).
+fn sub_of(folder: &str) -> &str {
+    folder.split_once('/').map_or("", |(_, sub)| sub)
 }
 
 impl Delivered {
@@ -1808,10 +1922,11 @@ fn account(summary: &mut Summary, w: &Work<'_>, p: &Plan, already: usize, r: &Re
     let level = w.decision.confidence.index();
     for (f, _) in &p.copies {
         summary.copies += 1;
-        summary.per_user.entry(f.clone()).or_default()[level] += 1;
+        let user = user_of(f);
+        summary.per_user.entry(user.to_string()).or_default()[level] += 1;
         summary
             .figures
-            .entry(f.clone())
+            .entry(user.to_string())
             .or_default()
             .add(w.size, w.arrival);
     }
