@@ -937,11 +937,9 @@ fn earlier_folders(config: &Config) -> Vec<String> {
             let name = e.file_name().to_string_lossy().into_owned();
             match config.output {
                 // Emptied by this run's moves: nothing left to check there.
-                Output::Maildir => (e.file_type().ok()?.is_dir()
-                    && ["cur", "new"].iter().any(|sub| {
-                        std::fs::read_dir(e.path().join(sub)).is_ok_and(|mut d| d.next().is_some())
-                    }))
-                .then_some(name),
+                Output::Maildir => {
+                    (e.file_type().ok()?.is_dir() && holds_mail(&e.path())).then_some(name)
+                }
                 Output::Mbox => name.strip_suffix(".mbox").map(str::to_string),
             }
         })
@@ -949,6 +947,24 @@ fn earlier_folders(config: &Config) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Whether the Maildir `base` or one of its Maildir++ folders has a file in `cur/` or
+/// `new/`.
+fn holds_mail(base: &Path) -> bool {
+    let has_files = |maildir: &Path| {
+        ["cur", "new"]
+            .iter()
+            .any(|sub| std::fs::read_dir(maildir.join(sub)).is_ok_and(|mut d| d.next().is_some()))
+    };
+    has_files(base)
+        || std::fs::read_dir(base).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|e| {
+                e.file_name().to_string_lossy().starts_with('.')
+                    && e.file_type().is_ok_and(|t| t.is_dir())
+                    && has_files(&e.path())
+            })
+        })
 }
 
 /// A batch read and analysed, waiting to be delivered.

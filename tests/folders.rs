@@ -394,3 +394,22 @@ fn explain_names_the_folder_of_a_message() {
         "{said}"
     );
 }
+
+#[test]
+fn a_folder_planted_as_a_link_is_not_followed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let profile = thunderbird_profile(tmp.path());
+    let out = tmp.path().join("out");
+    let victim = tmp.path().join("victim");
+    fs::create_dir_all(out.join("alice")).expect("mkdir");
+    fs::create_dir_all(&victim).expect("mkdir");
+    std::os::unix::fs::symlink(&victim, out.join("alice/.Archive")).expect("symlink");
+    let res = split_office(&profile, &out, &[]);
+    assert!(
+        !res.status.success(),
+        "a run through a planted link succeeded"
+    );
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("alice/.Archive"), "{err}");
+    assert_eq!(fs::read_dir(&victim).expect("victim").count(), 0);
+}
