@@ -25,7 +25,8 @@ pub const REPLACEMENT: char = '_';
 ///
 /// Thunderbird's `X.sbd/` folder holds the subfolders of `X`; a Maildir++ `.A.B` folder
 /// is `A` then `B` (its levels decoded from modified UTF-7); a mailbox file's `.mbox` or
-/// compression suffix is not part of the name. A first level named `Inbox` (any case) is
+/// compression suffix is not part of the name, and a file named `mbox` is its folder
+/// (Apple Mail's `Archive.mbox/mbox`). A first level named `Inbox` (any case) is
 /// INBOX itself, the Maildir's root, so that its subfolders become top-level folders.
 pub fn source_folder(rel: &[&str], inside_file: Option<usize>) -> Vec<String> {
     let parts: Vec<&str> = match inside_file {
@@ -37,7 +38,13 @@ pub fn source_folder(rel: &[&str], inside_file: Option<usize>) -> Vec<String> {
             }
             inner.into_iter().skip(1).collect()
         }
-        None => rel.to_vec(),
+        None => {
+            let mut parts = rel.to_vec();
+            if parts.last() == Some(&"mbox") {
+                parts.pop();
+            }
+            parts
+        }
     };
     let last = parts.len().saturating_sub(1);
     let mut levels: Vec<String> = Vec::new();
@@ -47,7 +54,7 @@ pub fn source_folder(rel: &[&str], inside_file: Option<usize>) -> Vec<String> {
             continue;
         }
         let mut name = part.strip_suffix(".sbd").unwrap_or(part);
-        if i == last && inside_file.is_none() {
+        if (i == last && inside_file.is_none()) || name.ends_with(".mbox") {
             name = strip_mailbox_suffix(name);
         }
         levels.push(name.to_string());
@@ -247,7 +254,10 @@ mod tests {
             ".Local Folders.Archive.2019"
         );
         assert_eq!(name("Archive.mbox.gz"), ".Archive");
-        assert_eq!(name("mbox"), ".mbox");
+        // Apple Mail's export: a folder `X.mbox` holding the file `mbox`.
+        assert_eq!(name("mbox"), "");
+        assert_eq!(name("Archive.mbox/mbox"), ".Archive");
+        assert_eq!(name("Archive.mbox/2019.mbox/mbox"), ".Archive.2019");
     }
 
     #[test]
