@@ -346,6 +346,11 @@ impl Outbox {
         }
         let base_path = self.root.path.join(name);
         let (user, sub) = name.split_once('/').unwrap_or((name, ""));
+        if !sub.is_empty() {
+            // A folder's Maildir is whole too, even with no mail in its INBOX: what serves
+            // or hands over the user (`handover`) looks for its `cur/`.
+            self.prepare(user)?;
+        }
         let mut base = outfs::subdir(self.root.fd.as_fd(), user, &self.root.path.join(user))?;
         if !sub.is_empty() {
             // One level only, and never `.`, `..` or a path: the name is a Maildir++ one.

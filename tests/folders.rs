@@ -220,6 +220,33 @@ fn a_thunderbird_profile_keeps_its_folders_under_each_user() {
         );
     }
 
+    // `_duplicates` holds mail only in its `.Archive`, and is a whole Maildir all the
+    // same: handed over as a login like every other folder.
+    assert!(ids_in(&out.join("_duplicates")).is_empty());
+    assert!(out.join("_duplicates/cur").is_dir());
+    let handover = tmp.path().join("handover");
+    popsplit_ok(&[
+        "handover",
+        out.to_str().expect("utf-8"),
+        "--to",
+        handover.to_str().expect("utf-8"),
+        "--domain",
+        "example.com",
+    ]);
+    let passwd = fs::read_to_string(handover.join("passwd")).expect("passwd");
+    let logins: Vec<&str> = passwd.lines().filter_map(|l| l.split(':').next()).collect();
+    assert_eq!(
+        logins,
+        [
+            "_duplicates",
+            "_unassigned",
+            "alice",
+            "bob",
+            "carol",
+            "dave"
+        ]
+    );
+
     // A rerun finds every copy where it is.
     let before = all_files(&out);
     let again = split_office_ok(&profile, &out, &[]);
