@@ -233,9 +233,9 @@ fn source_folder(input: &Path, name: &str) -> Vec<String> {
         return Vec::new();
     }
     let mut base = input.to_path_buf();
-    let input_name = input.file_name().map(|n| n.to_string_lossy().into_owned());
+    let input_name = input.file_name().map(|n| n.to_string_lossy());
     if input.is_file() {
-        // The input itself holds the folders: the path starts at it.
+        // The input itself holds the folders (an Outlook file): the path starts at it.
         let Some(n) = input_name.as_deref() else {
             return Vec::new();
         };
