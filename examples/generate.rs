@@ -4,7 +4,7 @@
 
 use std::io::{BufWriter, Write};
 
-use popsplit::synth::{Spec, Style, directory_csv, generate};
+use synth::{Spec, Style, directory_csv, generate};
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();

@@ -14,5 +14,4 @@ pub mod folders;
 pub mod input;
 pub mod output;
 pub mod run;
-pub mod synth;
 pub mod text;

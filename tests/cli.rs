@@ -15,7 +15,7 @@ fn explain(inputs: &[&str], which: &str) -> String {
     args.extend_from_slice(inputs);
     args.extend([which, "-d", "example.com", "--directory"]);
     args.push(dir.to_str().expect("utf8"));
-    popsplit_ok(&args)
+    Run::new(&args).ok()
 }
 
 #[test]
@@ -23,11 +23,8 @@ fn explain_takes_n_file_n_or_a_message_id_and_says_it_in_words() {
     let mbox = sample("shared-pop.mbox");
     let m = mbox.to_str().expect("utf8");
     let by_number = explain(&[m], "8");
-    assert!(by_number.starts_with("message 8 of"), "{by_number}");
-    assert!(
-        by_number.contains("[Received \"for\" clause, 4 Received fields above]"),
-        "{by_number}"
-    );
+    golden("explain-8.txt", &by_number);
+    // Said in words, not with the program's own type names.
     for type_name in ["ReceivedFor", "Envelope(", "Content]", "Other]"] {
         assert!(!by_number.contains(type_name), "{by_number}");
     }
@@ -36,9 +33,13 @@ fn explain_takes_n_file_n_or_a_message_id_and_says_it_in_words() {
     assert_eq!(explain(&[m], "s08@lottery.example.biz"), by_number);
     // `split --explain` still says the same.
     let tmp = tempfile::tempdir().expect("tmp");
-    let old = split_office_ok(&mbox, &tmp.path().join("out"), &["--explain", "8"]);
+    let old = Run::split(&mbox)
+        .office()
+        .out(&tmp.path().join("out"))
+        .args(&["--explain", "8"])
+        .ok();
     assert_eq!(old, by_number);
-    let none = popsplit(&["explain", m, "-d", "example.com", "<nobody@nowhere>"]);
+    let none = Run::new(&["explain", m, "-d", "example.com", "<nobody@nowhere>"]).output();
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("no message has the Message-ID"));
 }
@@ -47,14 +48,16 @@ fn explain_takes_n_file_n_or_a_message_id_and_says_it_in_words() {
 fn explain_takes_a_report_rows_source_and_index_for_maildir_input() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    split_office_ok(&sample("shared-pop.mbox"), &out, &[]);
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .ok();
     let maildir = out.join("dave");
     let report = tmp.path().join("dave.jsonl");
-    split_bare_ok(
-        &maildir,
-        &tmp.path().join("again"),
-        &["-n", "--report", report.to_str().expect("utf8")],
-    );
+    Run::split(&maildir)
+        .out(&tmp.path().join("again"))
+        .args(&["-n", "--report", report.to_str().expect("utf8")])
+        .ok();
     let rows = report_rows(&report);
     let row = &rows[rows.len() - 1];
     let (source, index) = (
@@ -82,7 +85,7 @@ fn short_options_and_the_old_format_flag_work() {
     let mbox = sample("shared-pop.mbox");
     let m = mbox.to_str().expect("utf8");
     let dry = tmp.path().join("dry");
-    let stdout = popsplit_ok(&[
+    let stdout = Run::new(&[
         "split",
         m,
         "-d",
@@ -92,12 +95,13 @@ fn short_options_and_the_old_format_flag_work() {
         "-j",
         "2",
         "-n",
-    ]);
+    ])
+    .ok();
     assert!(stdout.contains("would be written"), "{stdout}");
     assert!(!dry.exists(), "-n wrote output");
     for flag in ["--output-format", "--format"] {
         let out = tmp.path().join(flag.trim_start_matches('-'));
-        split_bare_ok(&mbox, &out, &[flag, "mbox"]);
+        Run::split(&mbox).out(&out).args(&[flag, "mbox"]).ok();
         assert!(out.join("alice.mbox").is_file(), "{flag}");
     }
 }
@@ -106,24 +110,29 @@ fn short_options_and_the_old_format_flag_work() {
 fn quiet_prints_nothing_on_success() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    let res = split_office(&sample("shared-pop.mbox"), &out, &["--quiet"]);
-    assert_eq!(succeeded(res, "split --quiet"), "");
+    let stdout = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .args(&["--quiet"])
+        .ok();
+    assert_eq!(stdout, "");
     assert!(out.join("alice").is_dir());
 }
 
 #[test]
 fn profile_json_is_one_object() {
     let mbox = sample("shared-pop.mbox");
-    let text = popsplit_ok(&[
+    let text = Run::new(&[
         "profile",
         mbox.to_str().expect("utf8"),
         "-d",
         "example.com",
         "--json",
-    ]);
+    ])
+    .ok();
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-    assert_eq!(v["messages"], 34);
-    assert!(v["relays"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
+    assert!(v.is_object(), "{v}");
+    golden("profile.json", &text);
 }
 
 #[test]
@@ -136,14 +145,14 @@ fn every_help_ends_with_examples_and_split_lists_required_options_first() {
         vec!["completions", "--help"],
         vec!["man", "--help"],
     ] {
-        let help = popsplit_ok(&command);
+        let help = Run::new(&command).ok();
         let examples = help.find("Examples:").unwrap_or_else(|| panic!("{help}"));
         assert!(
             help[examples..].contains("popsplit "),
             "{command:?}: {help}"
         );
     }
-    let help = popsplit_ok(&["split", "--help"]);
+    let help = Run::new(&["split", "--help"]).ok();
     let at = |flag: &str| help.find(flag).unwrap_or_else(|| panic!("{flag}: {help}"));
     assert!(at("-o, --out") < at("--directory") && at("-d, --domain") < at("--directory"));
     assert!(help.contains("-n, --dry-run") && help.contains("-j, --jobs"));
@@ -152,21 +161,21 @@ fn every_help_ends_with_examples_and_split_lists_required_options_first() {
 
 #[test]
 fn completions_and_manual_pages_come_from_the_flags() {
-    let bash = popsplit_ok(&["completions", "bash"]);
+    let bash = Run::new(&["completions", "bash"]).ok();
     assert!(
         bash.contains("popsplit") && bash.contains("--output-format"),
         "{bash}"
     );
     for shell in ["zsh", "fish"] {
-        assert!(popsplit_ok(&["completions", shell]).contains("explain"));
+        assert!(Run::new(&["completions", shell]).ok().contains("explain"));
     }
-    let page = popsplit_ok(&["man"]);
+    let page = Run::new(&["man"]).ok();
     assert!(
         page.contains(".TH popsplit 1") && page.contains("explain"),
         "{page}"
     );
     let tmp = tempfile::tempdir().expect("tmp");
-    popsplit_ok(&["man", tmp.path().to_str().expect("utf8")]);
+    Run::new(&["man", tmp.path().to_str().expect("utf8")]).ok();
     for name in ["popsplit.1", "popsplit-split.1", "popsplit-explain.1"] {
         let text = fs::read_to_string(tmp.path().join(name)).expect(name);
         assert!(text.contains(".TH"), "{name}");

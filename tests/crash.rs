@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::*;
-use popsplit::synth::{Spec, Style, directory_csv, generate};
+use synth::{Spec, Style, directory_csv, generate};
 
 /// Every file name under the Maildirs of `out`, checking on the way that none is partial:
 /// the `S=` size in each name must be the file's size.
@@ -111,17 +111,11 @@ fn fixture(messages: usize, big_message: bool) -> Fixture {
 
 impl Fixture {
     fn command(&self, out: &Path) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_popsplit"));
-        c.args([
-            "split",
-            &self.mbox,
-            "--domain",
-            "example.com",
-            "--directory",
-            &self.dir,
-            "--out",
-        ])
-        .arg(out);
+        let mut c = Run::split(Path::new(&self.mbox))
+            .domain("example.com")
+            .directory(Path::new(&self.dir))
+            .out(out)
+            .command();
         c.stdout(Stdio::null()).stderr(Stdio::piped());
         c
     }
@@ -348,13 +342,12 @@ fn killed_while_moving_then_rerun_leaves_every_copy_once_in_its_right_folder() {
     let moved_dir = f.root.join("bob-takes-over.csv");
     fs::write(&moved_dir, directory_csv().replace(",alice\n", ",bob\n")).expect("dir");
     let rerun = |out: &Path| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_popsplit"));
-        c.args(["split", &f.mbox, "--domain", "example.com", "--directory"])
-            .arg(&moved_dir)
-            .arg("--out")
-            .arg(out)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut c = Run::split(Path::new(&f.mbox))
+            .domain("example.com")
+            .directory(&moved_dir)
+            .out(out)
+            .command();
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
         c
     };
     let clean = f.root.join("clean");

@@ -170,7 +170,11 @@ fn a_thunderbird_profile_keeps_its_folders_under_each_user() {
     let out = tmp.path().join("out");
     let report = tmp.path().join("report.jsonl");
     let report = report.to_str().expect("utf-8");
-    split_office_ok(&profile, &out, &["--report", report]);
+    Run::split(&profile)
+        .office()
+        .out(&out)
+        .args(&["--report", report])
+        .ok();
 
     // The duplicate the sample holds (18 of 17, both in Archive) is set aside in
     // `_duplicates/.Archive`: the duplicates folder keeps the folders too.
@@ -225,14 +229,15 @@ fn a_thunderbird_profile_keeps_its_folders_under_each_user() {
     assert!(ids_in(&out.join("_duplicates")).is_empty());
     assert!(out.join("_duplicates/cur").is_dir());
     let handover = tmp.path().join("handover");
-    popsplit_ok(&[
+    Run::new(&[
         "handover",
         out.to_str().expect("utf-8"),
         "--to",
         handover.to_str().expect("utf-8"),
         "--domain",
         "example.com",
-    ]);
+    ])
+    .ok();
     let passwd = fs::read_to_string(handover.join("passwd")).expect("passwd");
     let logins: Vec<&str> = passwd.lines().filter_map(|l| l.split(':').next()).collect();
     assert_eq!(
@@ -249,7 +254,7 @@ fn a_thunderbird_profile_keeps_its_folders_under_each_user() {
 
     // A rerun finds every copy where it is.
     let before = all_files(&out);
-    let again = split_office_ok(&profile, &out, &[]);
+    let again = Run::split(&profile).office().out(&out).ok();
     assert!(again.contains("0 copies written"), "{again}");
     assert_eq!(all_files(&out), before);
 }
@@ -259,7 +264,11 @@ fn flatten_puts_every_folder_in_inbox_and_keeps_one_copy_of_a_message_filed_twic
     let tmp = tempfile::tempdir().expect("tmp");
     let profile = thunderbird_profile(tmp.path());
     let flat = tmp.path().join("flat");
-    let said = split_office_ok(&profile, &flat, &["--flatten"]);
+    let said = Run::split(&profile)
+        .office()
+        .out(&flat)
+        .args(&["--flatten"])
+        .ok();
     assert!(subfolders(&flat).is_empty(), "{:?}", subfolders(&flat));
     // As the sample in one mbox, but for message 1's second copy, set aside.
     let mut want: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
@@ -279,7 +288,11 @@ fn flatten_puts_every_folder_in_inbox_and_keeps_one_copy_of_a_message_filed_twic
     assert_eq!(held(&flat), want);
     assert!(said.contains("2 duplicates set aside"), "{said}");
 
-    let again = split_office_ok(&profile, &flat, &["--flatten"]);
+    let again = Run::split(&profile)
+        .office()
+        .out(&flat)
+        .args(&["--flatten"])
+        .ok();
     assert!(again.contains("0 copies written"), "{again}");
 }
 
@@ -304,7 +317,7 @@ fn a_maildir_plus_plus_box_keeps_its_subfolders() {
         }
     }
     let out = tmp.path().join("out");
-    split_office_ok(&input, &out, &[]);
+    Run::split(&input).office().out(&out).ok();
     for (folder, which) in layout {
         for &i in which {
             let e = &expected[i - 1];
@@ -327,7 +340,7 @@ fn a_maildir_plus_plus_box_keeps_its_subfolders() {
     ] {
         assert!(subs.contains(want), "{subs:?}");
     }
-    let again = split_office_ok(&input, &out, &[]);
+    let again = Run::split(&input).office().out(&out).ok();
     assert!(again.contains("0 copies written"), "{again}");
 }
 
@@ -335,13 +348,20 @@ fn a_maildir_plus_plus_box_keeps_its_subfolders() {
 fn a_single_mbox_and_mbox_output_stay_flat() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    split_office_ok(&sample("shared-pop.mbox"), &out, &[]);
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .ok();
     assert!(subfolders(&out).is_empty());
 
     // mbox output has one file per user, whatever the folders.
     let profile = thunderbird_profile(tmp.path());
     let mboxes = tmp.path().join("mboxes");
-    split_office_ok(&profile, &mboxes, &["--output-format", "mbox"]);
+    Run::split(&profile)
+        .office()
+        .out(&mboxes)
+        .args(&["--output-format", "mbox"])
+        .ok();
     let mut names: Vec<String> = fs::read_dir(&mboxes)
         .expect("out")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -366,7 +386,7 @@ fn a_rerun_with_another_directory_moves_copies_within_their_folder() {
     let tmp = tempfile::tempdir().expect("tmp");
     let profile = thunderbird_profile(tmp.path());
     let out = tmp.path().join("out");
-    split_office_ok(&profile, &out, &[]);
+    Run::split(&profile).office().out(&out).ok();
     let bob = held(&out)
         .into_iter()
         .filter(|(at, _)| at == "bob" || at.starts_with("bob/"))
@@ -377,10 +397,7 @@ fn a_rerun_with_another_directory_moves_copies_within_their_folder() {
     let directory = tmp.path().join("directory.csv");
     let csv = fs::read_to_string(sample("directory.csv")).expect("csv");
     fs::write(&directory, csv.replace(",bob", ",robert")).expect("write");
-    let said = succeeded(
-        split_with_directory(&profile, &directory, &out, &[]),
-        "rerun with robert",
-    );
+    let said = Run::split(&profile).directory(&directory).out(&out).ok();
     let moved: usize = bob.values().flat_map(|ids| ids.values()).sum();
     assert!(
         said.contains(&format!("{moved} moved to their folder")),
@@ -395,10 +412,7 @@ fn a_rerun_with_another_directory_moves_copies_within_their_folder() {
     // The same message in Inbox and Archive stays in both folders.
     assert!(now["alice"].contains_key("<s01@supplier.example.org>"));
     assert!(now["alice/.Archive"].contains_key("<s01@supplier.example.org>"));
-    let again = succeeded(
-        split_with_directory(&profile, &directory, &out, &[]),
-        "second rerun with robert",
-    );
+    let again = Run::split(&profile).directory(&directory).out(&out).ok();
     assert!(again.contains("0 copies written"), "{again}");
 }
 
@@ -407,7 +421,7 @@ fn explain_names_the_folder_of_a_message() {
     let tmp = tempfile::tempdir().expect("tmp");
     let profile = thunderbird_profile(tmp.path());
     let which = format!("{}:1", profile.join("Inbox.sbd/Archive.sbd/2019").display());
-    let said = popsplit_ok(&[
+    let said = Run::new(&[
         "explain",
         profile.to_str().expect("utf-8"),
         &which,
@@ -415,7 +429,8 @@ fn explain_names_the_folder_of_a_message() {
         "example.com",
         "--directory",
         sample("directory.csv").to_str().expect("utf-8"),
-    ]);
+    ])
+    .ok();
     assert!(
         said.contains("folder: Archive/2019 (`.Archive.2019` in each Maildir"),
         "{said}"
@@ -431,7 +446,7 @@ fn a_folder_planted_as_a_link_is_not_followed() {
     fs::create_dir_all(out.join("alice")).expect("mkdir");
     fs::create_dir_all(&victim).expect("mkdir");
     std::os::unix::fs::symlink(&victim, out.join("alice/.Archive")).expect("symlink");
-    let res = split_office(&profile, &out, &[]);
+    let res = Run::split(&profile).office().out(&out).output();
     assert!(
         !res.status.success(),
         "a run through a planted link succeeded"

@@ -55,7 +55,7 @@ fn gzip_mbox_lands_like_the_plain_one() {
     enc.write_all(&fs::read(sample("shared-pop.mbox")).expect("mbox"))
         .expect("write");
     enc.finish().expect("finish");
-    split_office_ok(&gz, &tmp.path().join("out"), &[]);
+    Run::split(&gz).office().out(&tmp.path().join("out")).ok();
     assert_eq!(
         destinations(&tmp.path().join("out")),
         expected_destinations()
@@ -85,7 +85,7 @@ fn maildir_input_keeps_its_flags_and_arrival_times() {
             .expect("mtime");
     }
     let out = tmp.path().join("out");
-    split_office_ok(&md, &out, &[]);
+    Run::split(&md).office().out(&out).ok();
     assert_eq!(destinations(&out), expected_destinations());
     // Flags from the file names are carried over, and the file mtimes are the arrival times.
     let tree = read_tree(&out);
@@ -106,7 +106,10 @@ fn eml_tree_and_thunderbird_folder() {
         fs::create_dir_all(&dir).expect("mkdir");
         fs::write(dir.join(format!("{i:04}.eml")), m).expect("write");
     }
-    split_office_ok(&emls, &tmp.path().join("out-eml"), &[]);
+    Run::split(&emls)
+        .office()
+        .out(&tmp.path().join("out-eml"))
+        .ok();
     assert_eq!(
         destinations(&tmp.path().join("out-eml")),
         expected_destinations()
@@ -132,7 +135,11 @@ fn eml_tree_and_thunderbird_folder() {
     )
     .expect("write");
     // Flattened, the profile lands as the one mbox does (its folders kept: tests/folders.rs).
-    split_office_ok(&profile, &tmp.path().join("out-tb"), &["--flatten"]);
+    Run::split(&profile)
+        .office()
+        .out(&tmp.path().join("out-tb"))
+        .args(&["--flatten"])
+        .ok();
     assert_eq!(
         destinations(&tmp.path().join("out-tb")),
         expected_destinations()
@@ -144,12 +151,19 @@ fn format_option_overrides_detection() {
     let tmp = tempfile::tempdir().expect("tmp");
     let odd = tmp.path().join("mail.dat");
     fs::copy(sample("shared-pop.mbox"), &odd).expect("copy");
-    split_office_ok(&odd, &tmp.path().join("out"), &["--input-format", "mbox"]);
+    Run::split(&odd)
+        .office()
+        .out(&tmp.path().join("out"))
+        .args(&["--input-format", "mbox"])
+        .ok();
     assert_eq!(
         destinations(&tmp.path().join("out")),
         expected_destinations()
     );
-    let res = split_bare(&odd, Path::new("x"), &["--input-format", "gzip"]);
+    let res = Run::split(&odd)
+        .out(Path::new("x"))
+        .args(&["--input-format", "gzip"])
+        .output();
     assert_eq!(res.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&res.stderr).contains("mail.dat"));
 }
@@ -159,7 +173,7 @@ fn format_option_overrides_detection() {
 /// as it is delivered: the output is still the plain file's, byte for byte.
 #[test]
 fn a_large_gzip_input_lands_like_the_plain_one() {
-    use popsplit::synth::{Spec, Style, directory_csv, generate};
+    use synth::{Spec, Style, directory_csv, generate};
     let tmp = tempfile::tempdir().expect("tmp");
     let mut plain = Vec::new();
     generate(
@@ -193,13 +207,11 @@ fn a_large_gzip_input_lands_like_the_plain_one() {
     let run = |input: &Path, name: &str| {
         let out = tmp.path().join(name);
         let report = tmp.path().join(format!("{name}.jsonl"));
-        let res = split_with_directory(
-            input,
-            &dir,
-            &out,
-            &["--report", report.to_str().expect("utf8")],
-        );
-        succeeded(res, name);
+        Run::split(input)
+            .directory(&dir)
+            .out(&out)
+            .args(&["--report", report.to_str().expect("utf8")])
+            .ok();
         (all_files(&out), report_rows(&report))
     };
     let (plain_files, plain_rows) = run(&mbox, "plain");
@@ -258,7 +270,7 @@ fn xz_bzip2_and_zstd_mboxes_land_like_the_plain_one() {
         for input in [packed.as_path(), tmp.path()] {
             let out = tempfile::tempdir().expect("out");
             let flat: &[&str] = if input.is_dir() { &["--flatten"] } else { &[] };
-            split_office_ok(input, out.path(), flat);
+            Run::split(input).office().out(out.path()).args(flat).ok();
             assert_eq!(
                 destinations(out.path()),
                 expected_destinations(),
@@ -269,7 +281,10 @@ fn xz_bzip2_and_zstd_mboxes_land_like_the_plain_one() {
         let bytes = fs::read(&packed).expect("read");
         let cut = tmp.path().join(format!("cut.{program}"));
         fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
-        let res = split_office(&cut, &tmp.path().join("cut-out"), &[]);
+        let res = Run::split(&cut)
+            .office()
+            .out(&tmp.path().join("cut-out"))
+            .output();
         assert_eq!(res.status.code(), Some(1), "{program}");
         let err = String::from_utf8_lossy(&res.stderr);
         assert!(
@@ -280,7 +295,7 @@ fn xz_bzip2_and_zstd_mboxes_land_like_the_plain_one() {
         // Without the program, the package to install is named.
         let empty = tmp.path().join("bin");
         fs::create_dir(&empty).expect("mkdir");
-        let res = popsplit_command(&[
+        let res = Run::new(&[
             "split",
             packed.to_str().expect("utf8"),
             "-d",
@@ -289,8 +304,7 @@ fn xz_bzip2_and_zstd_mboxes_land_like_the_plain_one() {
             tmp.path().join("no-tool").to_str().expect("utf8"),
         ])
         .env("PATH", &empty)
-        .output()
-        .expect("run popsplit");
+        .output();
         assert_eq!(res.status.code(), Some(1), "{program}");
         let err = String::from_utf8_lossy(&res.stderr);
         assert!(

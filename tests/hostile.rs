@@ -52,7 +52,7 @@ fn files_that_are_not_mail_are_refused_by_name_and_offset() {
     ] {
         let input = write(tmp.path(), name, &bytes);
         let out = tmp.path().join(format!("out-{name}"));
-        let res = split_bare(&input, &out, &[]);
+        let res = Run::split(&input).out(&out).output();
         assert_eq!(res.status.code(), Some(1), "{name}");
         let err = String::from_utf8_lossy(&res.stderr);
         assert!(
@@ -103,7 +103,7 @@ fn damaged_messages_are_delivered_intact() {
     }
     let input = write(tmp.path(), "damaged.mbox", &mbox);
     let out = tmp.path().join("out");
-    split_bare_ok(&input, &out, &[]);
+    Run::split(&input).out(&out).ok();
     let files = all_files(&out);
     assert_eq!(files.len(), messages.len());
     for (i, m) in messages.iter().enumerate() {
@@ -155,7 +155,7 @@ fn a_single_200_mb_message_is_delivered_whole() {
         }
     }
     let out = tmp.path().join("out");
-    split_bare_ok(&input, &out, &[]);
+    Run::split(&input).out(&out).ok();
     let cur = out.join("alice/cur");
     let entries: Vec<_> = fs::read_dir(&cur)
         .expect("cur")
@@ -180,7 +180,10 @@ fn mboxcl2_content_length_and_lying_lengths() {
     let input = write(tmp.path(), "cl.mbox", mbox.as_bytes());
     let out = tmp.path().join("out");
     let report = tmp.path().join("r.jsonl");
-    let res = split_bare(&input, &out, &["--report", report.to_str().expect("utf8")]);
+    let res = Run::split(&input)
+        .out(&out)
+        .args(&["--report", report.to_str().expect("utf8")])
+        .output();
     assert!(res.status.success());
     let tree = read_tree(&out);
     assert!(
@@ -225,7 +228,7 @@ fn addresses_built_to_escape_the_output_stay_inside_it() {
     }
     let input = write(tmp.path(), "evil.mbox", mbox.as_bytes());
     let out = tmp.path().join("box").join("out");
-    split_bare_ok(&input, &out, &[]);
+    Run::split(&input).out(&out).ok();
     // Nothing beside the output folder, nothing but plain folders inside it.
     let siblings: Vec<_> = fs::read_dir(tmp.path().join("box"))
         .expect("list")

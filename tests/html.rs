@@ -42,7 +42,11 @@ fn audit_page_is_self_contained_and_loads_in_chromium() {
     let mbox = sample("shared-pop.mbox");
     let page = tmp.path().join("audit.html");
     let out = tmp.path().join("out");
-    split_office_ok(&mbox, &out, &["--html", page.to_str().expect("utf8")]);
+    Run::split(&mbox)
+        .office()
+        .out(&out)
+        .args(&["--html", page.to_str().expect("utf8")])
+        .ok();
     let html = fs::read_to_string(&page).expect("page");
     // Self-contained: nothing to fetch, and a policy that forbids fetching.
     for banned in [
@@ -219,7 +223,11 @@ fn a_reviewer_reassigns_two_rows_in_chromium_and_the_downloaded_csv_moves_them()
     let mbox = sample("shared-pop.mbox");
     let out = tmp.path().join("out");
     let page = tmp.path().join("audit.html");
-    split_office_ok(&mbox, &out, &["--html", page.to_str().expect("utf8")]);
+    Run::split(&mbox)
+        .office()
+        .out(&out)
+        .args(&["--html", page.to_str().expect("utf8")])
+        .ok();
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -275,16 +283,16 @@ fn a_reviewer_reassigns_two_rows_in_chromium_and_the_downloaded_csv_moves_them()
     let file = tmp.path().join("corrections.csv");
     fs::write(&file, &csv).expect("write");
     let page2 = tmp.path().join("audit2.html");
-    let said = split_office_ok(
-        &mbox,
-        &out,
-        &[
+    let said = Run::split(&mbox)
+        .office()
+        .out(&out)
+        .args(&[
             "--corrections",
             file.to_str().expect("utf8"),
             "--html",
             page2.to_str().expect("utf8"),
-        ],
-    );
+        ])
+        .ok();
     assert!(
         said.contains("2 moved to their folder, 1 removed"),
         "{said}"

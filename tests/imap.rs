@@ -154,7 +154,7 @@ fn dovecot_serves_every_user_their_mail_with_dates_flags_and_keywords() {
     let dir = tmp.path();
     let mail = dir.join("mail");
     let mbox = sample("shared-pop.mbox");
-    split_office_ok(&mbox, &mail, &[]);
+    Run::split(&mbox).office().out(&mail).ok();
     let tree = read_tree(&mail);
     let users: Vec<String> = tree.keys().cloned().collect();
     for sub in ["run", "state", "home"] {
@@ -318,7 +318,10 @@ fn dovecot_accepts_the_handover_files_and_each_user_logs_in_with_their_password(
     };
     let tmp = tempfile::tempdir().expect("tmp");
     let mail = tmp.path().join("mail");
-    split_office_ok(&sample("shared-pop.mbox"), &mail, &[]);
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&mail)
+        .ok();
     let tree = read_tree(&mail);
     let root = id("-u") == "0";
     if root {
@@ -334,7 +337,7 @@ fn dovecot_accepts_the_handover_files_and_each_user_logs_in_with_their_password(
     }
     let port = free_port();
     let handover = tmp.path().join("handover");
-    let said = popsplit_ok(&[
+    let said = Run::new(&[
         "handover",
         mail.to_str().expect("utf8"),
         "--to",
@@ -345,7 +348,8 @@ fn dovecot_accepts_the_handover_files_and_each_user_logs_in_with_their_password(
         sample("directory.csv").to_str().expect("utf8"),
         "--port",
         &port.to_string(),
-    ]);
+    ])
+    .ok();
     assert!(said.contains("6 Dovecot logins"), "{said}");
     for name in ["passwd", "dovecot.conf", "imapsync.txt", "m365.csv"] {
         use std::os::unix::fs::PermissionsExt;
@@ -356,14 +360,15 @@ fn dovecot_accepts_the_handover_files_and_each_user_logs_in_with_their_password(
         assert_eq!(mode & 0o777, 0o600, "{name}");
     }
     // Handed over once: a second run never replaces the passwords.
-    let again = popsplit(&[
+    let again = Run::new(&[
         "handover",
         mail.to_str().expect("utf8"),
         "--to",
         handover.to_str().expect("utf8"),
         "--domain",
         "example.com",
-    ]);
+    ])
+    .output();
     assert_eq!(again.status.code(), Some(1));
 
     let passwd = fs::read_to_string(handover.join("passwd")).expect("passwd");
@@ -517,7 +522,7 @@ fn dovecot_lists_the_kept_folders_and_selects_their_messages() {
         fs::write(profile.join(part), &mbox[cuts[i]..cuts[i + 1]]).expect("write");
     }
     let mail = dir.join("mail");
-    split_office_ok(&profile, &mail, &[]);
+    Run::split(&profile).office().out(&mail).ok();
 
     // What is on disk: each user's INBOX and Maildir++ folders, with their copies.
     let count = |p: &Path| {

@@ -108,8 +108,12 @@ fn split(dir: &Path, input: &Path, tmp: &Path, extra: &[&str]) -> Vec<serde_json
     let mut args = vec!["--dry-run", "--report", report.to_str().expect("utf8")];
     args.extend_from_slice(extra);
     let out = tmp.join("out");
-    let res = split_in_domain("lfdr.de", input, &dir.join("directory.csv"), &out, &args);
-    succeeded(res, "split of kernel-lists");
+    Run::split(input)
+        .domain("lfdr.de")
+        .directory(&dir.join("directory.csv"))
+        .out(&out)
+        .args(&args)
+        .ok();
     report_rows(&report)
 }
 
@@ -170,14 +174,15 @@ fn real_list_mail_reaches_exactly_its_reader() {
     let input = tmp.path().join("bare.mbox");
     fs::write(&input, &bare).expect("write");
     // The office's domain is then named nowhere: popsplit stops and says what it saw.
-    let stopped = popsplit(&[
+    let stopped = Run::new(&[
         "split",
         input.to_str().expect("utf8"),
         "--domain",
         "lfdr.de",
         "--out",
         tmp.path().join("o").to_str().expect("utf8"),
-    ]);
+    ])
+    .output();
     let said = String::from_utf8_lossy(&stopped.stderr);
     assert!(!stopped.status.success());
     assert!(

@@ -14,7 +14,11 @@ fn mbox_output_reads_back_with_another_parser() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     let mbox = sample("shared-pop.mbox");
-    split_office_ok(&mbox, &out, &["--format", "mbox"]);
+    Run::split(&mbox)
+        .office()
+        .out(&out)
+        .args(&["--format", "mbox"])
+        .ok();
     let dump = tmp.path().join("dump");
     fs::create_dir(&dump).expect("mkdir");
     let script = r#"
@@ -90,7 +94,10 @@ print(json.dumps(rows))
             .ends_with(".partial")
     }));
     // A second run never overwrites the files of the first.
-    let again = split_bare(&mbox, &out, &["--format", "mbox"]);
+    let again = Run::split(&mbox)
+        .out(&out)
+        .args(&["--format", "mbox"])
+        .output();
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites an mbox"));
 }

@@ -10,28 +10,12 @@ use std::path::Path;
 
 use common::*;
 
-/// Runs `split INPUT --domain xp.local --out OUT --report REPORT` with PATH set to `path`
-/// (`None`: unchanged).
-fn split_outlook(
-    input: &Path,
-    out: &Path,
-    report: &Path,
-    path: Option<&Path>,
-) -> std::process::Output {
-    let mut c = popsplit_command(&[
-        "split",
-        input.to_str().expect("utf8"),
-        "--domain",
-        "xp.local",
-        "--out",
-        out.to_str().expect("utf8"),
-        "--report",
-        report.to_str().expect("utf8"),
-    ]);
-    if let Some(p) = path {
-        c.env("PATH", p);
-    }
-    c.output().expect("run popsplit")
+/// `split INPUT --domain xp.local --out OUT --report REPORT`.
+fn split_outlook(input: &Path, out: &Path, report: &Path) -> Run {
+    Run::split(input)
+        .domain("xp.local")
+        .out(out)
+        .args(&["--report", report.to_str().expect("utf8")])
 }
 
 #[test]
@@ -51,8 +35,7 @@ fn a_pst_is_read_through_readpst_every_folder_also_inside_a_folder() {
     ] {
         let out = tmp.path().join("out");
         let report = tmp.path().join("report.jsonl");
-        let res = split_outlook(&input, &out, &report, None);
-        let stdout = succeeded(res, "split of a PST");
+        let stdout = split_outlook(&input, &out, &report).ok();
         assert!(stdout.contains("messages read: 14 ="), "{stdout}");
         let rows = report_rows(&report);
         let from = |folder: &str| {
@@ -96,7 +79,9 @@ fn a_pst_without_readpst_is_refused_with_the_package_to_install() {
     fs::write(&pst, b"!BDN\0\0\0\0").expect("write");
     for input in [&pst, &folder] {
         let out = tmp.path().join("out");
-        let res = split_outlook(input, &out, &tmp.path().join("r.jsonl"), Some(&empty_path));
+        let res = split_outlook(input, &out, &tmp.path().join("r.jsonl"))
+            .env("PATH", &empty_path)
+            .output();
         assert_eq!(res.status.code(), Some(1));
         let err = String::from_utf8_lossy(&res.stderr);
         assert!(
@@ -140,7 +125,7 @@ fn zip_7z_and_tar_archives_are_refused_with_the_command_that_unpacks_them() {
         // Named on the command line, or found in a folder: refused either way.
         for input in [&file, &folder] {
             let out = tmp.path().join("out");
-            let res = split_bare(input, &out, &[]);
+            let res = Run::split(input).out(&out).output();
             assert_eq!(res.status.code(), Some(1), "{name}");
             let err = String::from_utf8_lossy(&res.stderr);
             assert!(

@@ -51,16 +51,16 @@ fn corrected_messages_go_exactly_where_the_file_says_as_reviewed() {
             &format!("{}:11,_unassigned", sample_box()),
         ],
     );
-    let stdout = split_office_ok(
-        &sample("shared-pop.mbox"),
-        &out,
-        &[
+    let stdout = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .args(&[
             "--corrections",
             &file,
             "--report",
             report.to_str().expect("utf8"),
-        ],
-    );
+        ])
+        .ok();
     assert!(stdout.contains("reviewed"), "{stdout}");
 
     let s08 = copies_of(&out, "carol", "<s08@lottery.example.biz>");
@@ -140,7 +140,11 @@ fn a_bad_corrections_line_is_an_error_naming_it_and_nothing_is_written() {
     ] {
         let file = corrections(tmp.path(), &lines);
         let out = tmp.path().join("out");
-        let res = split_office(&sample("shared-pop.mbox"), &out, &["--corrections", &file]);
+        let res = Run::split(&sample("shared-pop.mbox"))
+            .office()
+            .out(&out)
+            .args(&["--corrections", &file])
+            .output();
         assert_eq!(res.status.code(), Some(1), "{lines:?}");
         let err = String::from_utf8_lossy(&res.stderr);
         assert!(
@@ -157,11 +161,11 @@ fn a_bad_corrections_line_is_an_error_naming_it_and_nothing_is_written() {
             "<s01@supplier.example.org>,alice",
         ],
     );
-    let res = split_office(
-        &sample("shared-pop.mbox"),
-        &tmp.path().join("o2"),
-        &["--corrections", &file],
-    );
+    let res = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&tmp.path().join("o2"))
+        .args(&["--corrections", &file])
+        .output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
         err.contains("line 3:") && err.contains("same message as line 2"),
@@ -186,7 +190,10 @@ fn flag(out: &Path, folder: &str, id: &str, flag: char) -> Vec<u8> {
 fn a_rerun_moves_earlier_copies_to_the_corrected_folders_keeping_flags() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    split_office_ok(&sample("shared-pop.mbox"), &out, &[]);
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .ok();
     // A person read and flagged the unassigned spam; a file popsplit did not write sits
     // beside alice's copies.
     let s08 = flag(&out, "_unassigned", "<s08@lottery.example.biz>", 'F');
@@ -204,11 +211,11 @@ fn a_rerun_moves_earlier_copies_to_the_corrected_folders_keeping_flags() {
         ],
     );
     let args = ["--corrections", file.as_str()];
-    let dry = split_office_ok(
-        &sample("shared-pop.mbox"),
-        &out,
-        &[&args[..], &["--dry-run"]].concat(),
-    );
+    let dry = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .args(&[&args[..], &["--dry-run"]].concat())
+        .ok();
     assert!(dry.contains("would move _unassigned/cur/"), "{dry}");
     assert!(dry.contains("would remove bob/cur/"), "{dry}");
     assert!(
@@ -234,11 +241,11 @@ fn a_rerun_moves_earlier_copies_to_the_corrected_folders_keeping_flags() {
     );
 
     let report = tmp.path().join("report.jsonl");
-    let stdout = split_office_ok(
-        &sample("shared-pop.mbox"),
-        &out,
-        &[&args[..], &["--report", report.to_str().expect("utf8")]].concat(),
-    );
+    let stdout = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .args(&[&args[..], &["--report", report.to_str().expect("utf8")]].concat())
+        .ok();
     assert!(
         stdout.contains("3 moved to their folder, 1 removed (their folder had them already)"),
         "{stdout}"
@@ -299,7 +306,11 @@ fn a_rerun_moves_earlier_copies_to_the_corrected_folders_keeping_flags() {
     );
 
     // The output now matches the decisions: a third run moves nothing.
-    let again = split_office_ok(&sample("shared-pop.mbox"), &out, &args);
+    let again = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .args(&args)
+        .ok();
     assert!(
         again.contains("0 copies written") && !again.contains("moved"),
         "{again}"
@@ -315,15 +326,11 @@ fn per_user_figures_list_every_directory_user_and_zero_for_a_missing_one() {
     fs::write(&dir, text).expect("write");
     let out = tmp.path().join("out");
     let page = tmp.path().join("audit.html");
-    let stdout = succeeded(
-        split_with_directory(
-            &sample("shared-pop.mbox"),
-            &dir,
-            &out,
-            &["--html", page.to_str().expect("utf8")],
-        ),
-        "split",
-    );
+    let stdout = Run::split(&sample("shared-pop.mbox"))
+        .directory(&dir)
+        .out(&out)
+        .args(&["--html", page.to_str().expect("utf8")])
+        .ok();
     let line = |user: &str| -> Vec<String> {
         stdout
             .lines()
@@ -367,11 +374,11 @@ fn the_report_may_not_overwrite_the_corrections_file() {
     let tmp = tempfile::tempdir().expect("tmp");
     let file = corrections(tmp.path(), &["<s08@lottery.example.biz>,carol"]);
     let before = fs::read(&file).expect("read");
-    let res = split_office(
-        &sample("shared-pop.mbox"),
-        &tmp.path().join("out"),
-        &["--corrections", &file, "--report", &file],
-    );
+    let res = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&tmp.path().join("out"))
+        .args(&["--corrections", &file, "--report", &file])
+        .output();
     // A path mistake on the command line: exit 2, like every usage error.
     assert_eq!(res.status.code(), Some(2));
     let err = String::from_utf8_lossy(&res.stderr);

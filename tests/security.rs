@@ -58,11 +58,11 @@ fn private_mail_files_are_0600_and_folders_0700() {
     fs::write(&report, "old").expect("write");
     fs::set_permissions(&report, fs::Permissions::from_mode(0o644)).expect("chmod");
     let (r, h) = (report.to_str().expect("utf8"), html.to_str().expect("utf8"));
-    split_office_ok(
-        &sample("shared-pop.mbox"),
-        &out,
-        &["--report", r, "--html", h],
-    );
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .args(&["--report", r, "--html", h])
+        .ok();
     assert_eq!(mode(&report), 0o600);
     assert_eq!(mode(&html), 0o600);
     assert_eq!(mode(&out), 0o700);
@@ -84,7 +84,11 @@ fn private_mail_files_are_0600_and_folders_0700() {
     }
     assert!(seen > 30, "{seen}");
     let mbox_out = tmp.path().join("mbox-out");
-    split_office_ok(&sample("shared-pop.mbox"), &mbox_out, &["--format", "mbox"]);
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&mbox_out)
+        .args(&["--format", "mbox"])
+        .ok();
     let files = files_under(&mbox_out);
     assert!(files.len() > 3);
     for f in files {
@@ -114,7 +118,7 @@ fn issue13_1_a_link_planted_in_tmp_for_a_staged_copy_is_not_followed() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = mbox_for(tmp.path(), "in.mbox", "alice", 1);
     let out = tmp.path().join("out");
-    split_bare_ok(&input, &out, &[]);
+    Run::split(&input).out(&out).ok();
     // The copy's staged name is predictable from its name in cur/: the owner of alice/
     // removes the copy (so that the next run writes it again) and plants a link at it.
     let copy = only_copy(&out, "alice");
@@ -129,7 +133,7 @@ fn issue13_1_a_link_planted_in_tmp_for_a_staged_copy_is_not_followed() {
     fs::remove_file(&copy).expect("rm");
     let victim = secret(tmp.path());
     std::os::unix::fs::symlink(&victim, &staged).expect("symlink");
-    let res = split_bare(&input, &out, &[]);
+    let res = Run::split(&input).out(&out).output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(1), "{err}");
     assert!(err.contains(&*staged.to_string_lossy()), "{err}");
@@ -147,13 +151,13 @@ fn issue13_1_a_link_planted_for_the_keywords_file_is_not_followed() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = mbox_for(tmp.path(), "in.mbox", "alice", 1);
     let out = tmp.path().join("out");
-    split_bare_ok(&input, &out, &[]);
+    Run::split(&input).out(&out).ok();
     let victim = secret(tmp.path());
     // With the keywords file gone, the next run writes it again through tmp/.
     fs::remove_file(out.join("alice/dovecot-keywords")).expect("rm");
     std::os::unix::fs::symlink(&victim, out.join("alice/tmp/dovecot-keywords.new"))
         .expect("symlink");
-    let res = split_bare(&input, &out, &[]);
+    let res = Run::split(&input).out(&out).output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(1), "{err}");
     assert!(err.contains("dovecot-keywords.new"), "{err}");
@@ -161,7 +165,7 @@ fn issue13_1_a_link_planted_for_the_keywords_file_is_not_followed() {
     // The keywords file itself as a link: refused too, not read through.
     fs::remove_file(out.join("alice/tmp/dovecot-keywords.new")).expect("rm");
     std::os::unix::fs::symlink(&victim, out.join("alice/dovecot-keywords")).expect("symlink");
-    let res = split_bare(&input, &out, &[]);
+    let res = Run::split(&input).out(&out).output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(1), "{err}");
     assert!(
@@ -176,12 +180,12 @@ fn issue13_1_a_link_with_a_copys_name_in_cur_stops_the_run() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = mbox_for(tmp.path(), "in.mbox", "alice", 1);
     let out = tmp.path().join("out");
-    split_bare_ok(&input, &out, &[]);
+    Run::split(&input).out(&out).ok();
     // A link in place of the copy would make the rerun believe the copy is there.
     let copy = only_copy(&out, "alice");
     fs::remove_file(&copy).expect("rm");
     std::os::unix::fs::symlink(secret(tmp.path()), &copy).expect("symlink");
-    let res = split_bare(&input, &out, &[]);
+    let res = Run::split(&input).out(&out).output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(1), "{err}");
     assert!(err.contains(&*copy.to_string_lossy()), "{err}");
@@ -215,7 +219,7 @@ fn issue13_2_a_user_folder_swapped_for_a_link_during_the_run_redirects_nothing()
             true
         })
     };
-    let res = split_bare(&input, &out, &[]);
+    let res = Run::split(&input).out(&out).output();
     let swapped = swapper.join().expect("thread");
     assert!(swapped, "the run ended before its first copies were seen");
     let stray = files_under(&target);
@@ -254,7 +258,10 @@ fn issue13_6_a_run_on_an_output_in_use_is_refused_naming_the_holder() {
     let out = tmp.path().join("out");
     let held = hold_lock(&out, "4242\n");
     for format in ["maildir", "mbox"] {
-        let res = split_bare(&input, &out, &["--format", format]);
+        let res = Run::split(&input)
+            .out(&out)
+            .args(&["--format", format])
+            .output();
         let err = String::from_utf8_lossy(&res.stderr);
         assert_eq!(res.status.code(), Some(1), "{format}: {err}");
         assert!(
@@ -271,10 +278,10 @@ fn issue13_6_a_run_on_an_output_in_use_is_refused_naming_the_holder() {
     // once, not after reading them all.
     let pdf = tmp.path().join("scan.pdf");
     fs::write(&pdf, "%PDF-1.7\n").expect("write");
-    let err = String::from_utf8_lossy(&split_bare(&pdf, &out, &[]).stderr).into_owned();
+    let err = String::from_utf8_lossy(&Run::split(&pdf).out(&out).output().stderr).into_owned();
     assert!(err.contains("in use by another popsplit run"), "{err}");
     drop(held);
-    split_bare_ok(&input, &out, &[]);
+    Run::split(&input).out(&out).ok();
     assert_eq!(fs::read_dir(out.join("alice/cur")).expect("cur").count(), 3);
 }
 
@@ -287,7 +294,12 @@ fn issue13_5_two_mbox_runs_at_once_never_corrupt_a_file() {
     let runs: Vec<_> = (0..2)
         .map(|_| {
             let (input, out) = (input.clone(), out.clone());
-            std::thread::spawn(move || split_bare(&input, &out, &["--format", "mbox"]))
+            std::thread::spawn(move || {
+                Run::split(&input)
+                    .out(&out)
+                    .args(&["--format", "mbox"])
+                    .output()
+            })
         })
         .collect();
     let results: Vec<_> = runs.into_iter().map(|r| r.join().expect("run")).collect();
@@ -315,7 +327,7 @@ fn issue13_6_two_maildir_runs_at_once_one_refused_none_left_in_tmp() {
     let runs: Vec<_> = (0..2)
         .map(|_| {
             let (input, out) = (input.clone(), out.clone());
-            std::thread::spawn(move || split_bare(&input, &out, &[]))
+            std::thread::spawn(move || Run::split(&input).out(&out).output())
         })
         .collect();
     let results: Vec<_> = runs.into_iter().map(|r| r.join().expect("run")).collect();
@@ -346,7 +358,7 @@ fn refused_with(code: i32, input: &[&Path], out: &Path, args: &[&str], says: &st
         out.to_str().expect("utf8"),
     ]);
     all.extend_from_slice(args);
-    let res = popsplit(&all);
+    let res = Run::new(&all).output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(code), "{all:?}: {err}");
     assert!(err.contains(says), "{all:?}: {err}");
@@ -431,7 +443,7 @@ fn issue13_4_an_output_file_inside_a_folder_of_out_is_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = mbox_for(tmp.path(), "in.mbox", "alice", 2);
     let out = tmp.path().join("out");
-    split_bare_ok(&input, &out, &[]);
+    Run::split(&input).out(&out).ok();
     let copy = only_copy_of(&out, "alice");
     let bytes = fs::read(&copy).expect("read");
     for (flag, path) in [
@@ -441,7 +453,10 @@ fn issue13_4_an_output_file_inside_a_folder_of_out_is_refused() {
         ("--report", out.join(".popsplit.lock")),
         ("--report", out.join("alice.mbox")),
     ] {
-        let res = split_bare(&input, &out, &[flag, path.to_str().expect("utf8")]);
+        let res = Run::split(&input)
+            .out(&out)
+            .args(&[flag, path.to_str().expect("utf8")])
+            .output();
         let err = String::from_utf8_lossy(&res.stderr);
         assert_eq!(res.status.code(), Some(2), "{}: {err}", path.display());
         assert!(err.contains("inside a folder of --out"), "{err}");
@@ -450,7 +465,10 @@ fn issue13_4_an_output_file_inside_a_folder_of_out_is_refused() {
     assert!(!out.join("alice/new/page.html").exists());
     // At the top of --out, under a name popsplit does not use, is fine.
     let report = out.join("report.jsonl");
-    split_bare_ok(&input, &out, &["--report", report.to_str().expect("utf8")]);
+    Run::split(&input)
+        .out(&out)
+        .args(&["--report", report.to_str().expect("utf8")])
+        .ok();
     assert_eq!(report_rows(&report).len(), 2);
 }
 
@@ -477,7 +495,7 @@ fn issue13_7_overlapping_inputs_and_output_are_refused() {
     let out = t.join("out");
     fs::create_dir(&out).expect("mkdir");
     let inside = mbox_for(&out, "old.mbox", "bob", 1);
-    let res = split_bare(&inside, &out, &[]);
+    let res = Run::split(&inside).out(&out).output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(err.contains("is inside --out"), "{err}");
@@ -499,7 +517,7 @@ fn issue13_7_the_same_mailbox_under_another_path_or_gzipped_is_recognised() {
     let out = t.join("out");
     let first = t.join("a.mbox");
     fs::copy(sample("shared-pop.mbox"), &first).expect("copy");
-    let stdout = split_office_ok(&first, &out, &[]);
+    let stdout = Run::split(&first).office().out(&out).ok();
     assert!(stdout.contains("0 already there"), "{stdout}");
     let files = all_files(&out).len();
     assert!(read_tree(&out).contains_key("_duplicates"));
@@ -507,7 +525,7 @@ fn issue13_7_the_same_mailbox_under_another_path_or_gzipped_is_recognised() {
     fs::create_dir(t.join("elsewhere")).expect("mkdir");
     let moved = t.join("elsewhere/export.mbox");
     fs::rename(&first, &moved).expect("move");
-    let stdout = split_office_ok(&moved, &out, &[]);
+    let stdout = Run::split(&moved).office().out(&out).ok();
     assert!(stdout.contains(" 0 copies written"), "{stdout}");
     let gz = t.join("export.mbox.gz");
     let mut enc = flate2::write::GzEncoder::new(
@@ -517,7 +535,7 @@ fn issue13_7_the_same_mailbox_under_another_path_or_gzipped_is_recognised() {
     enc.write_all(&fs::read(&moved).expect("read"))
         .expect("gzip");
     enc.finish().expect("finish");
-    let stdout = split_office_ok(&gz, &out, &[]);
+    let stdout = Run::split(&gz).office().out(&out).ok();
     assert!(stdout.contains(" 0 copies written"), "{stdout}");
     assert_eq!(all_files(&out).len(), files);
 }
@@ -574,7 +592,7 @@ fn issue13_8_a_linked_message_file_in_a_maildir_is_read_and_odd_entries_named() 
     let secret = secret(tmp.path());
     std::os::unix::fs::symlink(&secret, md.join("cur/4.d:2,S")).expect("symlink");
     let out = tmp.path().join("out");
-    let res = split_bare(&md, &out, &[]);
+    let res = Run::split(&md).out(&out).output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{err}");
     let tree = read_tree(&out);
@@ -612,7 +630,7 @@ fn split_while(
             true
         })
     };
-    let res = split_bare(input, out, &[]);
+    let res = Run::split(input).out(out).output();
     assert!(
         thread.join().expect("thread"),
         "the run ended before it was meddled with"
@@ -672,11 +690,17 @@ fn issue13_15_zero_width_and_format_characters_never_reach_the_terminal_or_repor
     )
     .expect("write");
     let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
-    let explained = split_bare(&input, &out, &["--explain", "1"]);
+    let explained = Run::split(&input)
+        .out(&out)
+        .args(&["--explain", "1"])
+        .output();
     let shown = String::from_utf8_lossy(&explained.stdout).into_owned()
         + &String::from_utf8_lossy(&explained.stderr);
     assert!(shown.contains("Subject: in?voice? ??txt"), "{shown}");
-    split_bare_ok(&input, &out, &["--report", report.to_str().expect("utf8")]);
+    Run::split(&input)
+        .out(&out)
+        .args(&["--report", report.to_str().expect("utf8")])
+        .ok();
     let text = fs::read_to_string(&report).expect("report");
     for c in hidden {
         assert!(!shown.contains(c), "{c:?} shown on the terminal");
@@ -689,11 +713,11 @@ fn issue13_15_zero_width_and_format_characters_never_reach_the_terminal_or_repor
 #[test]
 fn issue13_12_a_huge_jobs_count_is_capped_with_a_note() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let res = split_office(
-        &sample("shared-pop.mbox"),
-        &tmp.path().join("out"),
-        &["--jobs", "100000"],
-    );
+    let res = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&tmp.path().join("out"))
+        .args(&["--jobs", "100000"])
+        .output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{err}");
     assert!(
@@ -723,7 +747,10 @@ fn issue13_10_a_mass_mailing_is_unassigned_not_a_folder_per_address() {
     fs::write(&input, mbox).expect("write");
     let out = tmp.path().join("out");
     let report = tmp.path().join("r.jsonl");
-    split_bare_ok(&input, &out, &["--report", report.to_str().expect("utf8")]);
+    Run::split(&input)
+        .out(&out)
+        .args(&["--report", report.to_str().expect("utf8")])
+        .ok();
     let rows = report_rows(&report);
     assert_eq!(rows[0]["delivered_to"], serde_json::json!(["_unassigned"]));
     assert_eq!(rows[0]["evidence"][0]["verdict"], "mass-mailing");
@@ -759,7 +786,7 @@ fn issue13_14_different_addresses_never_share_a_folder() {
     let input = tmp.path().join("in.mbox");
     fs::write(&input, mbox).expect("write");
     let out = tmp.path().join("out");
-    let stdout = split_bare_ok(&input, &out, &[]);
+    let stdout = Run::split(&input).out(&out).ok();
     let tree = read_tree(&out);
     // Alice and alice are one person; every other address has a folder of its own.
     assert_eq!(tree.len(), locals.len() - 1, "{:?}", tree.keys());
@@ -810,20 +837,7 @@ fn issue13_13_a_failed_commit_counts_the_copies_it_moved() {
     fs::create_dir(&out).expect("mkdir");
     chown(&out, Some(NOBODY), Some(NOBODY)).expect("chown");
     fs::set_permissions(t, fs::Permissions::from_mode(0o755)).expect("chmod");
-    let args = |input: &Path| {
-        vec![
-            "split".to_string(),
-            input.to_str().expect("utf8").to_string(),
-            "--domain".into(),
-            "example.com".into(),
-            "--out".into(),
-            out.to_str().expect("utf8").into(),
-        ]
-    };
-    let run = |input: &Path| {
-        let a = args(input);
-        popsplit_as_nobody(&a.iter().map(String::as_str).collect::<Vec<_>>())
-    };
+    let run = |input: &Path| Some(Run::split(input).out(&out).by_nobody()?.output());
     let Some(res) = run(&first) else { return };
     assert!(
         res.status.success(),
@@ -890,7 +904,10 @@ fn issue13_11_a_gzip_that_inflates_past_the_temporary_folder_stops_before_fillin
     let out = tmp.path().join("out");
     // A missing folder is named as such.
     let missing = tmp.path().join("no-such-folder");
-    let res = split_bare(&gz, &out, &["--temp-dir", missing.to_str().expect("utf8")]);
+    let res = Run::split(&gz)
+        .out(&out)
+        .args(&["--temp-dir", missing.to_str().expect("utf8")])
+        .output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(1), "{err}");
     assert!(
@@ -900,7 +917,10 @@ fn issue13_11_a_gzip_that_inflates_past_the_temporary_folder_stops_before_fillin
     let Some(small) = SmallFs::mount(&tmp.path().join("small"), 16) else {
         return;
     };
-    let res = split_bare(&gz, &out, &["--temp-dir", small.0.to_str().expect("utf8")]);
+    let res = Run::split(&gz)
+        .out(&out)
+        .args(&["--temp-dir", small.0.to_str().expect("utf8")])
+        .output();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(1), "{err}");
     assert!(

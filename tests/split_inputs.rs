@@ -34,12 +34,18 @@ fn crlf_file_with_leading_blank_line_and_no_final_newline_splits_alike() {
     let input = tmp.path().join("crlf.mbox");
     fs::write(&input, &crlf).expect("write");
     assert!(
-        split_office(&sample("shared-pop.mbox"), &tmp.path().join("a"), &[])
+        Run::split(&sample("shared-pop.mbox"))
+            .office()
+            .out(&tmp.path().join("a"))
+            .output()
             .status
             .success()
     );
     assert!(
-        split_office(&input, &tmp.path().join("b"), &[])
+        Run::split(&input)
+            .office()
+            .out(&tmp.path().join("b"))
+            .output()
             .status
             .success()
     );
@@ -61,7 +67,7 @@ fn without_directory_every_local_part_is_a_user() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     let mbox = sample("shared-pop.mbox");
-    split_bare_ok(&mbox, &out, &[]);
+    Run::split(&mbox).out(&out).ok();
     let tree = read_tree(&out);
     let folders: Vec<&str> = tree.keys().map(String::as_str).collect();
     // erin (departed) is a user now; the alias and list addresses are users of their own.
@@ -82,11 +88,11 @@ fn not_an_mbox_is_refused_with_file_and_offset_and_nothing_written() {
     fs::write(&pdf, b"\n%PDF-1.4\n%\xe2\xe3\xcf\xd3\n").expect("write");
     let out = tmp.path().join("out");
     // The good input comes first: nothing may be written before every input is checked.
-    let res = split_office(
-        &sample("shared-pop.mbox"),
-        &out,
-        &[pdf.to_str().expect("utf8")],
-    );
+    let res = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .args(&[pdf.to_str().expect("utf8")])
+        .output();
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
@@ -113,7 +119,10 @@ fn source_is_never_modified_even_when_read_only() {
         .modified()
         .expect("mtime");
     assert!(
-        split_office(&input, &tmp.path().join("out"), &[])
+        Run::split(&input)
+            .office()
+            .out(&tmp.path().join("out"))
+            .output()
             .status
             .success()
     );
@@ -126,11 +135,11 @@ fn source_is_never_modified_even_when_read_only() {
         mtime_before
     );
     // A report path that is the input itself is refused before anything is opened for writing.
-    let res = split_office(
-        &input,
-        &tmp.path().join("out2"),
-        &["--report", input.to_str().expect("utf8")],
-    );
+    let res = Run::split(&input)
+        .office()
+        .out(&tmp.path().join("out2"))
+        .args(&["--report", input.to_str().expect("utf8")])
+        .output();
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("never writes to its input"));
     assert_eq!(fs::read(&input).expect("read"), before);
@@ -140,9 +149,15 @@ fn source_is_never_modified_even_when_read_only() {
 fn rerun_adds_nothing_and_overwrites_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    split_office_ok(&sample("shared-pop.mbox"), &out, &[]);
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .ok();
     let first = all_files(&out);
-    let stdout = split_office_ok(&sample("shared-pop.mbox"), &out, &[]);
+    let stdout = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .ok();
     let (_, _, _, copies) = expected_counts(&expected());
     assert!(
         stdout.contains(&format!(
@@ -161,11 +176,11 @@ fn a_second_input_with_the_same_messages_gives_nobody_a_second_copy() {
     fs::copy(sample("shared-pop.mbox"), &copy).expect("copy");
     let out = tmp.path().join("out");
     // The second input comes after the first on the command line.
-    let stdout = split_office_ok(
-        &sample("shared-pop.mbox"),
-        &out,
-        &[copy.to_str().expect("utf8")],
-    );
+    let stdout = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .args(&[copy.to_str().expect("utf8")])
+        .ok();
     let rows = expected();
     let (delivered, unassigned, duplicates, _) = expected_counts(&rows);
     let line = format!(
@@ -207,7 +222,7 @@ fn bad_directory_row_is_named_by_line() {
     .expect("write");
     let mbox = sample("shared-pop.mbox");
     let out = tmp.path().join("out");
-    let res = split_with_directory(&mbox, &csv, &out, &[]);
+    let res = Run::split(&mbox).directory(&csv).out(&out).output();
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
@@ -226,7 +241,10 @@ fn symlink_inside_out_is_not_followed() {
     fs::create_dir_all(&out).expect("mkdir");
     fs::create_dir_all(&elsewhere).expect("mkdir");
     std::os::unix::fs::symlink(&elsewhere, out.join("carol")).expect("symlink");
-    let res = split_office(&sample("shared-pop.mbox"), &out, &[]);
+    let res = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .output();
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
@@ -242,7 +260,10 @@ fn output_failure_stops_with_what_was_written() {
     let out = tmp.path().join("out");
     fs::create_dir_all(&out).expect("mkdir");
     fs::write(out.join("bob"), b"not a maildir").expect("write");
-    let res = split_office(&sample("shared-pop.mbox"), &out, &[]);
+    let res = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&out)
+        .output();
     assert_eq!(res.status.code(), Some(1));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("bob: exists and is not a directory"), "{err}");
@@ -258,7 +279,10 @@ fn empty_input_reads_zero_messages() {
     let tmp = tempfile::tempdir().expect("tmp");
     let empty = tmp.path().join("empty.mbox");
     fs::write(&empty, b"").expect("write");
-    let res = split_office(&empty, &tmp.path().join("out"), &[]);
+    let res = Run::split(&empty)
+        .office()
+        .out(&tmp.path().join("out"))
+        .output();
     assert!(res.status.success());
     assert!(String::from_utf8_lossy(&res.stdout).contains("messages read: 0 = 0 delivered"));
 }
@@ -266,7 +290,10 @@ fn empty_input_reads_zero_messages() {
 #[test]
 fn progress_bar_stays_off_when_stderr_is_not_a_terminal() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let res = split_office(&sample("shared-pop.mbox"), &tmp.path().join("out"), &[]);
+    let res = Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&tmp.path().join("out"))
+        .output();
     assert!(res.status.success());
     assert!(
         res.stderr.is_empty(),
@@ -287,8 +314,11 @@ fn every_sync_policy_writes_the_same_files() {
     let mut seen = Vec::new();
     for policy in ["batch", "file", "none"] {
         let out = tmp.path().join(policy);
-        let res = split_office(&sample("shared-pop.mbox"), &out, &["--sync", policy]);
-        succeeded(res, policy);
+        Run::split(&sample("shared-pop.mbox"))
+            .office()
+            .out(&out)
+            .args(&["--sync", policy])
+            .ok();
         seen.push(names(&out));
     }
     assert_eq!(seen[0], seen[1]);

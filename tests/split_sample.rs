@@ -11,14 +11,18 @@ use popsplit::text::count;
 fn run_sample(out: &std::path::Path, report: &std::path::Path, extra: &[&str]) -> String {
     let mut args = vec!["--report", report.to_str().expect("utf8")];
     args.extend_from_slice(extra);
-    split_office_ok(&sample("shared-pop.mbox"), out, &args)
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(out)
+        .args(&args)
+        .ok()
 }
 
 #[test]
 fn every_sample_message_lands_where_expected_with_its_confidence() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
-    run_sample(&out, &report, &[]);
+    golden("split.txt", &run_sample(&out, &report, &[]));
     let tree = read_tree(&out);
     let expected = expected();
     // Every expected copy is a file whose Message-ID and confidence header match.
@@ -235,6 +239,7 @@ fn summary_proves_conservation_and_dry_run_writes_nothing() {
         count(copies as u64, "copy", "copies"),
     );
     assert!(stdout.contains(&line), "{stdout}");
+    golden("split-dry-run.txt", &stdout);
     let alice_row = stdout
         .lines()
         .find(|l| l.starts_with("alice "))

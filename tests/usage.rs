@@ -25,27 +25,36 @@ fn bad_option_values_exit_2_with_advice() {
     let out = tmp.path().join("out");
     let o = out.to_str().expect("utf8");
     refused(
-        popsplit(&["split", m, "--domain", "@example.com", "--out", o]),
+        Run::new(&["split", m, "--domain", "@example.com", "--out", o]).output(),
         &[
             "--domain `@example.com` is not a domain name",
             "without `@`",
         ],
     );
     refused(
-        split_bare(&mbox, &out, &["--jobs", "0"]),
+        Run::split(&mbox).out(&out).args(&["--jobs", "0"]).output(),
         &["--jobs 0", "at least 1"],
     );
     refused(
-        split_bare(&mbox, &out, &["--unassigned", "review"]),
+        Run::split(&mbox)
+            .out(&out)
+            .args(&["--unassigned", "review"])
+            .output(),
         &["must start with `_`"],
     );
     refused(
-        split_bare(&mbox, &out, &["--explain", "0"]),
+        Run::split(&mbox)
+            .out(&out)
+            .args(&["--explain", "0"])
+            .output(),
         &["--explain `0`", "from 1"],
     );
     // clap's own errors keep their 2.
     refused(
-        split_bare(&mbox, &out, &["--no-such-flag"]),
+        Run::split(&mbox)
+            .out(&out)
+            .args(&["--no-such-flag"])
+            .output(),
         &["--no-such-flag"],
     );
     assert!(!out.exists(), "a refused run created --out");
@@ -57,21 +66,25 @@ fn a_missing_input_or_directory_exits_2() {
     let out = tmp.path().join("out");
     let missing = tmp.path().join("no-such.mbox");
     refused(
-        split_bare(&missing, &out, &[]),
+        Run::split(&missing).out(&out).output(),
         &["no-such.mbox: no such file or folder", "exported mailbox"],
     );
     refused(
-        popsplit(&[
+        Run::new(&[
             "profile",
             missing.to_str().expect("utf8"),
             "--domain",
             "example.com",
-        ]),
+        ])
+        .output(),
         &["no-such.mbox: no such file or folder"],
     );
     let no_csv = tmp.path().join("no-such.csv");
     refused(
-        split_with_directory(&sample("shared-pop.mbox"), &no_csv, &out, &[]),
+        Run::split(&sample("shared-pop.mbox"))
+            .directory(&no_csv)
+            .out(&out)
+            .output(),
         &["no-such.csv"],
     );
     assert!(!out.exists(), "a refused run created --out");
@@ -84,7 +97,10 @@ fn a_directory_csv_with_a_header_typo_or_an_empty_user_exits_2() {
     let csv = tmp.path().join("dir.csv");
     fs::write(&csv, "Adress;User\r\nalice@example.com;alice\r\n").expect("write");
     refused(
-        split_with_directory(&sample("shared-pop.mbox"), &csv, &out, &[]),
+        Run::split(&sample("shared-pop.mbox"))
+            .directory(&csv)
+            .out(&out)
+            .output(),
         &["dir.csv: line 1: found `Adress;User`, expected the header line `address;user`"],
     );
     fs::write(
@@ -93,7 +109,10 @@ fn a_directory_csv_with_a_header_typo_or_an_empty_user_exits_2() {
     )
     .expect("write");
     refused(
-        split_with_directory(&sample("shared-pop.mbox"), &csv, &out, &[]),
+        Run::split(&sample("shared-pop.mbox"))
+            .directory(&csv)
+            .out(&out)
+            .output(),
         &["dir.csv: line 3: the user is empty for `bob@example.com`"],
     );
     assert!(!out.exists(), "a refused run created --out");
@@ -107,11 +126,14 @@ fn a_directory_csv_saved_by_excel_is_read() {
     let csv = tmp.path().join("excel.csv");
     fs::write(&csv, excel).expect("write");
     let (plain, semi) = (tmp.path().join("plain"), tmp.path().join("semi"));
-    split_office_ok(&sample("shared-pop.mbox"), &plain, &[]);
-    succeeded(
-        split_with_directory(&sample("shared-pop.mbox"), &csv, &semi, &[]),
-        "split with an Excel CSV",
-    );
+    Run::split(&sample("shared-pop.mbox"))
+        .office()
+        .out(&plain)
+        .ok();
+    Run::split(&sample("shared-pop.mbox"))
+        .directory(&csv)
+        .out(&semi)
+        .ok();
     assert_eq!(all_files(&plain), all_files(&semi));
 }
 
@@ -121,7 +143,7 @@ fn an_out_that_is_a_file_is_not_a_directory() {
     let out = tmp.path().join("out.txt");
     fs::write(&out, b"notes").expect("write");
     refused(
-        split_bare(&sample("shared-pop.mbox"), &out, &[]),
+        Run::split(&sample("shared-pop.mbox")).out(&out).output(),
         &["--out", "out.txt is not a directory", "give a folder"],
     );
     assert_eq!(fs::read(&out).expect("read"), b"notes");
@@ -135,19 +157,17 @@ fn html_and_report_in_a_missing_folder_are_refused_before_any_work() {
     for flag in ["--html", "--report"] {
         let page = gone.join("page");
         refused(
-            split_bare(
-                &sample("shared-pop.mbox"),
-                &out,
-                &[flag, page.to_str().expect("utf8")],
-            ),
+            Run::split(&sample("shared-pop.mbox"))
+                .out(&out)
+                .args(&[flag, page.to_str().expect("utf8")])
+                .output(),
             &[flag, "gone does not exist", "mkdir -p"],
         );
         refused(
-            split_bare(
-                &sample("shared-pop.mbox"),
-                &out,
-                &[flag, tmp.path().to_str().expect("utf8")],
-            ),
+            Run::split(&sample("shared-pop.mbox"))
+                .out(&out)
+                .args(&[flag, tmp.path().to_str().expect("utf8")])
+                .output(),
             &[flag, "is a folder"],
         );
         assert!(!out.exists(), "{flag}: a refused run created --out");
@@ -161,10 +181,9 @@ fn html_and_report_in_a_missing_folder_are_refused_before_any_work() {
         "example.com",
     ];
     let extra = ["--out", "out", "--report", "r.jsonl", "--html", "a.html"];
-    succeeded(
-        popsplit_in(tmp.path(), &[&args[..], &extra[..]].concat()),
-        "split with bare file names",
-    );
+    Run::new(&[&args[..], &extra[..]].concat())
+        .in_dir(tmp.path())
+        .ok();
     assert!(tmp.path().join("r.jsonl").is_file() && tmp.path().join("a.html").is_file());
 }
 
@@ -173,7 +192,7 @@ fn a_rerun_with_another_directory_moves_the_copies_and_names_what_is_left() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     let mbox = sample("shared-pop.mbox");
-    let first = split_office(&mbox, &out, &[]);
+    let first = Run::split(&mbox).office().out(&out).output();
     assert!(!String::from_utf8_lossy(&first.stderr).contains("earlier run"));
     let carol = read_tree(&out)["carol"].len();
     // A file that popsplit did not write, in carol's folder: it is never touched.
@@ -186,9 +205,9 @@ fn a_rerun_with_another_directory_moves_the_copies_and_names_what_is_left() {
     let text = fs::read_to_string(sample("directory.csv")).expect("csv");
     let csv = tmp.path().join("renamed.csv");
     fs::write(&csv, text.replace(",carol", ",caroline")).expect("write");
-    let res = split_with_directory(&mbox, &csv, &out, &[]);
+    let res = Run::split(&mbox).directory(&csv).out(&out).output();
     let err = String::from_utf8_lossy(&res.stderr).into_owned();
-    succeeded(res, "rerun with another directory");
+    assert!(res.status.success(), "rerun with another directory: {err}");
     assert!(
         err.contains("also holds 1 folder that --directory has no user for (carol)")
             && err.contains("is not touched"),

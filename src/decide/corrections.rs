@@ -270,14 +270,11 @@ mod tests {
     use super::*;
 
     fn office() -> Directory {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let p = tmp.path().join("d.csv");
-        std::fs::write(
-            &p,
-            "address,user\nalice@example.com,alice\nbob@example.com,bob\n",
+        Directory::from_rows(
+            &[("alice@example.com", "alice"), ("bob@example.com", "bob")],
+            &["example.com".to_string()],
         )
-        .expect("write");
-        Directory::from_csv(&["example.com".to_string()], &p).expect("directory")
+        .expect("directory")
     }
 
     fn read(text: &str) -> Result<Corrections, CorrectionsError> {

@@ -123,38 +123,68 @@ impl Directory {
                     one_line(&found.join(&(delimiter as char).to_string()))
                 )));
             }
-            let (addr, user) = (&record[0], &record[1]);
-            if addr.is_empty() {
-                return Err(bad(format!(
-                    "the address is empty (user `{}`); each line is `{expected}`",
-                    one_line(user)
-                )));
-            }
-            if user.is_empty() {
-                return Err(bad(format!(
-                    "the user is empty for `{}`; write the user's folder name after the address",
-                    one_line(addr)
-                )));
-            }
-            if localize(addr, &dir.domains).is_none() {
-                return Err(bad(format!(
-                    "`{}` is not an address at one of the --domain domains",
-                    one_line(addr)
-                )));
-            }
-            // Kept as written: `lists+a@` and `lists+b@` may be two people.
-            let exact = forms(addr, None, &dir.domains).swap_remove(0);
-            let safe = folder_name(user);
-            if safe != user {
-                return Err(bad(format!(
-                    "user `{}` is not a safe folder name; use `{safe}`",
-                    one_line(user)
-                )));
-            }
-            entries.entry(exact).or_default().insert(safe);
+            dir.add_row(&mut entries, &record[0], &record[1], &expected)
+                .map_err(bad)?;
         }
         dir.entries = Some(entries);
         Ok(dir)
+    }
+
+    /// An office whose users are exactly `rows` of (address, user), checked as the CSV's
+    /// lines are; an error names the row by its 1-based number as `line`, in `rows`.
+    pub fn from_rows(rows: &[(&str, &str)], domains: &[String]) -> Result<Self, DirectoryError> {
+        let mut dir = Directory::open(domains);
+        let mut entries = BTreeMap::new();
+        for (i, (addr, user)) in rows.iter().enumerate() {
+            dir.add_row(&mut entries, addr, user, "address,user")
+                .map_err(|why| DirectoryError::Row {
+                    path: "rows".to_string(),
+                    line: i as u64 + 1,
+                    why,
+                })?;
+        }
+        dir.entries = Some(entries);
+        Ok(dir)
+    }
+
+    /// Checks one (address, user) row and adds it to `entries`; why it is unusable if not.
+    /// `expected` is the header line, as the messages show the form of a row.
+    fn add_row(
+        &self,
+        entries: &mut BTreeMap<String, BTreeSet<String>>,
+        addr: &str,
+        user: &str,
+        expected: &str,
+    ) -> Result<(), String> {
+        if addr.is_empty() {
+            return Err(format!(
+                "the address is empty (user `{}`); each line is `{expected}`",
+                one_line(user)
+            ));
+        }
+        if user.is_empty() {
+            return Err(format!(
+                "the user is empty for `{}`; write the user's folder name after the address",
+                one_line(addr)
+            ));
+        }
+        if localize(addr, &self.domains).is_none() {
+            return Err(format!(
+                "`{}` is not an address at one of the --domain domains",
+                one_line(addr)
+            ));
+        }
+        // Kept as written: `lists+a@` and `lists+b@` may be two people.
+        let exact = forms(addr, None, &self.domains).swap_remove(0);
+        let safe = folder_name(user);
+        if safe != user {
+            return Err(format!(
+                "user `{}` is not a safe folder name; use `{safe}`",
+                one_line(user)
+            ));
+        }
+        entries.entry(exact).or_default().insert(safe);
+        Ok(())
     }
 
     /// The address of each of `folders` whose name is not its address's local part.
@@ -307,6 +337,40 @@ mod tests {
                 .to_address(),
             "lists@example.com"
         );
+    }
+
+    #[test]
+    fn rows_are_checked_and_read_as_the_csv_is() {
+        let domains = ["example.com".to_string()];
+        let rows = [
+            ("alice@example.com", "alice"),
+            ("ali@Example.com", "alice"),
+            ("team@example.com", "alice"),
+            ("team@example.com", "bob"),
+        ];
+        let f = csv(
+            "address,user\nalice@example.com,alice\nali@Example.com,alice\nteam@example.com,alice\nteam@example.com,bob\n",
+        );
+        let (d, c) = (
+            Directory::from_rows(&rows, &domains).expect("rows"),
+            Directory::from_csv(&domains, f.path()).expect("csv"),
+        );
+        assert_eq!(d.entries, c.entries);
+        assert_eq!(d.users("ALI+x@example.com"), vec!["alice"]);
+        let e = Directory::from_rows(
+            &[("alice@example.com", "alice"), ("bob@other.org", "bob")],
+            &domains,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 2") && e.contains("bob@other.org"), "{e}");
+        for bad in [
+            ("", "alice"),
+            ("alice@example.com", ""),
+            ("alice@example.com", "../root"),
+        ] {
+            assert!(Directory::from_rows(&[bad], &domains).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

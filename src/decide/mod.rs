@@ -564,7 +564,6 @@ fn infer(decision: &mut Decision, evidence: &[Evidence], hints: &Hints) {
 mod tests {
     use super::*;
     use crate::evidence::Hop;
-    use std::io::Write;
 
     fn ev(header: &str, addr: &str, kind: Kind, depth: usize) -> Evidence {
         Evidence {
@@ -578,10 +577,21 @@ mod tests {
     }
 
     fn office() -> Directory {
-        let mut f = tempfile::NamedTempFile::new().expect("tmp");
-        f.write_all(b"address,user\nalice@example.com,alice\nbob@example.com,bob\nboss@example.com,bob\nteam@example.com,alice\nteam@example.com,bob\noffice@example.com,alice\nlists+a@example.com,alice\nlists+b@example.com,bob\njudy@example.com,judy\n")
-            .expect("write");
-        Directory::from_csv(&["example.com".into()], f.path()).expect("dir")
+        Directory::from_rows(
+            &[
+                ("alice@example.com", "alice"),
+                ("bob@example.com", "bob"),
+                ("boss@example.com", "bob"),
+                ("team@example.com", "alice"),
+                ("team@example.com", "bob"),
+                ("office@example.com", "alice"),
+                ("lists+a@example.com", "alice"),
+                ("lists+b@example.com", "bob"),
+                ("judy@example.com", "judy"),
+            ],
+            &["example.com".into()],
+        )
+        .expect("dir")
     }
 
     fn facts(evidence: &[Evidence]) -> Facts {

@@ -1013,11 +1013,8 @@ mod tests {
         stats.learn(dir, &Overrides::default())
     }
 
-    fn office(rows: &str) -> Directory {
-        let mut f = tempfile::NamedTempFile::new().expect("tmp");
-        std::io::Write::write_all(&mut f, format!("address,user\n{rows}").as_bytes())
-            .expect("write");
-        Directory::from_csv(&["example.com".into()], f.path()).expect("dir")
+    fn office(rows: &[(&str, &str)]) -> Directory {
+        Directory::from_rows(rows, &["example.com".into()]).expect("dir")
     }
 
     /// A busy reader of list mail and Bcc copies is rarely in To/Cc and on most envelopes,
@@ -1045,8 +1042,11 @@ mod tests {
         let open = learn_with(&msgs, &Directory::open(&["example.com".into()]));
         let names: Vec<&str> = open.boxes.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, vec!["office@example.com"]);
-        let dir =
-            office("alice@example.com,alice\nbob@example.com,bob\noffice@example.com,alice\n");
+        let dir = office(&[
+            ("alice@example.com", "alice"),
+            ("bob@example.com", "bob"),
+            ("office@example.com", "alice"),
+        ]);
         let p = learn_with(&msgs, &dir);
         assert!(p.boxes.is_empty());
         assert_eq!(p.boxes_in_directory[0].name, "office@example.com");

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,46 +21,189 @@ pub fn skipped(why: &str) {
     let _ = writeln!(std::io::stderr(), "skipped: {why}");
 }
 
-/// Runs `popsplit` with `args` and returns its output.
-pub fn popsplit(args: &[&str]) -> Output {
-    popsplit_in(Path::new("."), args)
+/// One run of the binary, described step by step and then run: any command line with
+/// [`Run::new`], or a `split` with [`Run::split`] and what it needs. The only way the tests
+/// run `popsplit`, so that every run is written the same way.
+///
+/// A split's command line is `split INPUT --domain DOMAIN [--directory CSV] [--out OUT]`
+/// then the extra [`Run::args`].
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The command line before the extra arguments.
+    head: Vec<OsString>,
+    /// A split's parts, `None` for a command line given whole.
+    split: Option<Split>,
+    /// Arguments after the rest.
+    extra: Vec<OsString>,
+    /// Working folder, when not the test's own.
+    dir: Option<PathBuf>,
+    /// Environment variables set for the run.
+    env: Vec<(OsString, OsString)>,
+    /// Whether the run is as the user `nobody`.
+    nobody: bool,
 }
 
-/// Runs `popsplit` with `args` in the folder `dir` and returns its output.
-pub fn popsplit_in(dir: &Path, args: &[&str]) -> Output {
-    popsplit_command(args)
-        .current_dir(dir)
-        .output()
-        .expect("run popsplit")
+/// The parts of a `split` command line.
+#[derive(Debug, Clone)]
+struct Split {
+    input: PathBuf,
+    domain: Option<String>,
+    directory: Option<PathBuf>,
+    out: Option<PathBuf>,
+}
+
+impl Run {
+    /// `popsplit ARGS`, the command line given whole.
+    pub fn new(args: &[&str]) -> Self {
+        Run {
+            head: args.iter().map(OsString::from).collect(),
+            split: None,
+            extra: Vec::new(),
+            dir: None,
+            env: Vec::new(),
+            nobody: false,
+        }
+    }
+
+    /// `popsplit split INPUT --domain example.com`: without a directory, every local
+    /// address is a user.
+    pub fn split(input: &Path) -> Self {
+        Run {
+            split: Some(Split {
+                input: input.to_path_buf(),
+                domain: None,
+                directory: None,
+                out: None,
+            }),
+            ..Run::new(&[])
+        }
+    }
+
+    /// The split runs for the sample's office: `--directory samples/directory.csv`.
+    pub fn office(self) -> Self {
+        self.directory(&sample("directory.csv"))
+    }
+
+    /// `--directory CSV`. With a directory the domain is written `Example.COM` unless
+    /// [`Run::domain`] says otherwise, so that these runs also show that the domain is
+    /// matched whatever its case.
+    pub fn directory(mut self, csv: &Path) -> Self {
+        self.split_mut().directory = Some(csv.to_path_buf());
+        self
+    }
+
+    /// `--domain DOMAIN` instead of the example's.
+    pub fn domain(mut self, domain: &str) -> Self {
+        self.split_mut().domain = Some(domain.to_string());
+        self
+    }
+
+    /// `--out OUT`.
+    pub fn out(mut self, out: &Path) -> Self {
+        self.split_mut().out = Some(out.to_path_buf());
+        self
+    }
+
+    /// More arguments, after all the others.
+    pub fn args(mut self, extra: &[&str]) -> Self {
+        self.extra.extend(extra.iter().map(OsString::from));
+        self
+    }
+
+    /// Runs in the folder `dir`.
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Sets the environment variable `key` for the run.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs as the user `nobody`, without root's powers; `None` (after saying so) when this
+    /// process cannot switch users (it is not root).
+    pub fn by_nobody(mut self) -> Option<Self> {
+        // SAFETY: geteuid(2) has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            skipped("switching to user nobody needs root");
+            return None;
+        }
+        self.nobody = true;
+        Some(self)
+    }
+
+    /// The split's parts; only a run made by [`Run::split`] has them.
+    fn split_mut(&mut self) -> &mut Split {
+        self.split
+            .as_mut()
+            .expect("a split's part on a run made by Run::split")
+    }
+
+    /// The whole command line.
+    fn argv(&self) -> Vec<OsString> {
+        let mut v = self.head.clone();
+        if let Some(s) = &self.split {
+            let domain = s.domain.as_deref().unwrap_or(if s.directory.is_some() {
+                "Example.COM"
+            } else {
+                "example.com"
+            });
+            v.extend([
+                "split".into(),
+                s.input.clone().into(),
+                "--domain".into(),
+                domain.into(),
+            ]);
+            if let Some(d) = &s.directory {
+                v.extend(["--directory".into(), d.clone().into()]);
+            }
+            if let Some(o) = &s.out {
+                v.extend(["--out".into(), o.clone().into()]);
+            }
+        }
+        v.extend(self.extra.iter().cloned());
+        v
+    }
+
+    /// The command, to run another way (spawned, its streams redirected).
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_popsplit"));
+        c.args(self.argv());
+        if let Some(d) = &self.dir {
+            c.current_dir(d);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        if self.nobody {
+            use std::os::unix::process::CommandExt;
+            c.uid(NOBODY).gid(NOBODY);
+        }
+        c
+    }
+
+    /// Runs it and returns its output, whatever its exit code.
+    pub fn output(&self) -> Output {
+        self.command().output().expect("run popsplit")
+    }
+
+    /// Runs it and returns its stdout, failing the test with its stderr unless it exits 0.
+    pub fn ok(&self) -> String {
+        let out = self.output();
+        assert!(
+            out.status.success(),
+            "popsplit {:?} failed: {}",
+            self.argv(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
 }
 
 /// The user and group `nobody`, for tests that need a run without root's powers.
 pub const NOBODY: u32 = 65534;
-
-/// Runs `popsplit` with `args` as the user `nobody`; `None` (after saying so) when this
-/// process cannot switch users (it is not root).
-pub fn popsplit_as_nobody(args: &[&str]) -> Option<Output> {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        skipped("switching to user nobody needs root");
-        return None;
-    }
-    Some(
-        popsplit_command(args)
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .output()
-            .expect("run popsplit"),
-    )
-}
-
-/// `popsplit` with `args`, to run with a changed environment.
-pub fn popsplit_command(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_popsplit"));
-    c.args(args);
-    c
-}
 
 /// A gzip'd file of tests/data (see its README), inflated into `dir` under `name`.
 pub fn test_data(gz: &str, dir: &Path, name: &str) -> PathBuf {
@@ -93,82 +237,6 @@ pub fn tool_present(program: &str, version_flag: &str, package: &str) -> bool {
         ));
     }
     found
-}
-
-/// Runs `popsplit`, failing the test with its stderr if it does not exit 0.
-pub fn popsplit_ok(args: &[&str]) -> String {
-    succeeded(popsplit(args), &format!("{args:?}"))
-}
-
-/// The stdout of a run, failing the test with its stderr (and `what` was run) unless it
-/// exited 0.
-pub fn succeeded(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "popsplit {what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs `split INPUT --domain example.com --directory samples/directory.csv --out OUT`
-/// with `extra` arguments after, as the sample's office.
-pub fn split_office(input: &Path, out: &Path, extra: &[&str]) -> Output {
-    split_with_directory(input, &sample("directory.csv"), out, extra)
-}
-
-/// Runs `split INPUT --domain example.com --directory DIRECTORY --out OUT` with `extra`
-/// arguments after.
-pub fn split_with_directory(input: &Path, directory: &Path, out: &Path, extra: &[&str]) -> Output {
-    split_in_domain("Example.COM", input, directory, out, extra)
-}
-
-/// Runs `split INPUT --domain DOMAIN --directory DIRECTORY --out OUT` with `extra`
-/// arguments after.
-pub fn split_in_domain(
-    domain: &str,
-    input: &Path,
-    directory: &Path,
-    out: &Path,
-    extra: &[&str],
-) -> Output {
-    let mut args = vec![
-        "split",
-        input.to_str().expect("utf8"),
-        "--domain",
-        domain,
-        "--directory",
-        directory.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ];
-    args.extend_from_slice(extra);
-    popsplit(&args)
-}
-
-/// [`split_office`], failing the test with popsplit's stderr unless it exits 0; its stdout.
-pub fn split_office_ok(input: &Path, out: &Path, extra: &[&str]) -> String {
-    succeeded(split_office(input, out, extra), "split")
-}
-
-/// Runs `split INPUT --domain example.com --out OUT` (no directory: every local address
-/// is a user) with `extra` arguments after.
-pub fn split_bare(input: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "split",
-        input.to_str().expect("utf8"),
-        "--domain",
-        "example.com",
-        "--out",
-        out.to_str().expect("utf8"),
-    ];
-    args.extend_from_slice(extra);
-    popsplit(&args)
-}
-
-/// [`split_bare`], failing the test with popsplit's stderr unless it exits 0; its stdout.
-pub fn split_bare_ok(input: &Path, out: &Path, extra: &[&str]) -> String {
-    succeeded(split_bare(input, out, extra), "split")
 }
 
 /// The rows of a `--report` file.
@@ -363,8 +431,8 @@ pub fn epoch(iso: &str) -> i64 {
 
 /// Generates one mailbox per ISP style (`messages` logical messages each), runs the real
 /// binary on each with a directory, and scores the reports against the truth.
-pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> popsplit::synth::Scores {
-    use popsplit::synth::{Outcome, Scores, Spec, Style, directory_csv, generate};
+pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> synth::Scores {
+    use synth::{Outcome, Scores, Spec, Style, directory_csv, generate};
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("directory.csv");
     fs::write(&dir, directory_csv()).expect("directory");
@@ -396,7 +464,7 @@ pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> popsplit::s
             "split",
             mbox.to_str().expect("utf8"),
             "--domain",
-            popsplit::synth::DOMAIN,
+            synth::DOMAIN,
             "--directory",
             dir.to_str().expect("utf8"),
             "--out",
@@ -407,7 +475,7 @@ pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> popsplit::s
         if dry_run {
             args.push("--dry-run");
         }
-        popsplit_ok(&args);
+        Run::new(&args).ok();
         let rows = report_rows(&report);
         let outcomes: Vec<Outcome> = rows
             .iter()
@@ -430,4 +498,71 @@ pub fn score_generated(messages: usize, seed: u64, dry_run: bool) -> popsplit::s
         scores.add(&truth, &outcomes);
     }
     scores
+}
+
+/// Checks `actual` whole against the file tests/golden/`name`, failing with a line diff;
+/// with `POPSPLIT_BLESS=1` in the environment it writes `actual` there instead, for a
+/// person to read and commit when the output changed on purpose.
+///
+/// The only normalising: the checkout's own path becomes `<repo>`, as the tests give the
+/// sample by its full path and a clone may be anywhere. Nothing else in these outputs
+/// varies between runs (they print no times, and no temporary path), so nothing else is
+/// touched.
+pub fn golden(name: &str, actual: &str) {
+    let actual = actual.replace(env!("CARGO_MANIFEST_DIR"), "<repo>");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("POPSPLIT_BLESS").is_some_and(|v| v == "1") {
+        fs::write(&path, &actual).expect("write golden file");
+        return;
+    }
+    let want = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; POPSPLIT_BLESS=1 writes it from this output:\n{actual}",
+            path.display()
+        )
+    });
+    if want != actual {
+        panic!(
+            "output differs from {} (- there, + now; POPSPLIT_BLESS=1 rewrites it):\n{}",
+            path.display(),
+            line_diff(&want, &actual)
+        );
+    }
+}
+
+/// The lines of `new` against `old`, each marked ` ` (both), `-` (old only) or `+` (new
+/// only), from their longest common subsequence; a line end that differs only at the very
+/// end of the text is said too, as the lines alone would not show it.
+fn line_diff(old: &str, new: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out += &format!("  {}\n", a[i]);
+            (i, j) = (i + 1, j + 1);
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out += &format!("- {}\n", a[i]);
+            i += 1;
+        } else {
+            out += &format!("+ {}\n", b[j]);
+            j += 1;
+        }
+    }
+    if old.ends_with('\n') != new.ends_with('\n') {
+        out += "(the texts differ in their last line end)\n";
+    }
+    out
 }
