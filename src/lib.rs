@@ -10,6 +10,7 @@ mod compact;
 pub mod config;
 pub mod decide;
 pub mod evidence;
+pub mod folders;
 pub mod input;
 pub mod output;
 pub mod run;

@@ -217,6 +217,12 @@ struct SplitArgs {
     /// Print nothing but errors and notes on skipped files: no progress, profile or table.
     #[arg(short, long)]
     quiet: bool,
+    /// Put every copy in the user's INBOX. By default the shared box's folders are kept:
+    /// a message from its `Archive` folder (Thunderbird `Inbox.sbd/Archive`, Maildir++
+    /// `.Archive`, an Outlook folder) goes to the user's Maildir++ folder `.Archive`.
+    /// mbox output is always flat.
+    #[arg(long)]
+    flatten: bool,
 }
 
 #[derive(clap::Args)]
@@ -520,6 +526,7 @@ fn run_explain(args: ExplainArgs) -> Result<()> {
         command: command_line(),
         sync: SyncPolicy::None,
         corrections: None,
+        flatten: false,
     };
     let text = pool(jobs(&args.office)?)?.install(|| run::explain(&config, which))?;
     print!("{text}");
@@ -557,6 +564,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
         command: command_line(),
         sync: args.sync,
         corrections,
+        flatten: args.flatten,
     };
     let pool = pool(jobs(&args.mailbox.office)?)?;
     if let Some(spec) = &args.explain {

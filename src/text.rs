@@ -110,7 +110,7 @@ pub fn html(raw: &str) -> String {
 /// Format characters (Unicode category Cf): bidi controls can make a terminal or a report
 /// show text in another order than it is; zero-width ones (U+200B, U+2060, U+FEFF), tag
 /// characters and the soft hyphen make two different texts look the same, or hide text.
-fn is_format(c: char) -> bool {
+pub(crate) fn is_format(c: char) -> bool {
     matches!(c,
         '\u{00AD}'
         | '\u{0600}'..='\u{0605}'

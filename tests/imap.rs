@@ -466,3 +466,134 @@ fn dovecot_accepts_the_handover_files_and_each_user_logs_in_with_their_password(
             .all(|f| f.info().chars().any(|c| c.is_ascii_lowercase()))
     );
 }
+
+/// LISTs each user's folders and SELECTs every selectable one: `{user: {folder: count}}`.
+const FOLDERS_CLIENT: &str = r#"
+import imaplib, json, re, sys
+port, users = int(sys.argv[1]), sys.argv[2:]
+out = {}
+for user in users:
+    m = imaplib.IMAP4('127.0.0.1', port)
+    m.login(user, 'secret')
+    typ, data = m.list()
+    folders = {}
+    for line in data:
+        flags, sep, name = re.match(r'\(([^)]*)\) ("[^"]*"|NIL) (.*)$', line.decode()).groups()
+        if name.startswith('"'):
+            name = name[1:-1]
+        if '\\Noselect' in flags or '\\NonExistent' in flags:
+            continue
+        typ, d = m.select('"' + name + '"', readonly=True)
+        assert typ == 'OK', (user, name, d)
+        folders[name] = int(d[0])
+    out[user] = folders
+    m.logout()
+print(json.dumps(out))
+"#;
+
+#[test]
+fn dovecot_lists_the_kept_folders_and_selects_their_messages() {
+    let Some(dovecot) = dovecot_or_skip() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    // A Thunderbird profile: Inbox, Inbox.sbd/Archive, its 2019, and a folder whose name
+    // is not ASCII; each with a part of the sample.
+    let profile = dir.join("Local Folders");
+    fs::create_dir_all(profile.join("Inbox.sbd/Archive.sbd")).expect("mkdir");
+    let mbox = fs::read(sample("shared-pop.mbox")).expect("mbox");
+    let text = String::from_utf8_lossy(&mbox);
+    let cut = |line: &str| text.find(line).expect("cut");
+    let cuts = [
+        0,
+        cut("From list-bounces@lists.example.org Thu Mar  7 08:00:00 2019"),
+        cut("From hans@vendor.example.org Sat Mar  9 10:00:00 2019"),
+        cut("From MAILER-DAEMON Sun Mar 10 08:00:00 2019"),
+        mbox.len(),
+    ];
+    let parts = [
+        "Inbox",
+        "Inbox.sbd/Archive",
+        "Rechnungen Ä",
+        "Inbox.sbd/Archive.sbd/2019",
+    ];
+    for (i, part) in parts.iter().enumerate() {
+        fs::write(profile.join(part), &mbox[cuts[i]..cuts[i + 1]]).expect("write");
+    }
+    let mail = dir.join("mail");
+    Run::split(&profile).office().out(&mail).ok();
+
+    // What is on disk: each user's INBOX and Maildir++ folders, with their copies.
+    let count = |p: &Path| {
+        ["cur", "new"]
+            .iter()
+            .map(|s| fs::read_dir(p.join(s)).map_or(0, |d| d.count()))
+            .sum::<usize>() as u64
+    };
+    let mut on_disk: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for user in read_tree(&mail).keys() {
+        let base = mail.join(user);
+        let folders = on_disk.entry(user.clone()).or_default();
+        folders.insert("INBOX".into(), count(&base));
+        for e in fs::read_dir(&base).expect("user") {
+            let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+            if let Some(folder) = name.strip_prefix('.') {
+                folders.insert(folder.to_string(), count(&base.join(&name)));
+            }
+        }
+    }
+    assert!(
+        on_disk.values().any(|f| f.contains_key("Archive.2019")),
+        "{on_disk:?}"
+    );
+    assert!(
+        on_disk.values().any(|f| f.contains_key("Rechnungen &AMQ-")),
+        "{on_disk:?}"
+    );
+
+    let users: Vec<String> = on_disk.keys().cloned().collect();
+    for sub in ["run", "state", "home"] {
+        fs::create_dir_all(dir.join(sub)).expect("mkdir");
+    }
+    fs::write(
+        dir.join("passwd"),
+        users
+            .iter()
+            .map(|u| format!("{u}:{{PLAIN}}secret\n"))
+            .collect::<String>(),
+    )
+    .expect("passwd");
+    let root = id("-u") == "0";
+    if root {
+        for p in [&mail, &dir.join("home")] {
+            assert!(
+                Command::new("chown")
+                    .args(["-R", "dovecot:dovecot"])
+                    .arg(p)
+                    .status()
+                    .expect("chown")
+                    .success(),
+                "no dovecot user"
+            );
+        }
+    }
+    let port = free_port();
+    let conf = dir.join("dovecot.conf");
+    fs::write(&conf, config(dir, &mail, port, root)).expect("conf");
+    let _server = serve(&dovecot, &conf, port, dir);
+    let res = Command::new("python3")
+        .args(["-c", FOLDERS_CLIENT, &port.to_string()])
+        .args(&users)
+        .output()
+        .expect("python3");
+    assert!(
+        res.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&res.stderr),
+        fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
+    );
+    let served: BTreeMap<String, BTreeMap<String, u64>> =
+        serde_json::from_slice(&res.stdout).expect("json");
+    assert_eq!(served, on_disk);
+}

@@ -45,6 +45,19 @@ fn a_pst_is_read_through_readpst_every_folder_also_inside_a_folder() {
         };
         assert_eq!((from("Inbox"), from("Sent Items")), (8, 6), "{rows:?}");
         assert_eq!(read_tree(&out)["saqib.razzaq"].len(), 8);
+        // The PST's top folder and its Inbox are each user's INBOX; Sent Items is the
+        // user's Maildir++ folder `.Sent Items`.
+        for r in &rows {
+            let sent = r["source"] == format!("{prefix}/Outlook/Sent Items/mbox");
+            for to in r["delivered_to"].as_array().expect("delivered_to") {
+                let to = to.as_str().expect("str");
+                assert_eq!(to.ends_with("/.Sent Items"), sent, "{r}");
+                assert_eq!(to.contains('/'), sent, "{r}");
+            }
+            for f in r["files"].as_array().expect("files") {
+                assert!(out.join(f.as_str().expect("str")).is_file(), "{r}");
+            }
+        }
         fs::remove_dir_all(&out).expect("rm");
     }
 }

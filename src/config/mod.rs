@@ -47,6 +47,9 @@ pub struct Config {
     pub command: String,
     /// A person's decisions (`--corrections`), which override popsplit's.
     pub corrections: Option<Corrections>,
+    /// Every copy in the user's INBOX, instead of the Maildir++ subfolder that stands for
+    /// the source's folder (`--flatten`).
+    pub flatten: bool,
 }
 
 /// The form of the output.

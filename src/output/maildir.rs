@@ -307,13 +307,36 @@ impl Outbox {
     }
 
     /// Makes sure the Maildir `name` exists with its keywords file; `name` must come from
-    /// [`crate::text::folder_name`] or the validated `--unassigned` option.
+    /// [`crate::text::folder_name`] or the validated `--unassigned` option, followed
+    /// for a Maildir++ subfolder by `/` and a name of [`crate::folders::maildir_name`].
     pub fn prepare(&mut self, name: &str) -> Result<(), DeliverError> {
         if self.boxes.contains_key(name) {
             return Ok(());
         }
         let base_path = self.root.path.join(name);
-        let base = outfs::subdir(self.root.fd.as_fd(), name, &base_path)?;
+        let (user, sub) = name.split_once('/').unwrap_or((name, ""));
+        if !sub.is_empty() {
+            // A folder's Maildir is whole too, even with no mail in its INBOX: what serves
+            // or hands over the user (`handover`) looks for its `cur/`.
+            self.prepare(user)?;
+        }
+        let mut base = outfs::subdir(self.root.fd.as_fd(), user, &self.root.path.join(user))?;
+        if !sub.is_empty() {
+            // One level only, and never `.`, `..` or a path: the name is a Maildir++ one.
+            if sub.contains('/') || !sub.starts_with('.') || sub == "." || sub == ".." {
+                return Err(DeliverError::Refused {
+                    path: base_path,
+                    why: "is not a Maildir++ folder name",
+                });
+            }
+            base = outfs::subdir(base.as_fd(), sub, &base_path)?;
+            // Maildir++ marks a subfolder so, for delivery agents (Courier's, maildrop).
+            const MARK: &str = "maildirfolder";
+            let mark = base_path.join(MARK);
+            if outfs::open_regular(base.as_fd(), MARK, &mark)?.is_none() {
+                outfs::create_new(base.as_fd(), MARK, &mark)?;
+            }
+        }
         let open = |sub: &str| outfs::subdir(base.as_fd(), sub, &base_path.join(sub));
         let (tmp, new, cur) = (open("tmp")?, open("new")?, open("cur")?);
         let dirs = Folders {

@@ -5,7 +5,7 @@ use crate::decide::Confidence;
 use crate::output::report::{Audit, Moved, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
 use crate::run::analyse::Decided;
 use crate::run::deliver::Written;
-use crate::run::duplicates::Plan;
+use crate::run::duplicates::{Plan, user_of};
 use crate::run::error::{SplitError, report_err};
 use crate::text::one_line;
 use std::fs::File;
@@ -98,10 +98,11 @@ pub(crate) fn account(summary: &mut Summary, m: &Written<'_>) {
     let level = w.decision.confidence.index();
     for (f, _) in &p.copies {
         summary.copies += 1;
-        summary.per_user.entry(f.clone()).or_default()[level] += 1;
+        let user = user_of(f);
+        summary.per_user.entry(user.to_string()).or_default()[level] += 1;
         summary
             .figures
-            .entry(f.clone())
+            .entry(user.to_string())
             .or_default()
             .add(w.size, w.arrival);
     }

@@ -9,7 +9,7 @@ use crate::output::outfs::DeliverError;
 use crate::output::report::{Audit, Summary};
 use crate::run::account::{account, note_audit, write_row};
 use crate::run::analyse::Decided;
-use crate::run::duplicates::{DuplicateIndex, Plan, plan};
+use crate::run::duplicates::{Destination, DuplicateIndex, Plan, plan};
 use crate::run::error::{SplitError, done_so_far, report_err, stop};
 use crate::run::rehome::Earlier;
 use crate::run::rehome::{Rehomed, rehome};
@@ -43,6 +43,8 @@ pub(crate) enum Writer {
 pub(crate) struct Delivery<'c> {
     pub(crate) config: &'c Config,
     pub(crate) sources: &'c [Source],
+    /// The Maildir++ subfolder of each source's copies (`""`: INBOX).
+    pub(crate) subfolders: &'c [String],
     pub(crate) writer: Writer,
     pub(crate) report: Option<BufWriter<File>>,
     pub(crate) summary: Summary,
@@ -91,13 +93,12 @@ impl<'c> Delivery<'c> {
         let plans: Vec<Plan> = work
             .iter()
             .map(|w| {
-                plan(
-                    w,
-                    a.at,
-                    config.unassigned.as_str(),
-                    &mut self.seen,
-                    self.sources,
-                )
+                let to = Destination {
+                    source: a.at,
+                    unassigned: config.unassigned.as_str(),
+                    sub: self.subfolders.get(a.at).map_or("", String::as_str),
+                };
+                plan(w, &to, &mut self.seen, self.sources)
             })
             .collect();
         let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); work.len()];
@@ -143,7 +144,7 @@ impl<'c> Delivery<'c> {
                 }
             }
             if let Some(earlier) = self.earlier.as_mut() {
-                rehomed = rehome(earlier, Some(outbox), work, &plans, config.sync)
+                rehomed = rehome(earlier, Some(outbox), work, &plans, config)
                     .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
             }
             let skips: Vec<Vec<String>> = already
@@ -193,7 +194,7 @@ impl<'c> Delivery<'c> {
         }
         if let (Writer::DryRun, Some(earlier)) = (&self.writer, self.earlier.as_mut()) {
             // A dry run: what a real run would move, from the listing alone.
-            rehomed = rehome(earlier, None, work, &plans, config.sync)
+            rehomed = rehome(earlier, None, work, &plans, config)
                 .map_err(|(i, e)| stop(&self.summary, &work[i], e))?;
             for (r, a) in rehomed.iter().zip(already.iter_mut()) {
                 a.clone_from(&r.present);

@@ -52,6 +52,33 @@ impl Seen {
     }
 }
 
+/// Where a source's messages go: which source, the unassigned folder, and the Maildir++
+/// subfolder of the source's folder (`""`: INBOX).
+pub(crate) struct Destination<'a> {
+    pub(crate) source: usize,
+    pub(crate) unassigned: &'a str,
+    pub(crate) sub: &'a str,
+}
+
+/// The Maildir `user` (a user, the unassigned or the duplicates folder) or its
+/// subfolder `sub`, as a path relative to `--out`: what a copy's key and the report name.
+pub(crate) fn in_folder(user: &str, sub: &str) -> String {
+    match sub {
+        "" => user.to_string(),
+        _ => format!("{user}/{sub}"),
+    }
+}
+
+/// The user's Maildir of a copy's folder (`alice` of `alice/.Archive`).
+pub(crate) fn user_of(folder: &str) -> &str {
+    folder.split('/').next().unwrap_or(folder)
+}
+
+/// The Maildir++ subfolder of a copy's folder (`.Archive` of `alice/.Archive`, `""`).
+pub(crate) fn sub_of(folder: &str) -> &str {
+    folder.split_once('/').map_or("", |(_, sub)| sub)
+}
+
 impl DuplicateIndex {
     /// The folders of `wanted` that hold no earlier copy of the message, which they now
     /// hold, the first copy when some folder did, and, when every folder did, how many
@@ -98,17 +125,21 @@ impl DuplicateIndex {
 /// earlier copy (the box got one copy per envelope recipient).
 pub(crate) fn plan(
     w: &Decided<'_>,
-    source: usize,
-    unassigned: &str,
+    to: &Destination<'_>,
     delivered: &mut DuplicateIndex,
     sources: &[Source],
 ) -> Plan {
     let wanted: Vec<String> = match w.decision.users.is_empty() {
-        true => vec![unassigned.to_string()],
-        false => w.decision.users.clone(),
+        true => vec![in_folder(to.unassigned, to.sub)],
+        false => w
+            .decision
+            .users
+            .iter()
+            .map(|u| in_folder(u, to.sub))
+            .collect(),
     };
     let (folders, duplicate_of, nth) = if delivered.repeats.maybe(&w.facts.header_key) {
-        delivered.place(w, source, wanted, sources)
+        delivered.place(w, to.source, wanted, sources)
     } else {
         // No other message shares its Message-ID (or From, Date and Subject): no copy of
         // it came before or will come after.
@@ -116,7 +147,7 @@ pub(crate) fn plan(
     };
     let set_aside = folders.is_empty().then_some(nth);
     let folders = match set_aside {
-        Some(_) => vec![DUPLICATES.to_string()],
+        Some(_) => vec![in_folder(DUPLICATES, to.sub)],
         None => folders,
     };
     let copies = folders.into_iter().map(|f| {

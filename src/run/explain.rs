@@ -96,6 +96,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
     let noop = |_: &'static str, _: u64| {};
     let Learned {
         sources,
+        folders,
         profile,
         marks,
         ..
@@ -108,6 +109,11 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         &noop,
     )?;
     let (source, unit) = find(&sources, &which)?;
+    let folder = sources
+        .iter()
+        .position(|s| std::ptr::eq(s, source))
+        .and_then(|at| folders.get(at))
+        .filter(|f| !f.is_empty());
     let ctx = Context {
         dir: &config.directory,
         profile: &profile,
@@ -200,5 +206,13 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         w.decision.confidence.name()
     );
     let _ = writeln!(t, "  because: {}", one_line(&w.decisive));
+    if let Some(levels) = folder {
+        let _ = writeln!(
+            t,
+            "  folder: {} (`{}` in each Maildir; INBOX with --flatten)",
+            one_line(&levels.join("/")),
+            crate::folders::maildir_name(levels)
+        );
+    }
     Ok(t)
 }

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 pub struct Learned {
     /// Every source of every input, in order.
     pub sources: Vec<Source>,
+    /// The folder of each source in the shared box, as levels below INBOX.
+    pub folders: Vec<Vec<String>>,
     /// Notes on files inside input folders that are not mail.
     pub skipped: Vec<String>,
     /// The mailbox profile.
@@ -40,7 +42,8 @@ pub fn open_and_learn(
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Learned, SplitError> {
     let mut skipped = Vec::new();
-    let mut sources = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
+    let mut folders = Vec::new();
     let mut stats = Stats::default();
     let mut marks = Prescan::default();
     let mut learn = |name: &str, first: bool, facts: &[Facts], bytes: u64| {
@@ -57,13 +60,9 @@ pub fn open_and_learn(
         learn(name, first, &facts, spans.iter().map(Span::size).sum());
     };
     for p in paths {
-        sources.extend(input::open(
-            p,
-            format,
-            temp,
-            &mut skipped,
-            &mut learn_early,
-        )?);
+        let opened = input::open(p, format, temp, &mut skipped, &mut learn_early)?;
+        folders.extend(opened.iter().map(|s| source_folder(p, &s.name)));
+        sources.extend(opened);
     }
     batches(&sources, |_, source, batch, bytes| {
         if source.seen_early() {
@@ -77,10 +76,42 @@ pub fn open_and_learn(
     })?;
     Ok(Learned {
         sources,
+        folders,
         skipped,
         profile: stats.learn(dir, over),
         marks,
     })
+}
+
+/// The folder of the source `name` found in the input `input`, as levels below INBOX
+/// ([`crate::folders::source_folder`]). A source inside a file of the input is a folder
+/// of an Outlook file.
+fn source_folder(input: &Path, name: &str) -> Vec<String> {
+    let given = input.display().to_string();
+    let Some(rel) = name.strip_prefix(given.as_str()) else {
+        return Vec::new();
+    };
+    let mut parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return Vec::new();
+    }
+    let mut base = input.to_path_buf();
+    let input_name = input.file_name().map(|n| n.to_string_lossy());
+    if input.is_file() {
+        // The input itself holds the folders (an Outlook file): the path starts at it.
+        let Some(n) = input_name.as_deref() else {
+            return Vec::new();
+        };
+        parts.insert(0, n);
+        base.pop();
+    }
+    let inside_file = (0..parts.len().saturating_sub(1)).find(|&i| {
+        parts[..=i]
+            .iter()
+            .fold(base.clone(), |p, c| p.join(c))
+            .is_file()
+    });
+    crate::folders::source_folder(&parts, inside_file)
 }
 
 /// The facts of a batch's header blocks, in order.

@@ -117,6 +117,7 @@ pub fn run(
     };
     let Learned {
         sources,
+        folders,
         skipped,
         profile,
         marks,
@@ -128,6 +129,14 @@ pub fn run(
         &config.overrides,
         progress,
     )?;
+    // An mbox file per user has no folders: mbox output is flat, as `--flatten`.
+    let subfolders: Vec<String> = match config.flatten || config.output == OutputFormat::Mbox {
+        true => vec![String::new(); sources.len()],
+        false => folders
+            .iter()
+            .map(|f| crate::folders::maildir_name(f))
+            .collect(),
+    };
     check_domains(&profile, &config.overrides)?;
     let ctx = Context {
         dir: &config.directory,
@@ -165,6 +174,7 @@ pub fn run(
     let mut d = Delivery {
         config,
         sources: &sources,
+        subfolders: &subfolders,
         writer,
         report,
         summary: Summary::default(),

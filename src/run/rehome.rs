@@ -12,7 +12,7 @@ use crate::config::DUPLICATES;
 use crate::config::{Config, OutputFormat};
 use crate::output::maildir::{Outbox, SyncPolicy};
 use crate::run::analyse::Decided;
-use crate::run::duplicates::{Plan, copy_key};
+use crate::run::duplicates::{Plan, copy_key, sub_of, user_of};
 use rayon::prelude::*;
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,6 +60,33 @@ pub struct Earlier {
     folders: BTreeMap<String, Folder>,
 }
 
+/// popsplit's copies in the Maildir `base` (at `base_path`); `None` when it has no `cur/`.
+fn scan_folder(base: OwnedFd, base_path: &Path) -> Result<Option<Folder>, DeliverError> {
+    let open = |sub: &str| outfs::existing_dir(base.as_fd(), sub, &base_path.join(sub));
+    let Some(cur) = open("cur")? else {
+        return Ok(None);
+    };
+    let new = open("new")?;
+    let mut unclaimed = HashMap::new();
+    for (in_new, fd) in [(false, Some(&cur)), (true, new.as_ref())] {
+        let Some(fd) = fd else { continue };
+        let dir = base_path.join(if in_new { "new" } else { "cur" });
+        outfs::each_entry(fd.as_fd(), &dir, |file, regular| {
+            if let (true, Some((key, _))) = (regular, name_key(file)) {
+                unclaimed.insert(key, (in_new, file.into()));
+            }
+            Ok(())
+        })?;
+    }
+    let keywords = keywords(base.as_fd(), base_path)?;
+    Ok(Some(Folder {
+        cur,
+        new,
+        keywords,
+        unclaimed,
+    }))
+}
+
 impl Earlier {
     /// Lists popsplit's copies in every Maildir of `out` (nothing when `out` does not
     /// exist). Reads only: nothing is created or changed.
@@ -76,32 +103,26 @@ impl Earlier {
             let Some(base) = outfs::existing_dir(top.as_fd(), &name, &base_path)? else {
                 continue;
             };
-            let open = |sub: &str| outfs::existing_dir(base.as_fd(), sub, &base_path.join(sub));
-            let Some(cur) = open("cur")? else {
-                continue;
-            };
-            let new = open("new")?;
-            let mut unclaimed = HashMap::new();
-            for (in_new, fd) in [(false, Some(&cur)), (true, new.as_ref())] {
-                let Some(fd) = fd else { continue };
-                let dir = base_path.join(if in_new { "new" } else { "cur" });
-                outfs::each_entry(fd.as_fd(), &dir, |file, regular| {
-                    if let (true, Some((key, _))) = (regular, name_key(file)) {
-                        unclaimed.insert(key, (in_new, file.into()));
-                    }
-                    Ok(())
-                })?;
+            // The user's Maildir++ subfolders (`.Archive`) hold copies as its INBOX does.
+            let mut subs = Vec::new();
+            outfs::each_entry(base.as_fd(), &base_path, |sub, regular| {
+                if !regular && sub.starts_with('.') {
+                    subs.push(sub.to_string());
+                }
+                Ok(())
+            })?;
+            subs.sort();
+            for sub in subs {
+                let sub_path = base_path.join(&sub);
+                if let Some(fd) = outfs::existing_dir(base.as_fd(), &sub, &sub_path)?
+                    && let Some(folder) = scan_folder(fd, &sub_path)?
+                {
+                    earlier.folders.insert(format!("{name}/{sub}"), folder);
+                }
             }
-            let keywords = keywords(base.as_fd(), &base_path)?;
-            earlier.folders.insert(
-                name,
-                Folder {
-                    cur,
-                    new,
-                    keywords,
-                    unclaimed,
-                },
-            );
+            if let Some(folder) = scan_folder(base, &base_path)? {
+                earlier.folders.insert(name, folder);
+            }
         }
         Ok(earlier)
     }
@@ -296,13 +317,19 @@ pub(crate) struct Rehomed {
 /// that lacks the copy, or removed when none does. Claims every planned copy that is
 /// there. With no `outbox` (a dry run), only says what it would do. On failure, the
 /// position of the message in the batch.
+///
+/// With the source's folders kept, a message's stray copies are looked for only in the
+/// same folder of other users: the same message in another folder of the shared box (a
+/// copy filed in `Archive`) is a copy of its own, which that folder's source claims.
 pub(crate) fn rehome(
     earlier: &mut Earlier,
     outbox: Option<&Outbox>,
     work: &[Decided<'_>],
     plans: &[Plan],
-    sync: SyncPolicy,
+    config: &Config,
 ) -> Result<Vec<Rehomed>, (usize, DeliverError)> {
+    let sync = config.sync;
+    let any_folder = config.flatten;
     let present: Vec<Vec<bool>> = plans
         .iter()
         .map(|p| p.copies.iter().map(|(f, k)| earlier.claim(f, k)).collect())
@@ -332,10 +359,11 @@ pub(crate) fn rehome(
         .zip(plans)
         .map(|(w, p)| {
             // Set-aside copies are extra copies, nobody's mail: they stay where they are.
-            let mut planned: Vec<String> = p.copies.iter().map(|(f, _)| f.clone()).collect();
-            planned.push(DUPLICATES.to_string());
+            let planned: Vec<String> = p.copies.iter().map(|(f, _)| f.clone()).collect();
+            let sub = planned.first().map_or("", |f| sub_of(f));
             shared
                 .folders_besides(&planned)
+                .filter(|g| user_of(g) != DUPLICATES && (any_folder || sub_of(g) == sub))
                 .map(|g| (g.to_string(), copy_key(w, g, None)))
                 .filter(|(g, k)| shared.holds(g, k))
                 .collect()
@@ -417,11 +445,9 @@ pub(crate) fn earlier_folders(config: &Config) -> Vec<String> {
             let name = e.file_name().to_string_lossy().into_owned();
             match config.output {
                 // Emptied by this run's moves: nothing left to check there.
-                OutputFormat::Maildir => (e.file_type().ok()?.is_dir()
-                    && ["cur", "new"].iter().any(|sub| {
-                        std::fs::read_dir(e.path().join(sub)).is_ok_and(|mut d| d.next().is_some())
-                    }))
-                .then_some(name),
+                OutputFormat::Maildir => {
+                    (e.file_type().ok()?.is_dir() && holds_mail(&e.path())).then_some(name)
+                }
                 OutputFormat::Mbox => name.strip_suffix(".mbox").map(str::to_string),
             }
         })
@@ -429,4 +455,22 @@ pub(crate) fn earlier_folders(config: &Config) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Whether the Maildir `base` or one of its Maildir++ folders has a file in `cur/` or
+/// `new/`.
+fn holds_mail(base: &Path) -> bool {
+    let has_files = |maildir: &Path| {
+        ["cur", "new"]
+            .iter()
+            .any(|sub| std::fs::read_dir(maildir.join(sub)).is_ok_and(|mut d| d.next().is_some()))
+    };
+    has_files(base)
+        || std::fs::read_dir(base).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|e| {
+                e.file_name().to_string_lossy().starts_with('.')
+                    && e.file_type().is_ok_and(|t| t.is_dir())
+                    && has_files(&e.path())
+            })
+        })
 }
