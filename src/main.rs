@@ -261,6 +261,38 @@ macro_rules! usage {
     };
 }
 
+/// Prints to standard output. A reader that went away (`popsplit profile … | head`) ends
+/// the program quietly, as it ends other Unix tools, instead of the panic `print!` gives.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!($($arg)*))
+            .map_err(stdout_error)?
+    };
+}
+
+/// [`out!`] with a line end.
+macro_rules! outln {
+    () => {
+        out!("\n")
+    };
+    ($($arg:tt)*) => {
+        out!("{}\n", format_args!($($arg)*))
+    };
+}
+
+/// Standard output was closed by its reader: not an error of the run.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+struct StdoutClosed;
+
+/// The error for a failed write to standard output.
+fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => StdoutClosed.into(),
+        _ => anyhow::Error::new(e).context("writing to standard output"),
+    }
+}
+
 /// Said on SIGBUS before exiting: an input mapped in memory lost pages, which only a
 /// truncation by another process does (a change is otherwise caught between batches).
 const SIGBUS_TEXT: &[u8] = b"popsplit: error: an input mailbox was truncated by another process while popsplit read it (SIGBUS on its memory map). What reached the output is complete; stop the other process (or copy the mailbox) and rerun the same command to finish.\n";
@@ -292,15 +324,13 @@ fn main() -> ExitCode {
         Command::Split(args) => run_split(args),
         Command::Profile(args) => run_profile(args),
         Command::Explain(args) => run_explain(args),
-        Command::Completions { shell } => {
-            run_completions(shell);
-            Ok(())
-        }
+        Command::Completions { shell } => run_completions(shell),
         Command::Man { dir } => run_man(dir),
         Command::Handover(args) => run_handover(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(|c| c.is::<StdoutClosed>()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(SplitError::Interrupted { signal, .. }) = e.downcast_ref() {
                 eprintln!("popsplit: {}", describe(&e));
@@ -355,16 +385,16 @@ fn run_handover(args: HandoverArgs) -> Result<()> {
         server_user: args.dovecot_user,
     };
     let handed = popsplit::output::handover::write(&args.out, &args.to, &directory, &target)?;
-    println!(
+    outln!(
         "{} Dovecot logins (one a folder), {} people for imapsync and Microsoft 365:",
         handed.logins.len(),
         handed.people.len()
     );
     for (user, address) in &handed.people {
-        println!("  {user} -> {}", popsplit::text::one_line(address));
+        outln!("  {user} -> {}", popsplit::text::one_line(address));
     }
     for f in &handed.files {
-        println!("wrote {} (0600)", f.display());
+        outln!("wrote {} (0600)", f.display());
     }
     Ok(())
 }
@@ -465,12 +495,12 @@ fn run_profile(args: ProfileArgs) -> Result<()> {
     bar.finish_and_clear();
     let profile = profile?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&profile).context("writing the profile as JSON")?
         );
     } else {
-        print!("{}", profile.describe(&directory));
+        out!("{}", profile.describe(&directory));
     }
     Ok(())
 }
@@ -529,7 +559,7 @@ fn run_explain(args: ExplainArgs) -> Result<()> {
         flatten: false,
     };
     let text = pool(jobs(&args.office)?)?.install(|| run::explain(&config, which))?;
-    print!("{text}");
+    out!("{text}");
     Ok(())
 }
 
@@ -569,7 +599,7 @@ fn run_split(args: SplitArgs) -> Result<()> {
     let pool = pool(jobs(&args.mailbox.office)?)?;
     if let Some(spec) = &args.explain {
         let which = parse_which(spec, "--explain")?;
-        print!("{}", pool.install(|| run::explain(&config, which))?);
+        out!("{}", pool.install(|| run::explain(&config, which))?);
         return Ok(());
     }
     popsplit::run::interrupt::install().context("handling Ctrl-C")?;
@@ -609,22 +639,22 @@ fn run_split(args: SplitArgs) -> Result<()> {
         );
     }
     if !args.quiet {
-        print!("{}", outcome.profile.describe(&config.directory));
-        println!();
+        out!("{}", outcome.profile.describe(&config.directory));
+        outln!();
         for line in &outcome.would {
-            println!("{}", popsplit::text::one_line(line));
+            outln!("{}", popsplit::text::one_line(line));
         }
-        print!("{}", outcome.summary.table(config.dry_run));
-        println!();
-        print!("{}", outcome.summary.figures_table());
+        out!("{}", outcome.summary.table(config.dry_run));
+        outln!();
+        out!("{}", outcome.summary.figures_table());
         if outcome.unclaimed > 0 {
-            println!(
+            outln!(
                 "{} an earlier run wrote into --out belong to no message decided now (not in these inputs, or set aside in _duplicates): left alone",
                 popsplit::text::count(outcome.unclaimed as u64, "copy", "copies")
             );
         }
         for (folder, address) in config.directory.renamed(outcome.summary.per_user.keys()) {
-            println!(
+            outln!(
                 "folder {folder} is for {}: a folder name holds only a-z, 0-9, `.`, `_` and `-`, so it carries a hash to stay apart from other names",
                 popsplit::text::one_line(&address)
             );
@@ -634,13 +664,11 @@ fn run_split(args: SplitArgs) -> Result<()> {
 }
 
 /// Prints a completion script for `shell`, made from the flags' definitions.
-fn run_completions(shell: clap_complete::Shell) {
-    clap_complete::generate(
-        shell,
-        &mut Cli::command(),
-        "popsplit",
-        &mut std::io::stdout(),
-    );
+fn run_completions(shell: clap_complete::Shell) -> Result<()> {
+    // Generated in memory: clap_complete panics when its writer fails.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "popsplit", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script).map_err(stdout_error)
 }
 
 /// Prints the manual page, or writes a page per command into `dir`.
@@ -656,8 +684,8 @@ fn run_man(dir: Option<PathBuf>) -> Result<()> {
             clap_mangen::Man::new(cmd)
                 .render(&mut page)
                 .context("rendering the manual page")?;
-            std::io::Write::write_all(&mut std::io::stdout(), &page)
-                .context("printing the manual page")?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &page)
+                .map_err(stdout_error)?;
         }
     }
     Ok(())

@@ -183,3 +183,44 @@ fn completions_and_manual_pages_come_from_the_flags() {
     let split = fs::read_to_string(tmp.path().join("popsplit-split.1")).expect("page");
     assert!(split.contains("output\\-format"), "{split}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `popsplit profile … | head`: the reader closes the pipe before popsplit writes. The
+    // read end is closed before the program starts, so every write fails (EPIPE).
+    let sample = sample("shared-pop.mbox");
+    let sample = sample.to_str().expect("utf-8");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let out = out.to_str().expect("utf-8");
+    let runs: [&[&str]; 4] = [
+        &["profile", sample, "-d", "example.com"],
+        &["completions", "bash"],
+        &["man"],
+        &[
+            "split",
+            sample,
+            "-d",
+            "example.com",
+            "-o",
+            out,
+            "--sync",
+            "none",
+        ],
+    ];
+    for argv in runs {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let done = Run::new(argv)
+            .command()
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&done.stderr);
+        assert!(!err.contains("panicked"), "{argv:?}: {err}");
+        assert!(done.status.success(), "{argv:?}: {:?} {err}", done.status);
+    }
+    // The split's work is done before its summary is printed.
+    assert!(read_tree(std::path::Path::new(out)).contains_key("alice"));
+}
