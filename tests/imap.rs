@@ -157,47 +157,7 @@ fn dovecot_serves_every_user_their_mail_with_dates_flags_and_keywords() {
     Run::split(&mbox).office().out(&mail).ok();
     let tree = read_tree(&mail);
     let users: Vec<String> = tree.keys().cloned().collect();
-    for sub in ["run", "state", "home"] {
-        fs::create_dir_all(dir.join(sub)).expect("mkdir");
-    }
-    fs::write(
-        dir.join("passwd"),
-        users
-            .iter()
-            .map(|u| format!("{u}:{{PLAIN}}secret\n"))
-            .collect::<String>(),
-    )
-    .expect("passwd");
-    let root = id("-u") == "0";
-    if root {
-        // Dovecot never serves mail as root: hand the test's own copy to its user.
-        for p in [&mail, &dir.join("home")] {
-            assert!(
-                Command::new("chown")
-                    .args(["-R", "dovecot:dovecot"])
-                    .arg(p)
-                    .status()
-                    .expect("chown")
-                    .success(),
-                "no dovecot user"
-            );
-        }
-    }
-    let port = free_port();
-    let conf = dir.join("dovecot.conf");
-    fs::write(&conf, config(dir, &mail, port, root)).expect("conf");
-    let _server = serve(&dovecot, &conf, port, dir);
-    let res = Command::new("python3")
-        .args(["-c", CLIENT, &port.to_string()])
-        .args(&users)
-        .output()
-        .expect("python3");
-    assert!(
-        res.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&res.stderr),
-        fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
-    );
+    let res = ask_dovecot(&dovecot, dir, &mail, &users, CLIENT);
     let served: BTreeMap<String, serde_json::Value> =
         serde_json::from_slice(&res.stdout).expect("json");
 
@@ -553,6 +513,22 @@ fn dovecot_lists_the_kept_folders_and_selects_their_messages() {
     );
 
     let users: Vec<String> = on_disk.keys().cloned().collect();
+    let res = ask_dovecot(&dovecot, dir, &mail, &users, FOLDERS_CLIENT);
+    let served: BTreeMap<String, BTreeMap<String, u64>> =
+        serde_json::from_slice(&res.stdout).expect("json");
+    assert_eq!(served, on_disk);
+}
+
+/// Serves `mail` with Dovecot on 127.0.0.1 for `users` (password `secret`), runs the
+/// Python IMAP `client` against it with the port and the users, and returns what the
+/// client printed; the server is stopped when this returns, pass or fail.
+fn ask_dovecot(
+    dovecot: &Path,
+    dir: &Path,
+    mail: &Path,
+    users: &[String],
+    client: &str,
+) -> std::process::Output {
     for sub in ["run", "state", "home"] {
         fs::create_dir_all(dir.join(sub)).expect("mkdir");
     }
@@ -566,7 +542,8 @@ fn dovecot_lists_the_kept_folders_and_selects_their_messages() {
     .expect("passwd");
     let root = id("-u") == "0";
     if root {
-        for p in [&mail, &dir.join("home")] {
+        // Dovecot never serves mail as root: hand the test's own copy to its user.
+        for p in [mail, &dir.join("home")] {
             assert!(
                 Command::new("chown")
                     .args(["-R", "dovecot:dovecot"])
@@ -580,11 +557,11 @@ fn dovecot_lists_the_kept_folders_and_selects_their_messages() {
     }
     let port = free_port();
     let conf = dir.join("dovecot.conf");
-    fs::write(&conf, config(dir, &mail, port, root)).expect("conf");
-    let _server = serve(&dovecot, &conf, port, dir);
+    fs::write(&conf, config(dir, mail, port, root)).expect("conf");
+    let _server = serve(dovecot, &conf, port, dir);
     let res = Command::new("python3")
-        .args(["-c", FOLDERS_CLIENT, &port.to_string()])
-        .args(&users)
+        .args(["-c", client, &port.to_string()])
+        .args(users)
         .output()
         .expect("python3");
     assert!(
@@ -593,7 +570,5 @@ fn dovecot_lists_the_kept_folders_and_selects_their_messages() {
         String::from_utf8_lossy(&res.stderr),
         fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
     );
-    let served: BTreeMap<String, BTreeMap<String, u64>> =
-        serde_json::from_slice(&res.stdout).expect("json");
-    assert_eq!(served, on_disk);
+    res
 }
