@@ -455,3 +455,30 @@ fn a_folder_planted_as_a_link_is_not_followed() {
     assert!(err.contains("alice/.Archive"), "{err}");
     assert_eq!(fs::read_dir(&victim).expect("victim").count(), 0);
 }
+
+#[test]
+fn a_rerun_that_keeps_folders_after_a_flat_run_moves_the_copies_into_them() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let profile = thunderbird_profile(tmp.path());
+    let out = tmp.path().join("out");
+    Run::split(&profile)
+        .office()
+        .out(&out)
+        .args(&["--flatten"])
+        .ok();
+    let said = Run::split(&profile).office().out(&out).ok();
+    // Every user folder holds what a first run keeping folders gives, no copy twice; the
+    // flat run's set-aside copy of the message filed twice stays in _duplicates.
+    let users: BTreeMap<_, _> = held(&out)
+        .into_iter()
+        .filter(|(at, _)| !at.starts_with("_duplicates"))
+        .collect();
+    let want: BTreeMap<_, _> = kept_layout()
+        .into_iter()
+        .filter(|(at, _)| !at.starts_with("_duplicates"))
+        .collect();
+    assert_eq!(users, want, "{said}");
+    assert!(said.contains("moved to their folder"), "{said}");
+    let again = Run::split(&profile).office().out(&out).ok();
+    assert!(again.contains("0 copies written"), "{again}");
+}

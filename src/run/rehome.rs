@@ -319,8 +319,9 @@ pub(crate) struct Rehomed {
 /// position of the message in the batch.
 ///
 /// With the source's folders kept, a message's stray copies are looked for only in the
-/// same folder of other users: the same message in another folder of the shared box (a
-/// copy filed in `Archive`) is a copy of its own, which that folder's source claims.
+/// same folder of other users, and in the INBOXes, where a run with `--flatten` put
+/// every copy: the same message in another folder of the shared box (a copy filed in
+/// `Archive`) is a copy of its own, which that folder's source claims.
 pub(crate) fn rehome(
     earlier: &mut Earlier,
     outbox: Option<&Outbox>,
@@ -363,7 +364,10 @@ pub(crate) fn rehome(
             let sub = planned.first().map_or("", |f| sub_of(f));
             shared
                 .folders_besides(&planned)
-                .filter(|g| user_of(g) != DUPLICATES && (any_folder || sub_of(g) == sub))
+                .filter(|g| {
+                    user_of(g) != DUPLICATES
+                        && (any_folder || sub_of(g) == sub || sub_of(g).is_empty())
+                })
                 .map(|g| (g.to_string(), copy_key(w, g, None)))
                 .filter(|(g, k)| shared.holds(g, k))
                 .collect()
