@@ -482,3 +482,56 @@ fn a_rerun_that_keeps_folders_after_a_flat_run_moves_the_copies_into_them() {
     let again = Run::split(&profile).office().out(&out).ok();
     assert!(again.contains("0 copies written"), "{again}");
 }
+
+#[test]
+fn an_eml_tree_keeps_its_folders() {
+    // A Windows Mail or Outlook Express export: a folder of `.eml` files per mail folder.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let msgs = messages();
+    let expected = expected();
+    let input = tmp.path().join("export");
+    let layout: [(&str, &str, &[usize]); 3] = [
+        ("", "", &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+        (
+            "Archive",
+            ".Archive",
+            &[13, 14, 15, 16, 17, 18, 19, 20, 21, 22],
+        ),
+        (
+            "Archive/2019",
+            ".Archive.2019",
+            &[23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34],
+        ),
+    ];
+    for (dir, _, which) in layout {
+        fs::create_dir_all(input.join(dir)).expect("mkdir");
+        for &i in which {
+            fs::write(input.join(dir).join(format!("{i:04}.eml")), &msgs[i - 1].1).expect("write");
+        }
+    }
+    let out = tmp.path().join("out");
+    Run::split(&input).office().out(&out).ok();
+    for (_, folder, which) in layout {
+        for &i in which {
+            let e = &expected[i - 1];
+            for user in &e.folders {
+                let at = out.join(user).join(folder);
+                assert!(
+                    ids_in(&at).contains_key(&e.message_id),
+                    "{} not in {}",
+                    e.message_id,
+                    at.display()
+                );
+            }
+        }
+    }
+    let flat = tmp.path().join("flat");
+    Run::split(&input)
+        .office()
+        .out(&flat)
+        .args(&["--flatten"])
+        .ok();
+    assert!(subfolders(&flat).is_empty(), "{:?}", subfolders(&flat));
+    let again = Run::split(&input).office().out(&out).ok();
+    assert!(again.contains("0 copies written"), "{again}");
+}

@@ -106,9 +106,11 @@ fn eml_tree_and_thunderbird_folder() {
         fs::create_dir_all(&dir).expect("mkdir");
         fs::write(dir.join(format!("{i:04}.eml")), m).expect("write");
     }
+    // Flattened: its folders kept are tests/folders.rs's.
     Run::split(&emls)
         .office()
         .out(&tmp.path().join("out-eml"))
+        .args(&["--flatten"])
         .ok();
     assert_eq!(
         destinations(&tmp.path().join("out-eml")),

@@ -5,7 +5,7 @@
 use crate::input::inflate::open_compressed;
 use crate::input::mapped::open_mbox;
 use crate::input::sniff::{has_ext, quoted, sniff, what_is};
-use crate::input::{Body, Early, InputFormat, MailFile, Source, SourceError, io_err};
+use crate::input::{Body, Early, InputFormat, MailFile, Source, SourceError, eml_sources, io_err};
 use std::fs::{self};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -269,12 +269,7 @@ pub(crate) fn open_folder(
     for md in maildirs {
         out.extend(open_maildir(&md, skipped)?);
     }
-    if !emls.is_empty() {
-        out.push(Source {
-            name: root.display().to_string(),
-            body: Body::Files(emls),
-        });
-    }
+    out.extend(eml_sources(root, emls));
     if out.is_empty() {
         return Err(SourceError::Bad {
             path: root.display().to_string(),

@@ -446,12 +446,34 @@ pub fn open(
                     flags: String::new(),
                 });
             }
-            Ok(vec![Source {
-                name: path.display().to_string(),
-                body: Body::Files(files),
-            }])
+            Ok(eml_sources(path, files))
         }
     }
+}
+
+/// The `.eml` files found under `root` (or `root` itself), one source for each folder
+/// that holds some, in the order they were found: a folder of the tree is a folder of the
+/// shared box (a Windows Mail or Outlook Express export), kept under each user as its
+/// other folders are. The files directly in `root` (or `root` alone) are named `root`.
+pub(crate) fn eml_sources(root: &Path, files: Vec<MailFile>) -> Vec<Source> {
+    let mut folders: Vec<(PathBuf, Vec<MailFile>)> = Vec::new();
+    for f in files {
+        let dir = match f.path.parent() {
+            Some(d) if f.path != root && d != root => d.to_path_buf(),
+            _ => root.to_path_buf(),
+        };
+        match folders.iter_mut().find(|(d, _)| *d == dir) {
+            Some((_, in_dir)) => in_dir.push(f),
+            None => folders.push((dir, vec![f])),
+        }
+    }
+    folders
+        .into_iter()
+        .map(|(dir, files)| Source {
+            name: dir.display().to_string(),
+            body: Body::Files(files),
+        })
+        .collect()
 }
 
 #[cfg(test)]
