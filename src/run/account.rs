@@ -4,13 +4,24 @@ use crate::config::Config;
 use crate::decide::Confidence;
 use crate::output::report::{Audit, Moved, REVIEW_ROWS, ReviewRow, Row, Summary, evidence_rows};
 use crate::run::analyse::Decided;
-use crate::run::deliver::Written;
 use crate::run::duplicates::{Plan, user_of};
 use crate::run::error::{SplitError, report_err};
+use crate::run::rehome::Rehomed;
 use crate::text::one_line;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// One message of a written batch: what its accounting and report row need.
+pub(crate) struct Written<'a> {
+    pub(crate) work: Decided<'a>,
+    pub(crate) plan: Plan,
+    /// The files written, for the report.
+    pub(crate) files: Vec<PathBuf>,
+    /// The planned folders that held the copy before this run.
+    pub(crate) already: Vec<String>,
+    pub(crate) rehomed: Rehomed,
+}
 
 /// Counts what decided the message, and lists it for review when it is unassigned or low.
 pub(crate) fn note_audit(audit: &mut Audit, w: &Decided<'_>, p: &Plan) {

@@ -7,7 +7,7 @@ use crate::output::maildir::{CommitError, Copy, Outbox, Staged, SyncPolicy};
 use crate::output::mbox::MboxOut;
 use crate::output::outfs::DeliverError;
 use crate::output::report::{Audit, Summary};
-use crate::run::account::{account, note_audit, write_row};
+use crate::run::account::{Written, account, note_audit, write_row};
 use crate::run::analyse::Decided;
 use crate::run::duplicates::{Destination, DuplicateIndex, Plan, plan};
 use crate::run::error::{SplitError, done_so_far, report_err, stop};
@@ -56,17 +56,6 @@ pub(crate) struct Delivery<'c> {
     pub(crate) would: Vec<String>,
     /// The batch last written, whose commit may still be running.
     pub(crate) in_flight: Option<InFlight<'c>>,
-}
-
-/// One message of a written batch: what its accounting and report row need.
-pub(crate) struct Written<'a> {
-    pub(crate) work: Decided<'a>,
-    pub(crate) plan: Plan,
-    /// The files written, for the report.
-    pub(crate) files: Vec<PathBuf>,
-    /// The planned folders that held the copy before this run.
-    pub(crate) already: Vec<String>,
-    pub(crate) rehomed: Rehomed,
 }
 
 /// A written batch: its commit (running in a thread of its own, when it writes a Maildir)
