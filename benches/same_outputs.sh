@@ -21,6 +21,9 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=$REPO/../shared/corpora
 # A fixed place, so that the checksums printed are the same from one invocation to the next.
 WORK=${TMPDIR:-/tmp}/popsplit-same-outputs
+# One comparison at a time in that place: a second one waits for the first.
+exec 9>"$WORK.lock"
+flock 9
 rm -rf "$WORK" && mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 cp "$1" "$WORK/old"
