@@ -8,7 +8,7 @@ mod headers;
 
 use std::collections::HashMap;
 
-use crate::evidence::address::{AddressList, bare_address, parse_list};
+use crate::evidence::address::{AddressList, bare_address, field_list};
 use crate::text::one_line;
 use headers::Field;
 
@@ -217,9 +217,7 @@ pub fn gather(msg: &[u8]) -> Facts {
                 }
                 "from" if facts.from.is_empty() => {
                     facts.from = one_line(&field.value());
-                    facts.from_address = field
-                        .parsed()
-                        .and_then(|h| parse_list(&h).addrs.into_iter().next());
+                    facts.from_address = field_list(field.raw).addrs.into_iter().next();
                 }
                 "list-id" => {
                     let v = field.value();
@@ -281,7 +279,7 @@ pub fn gather(msg: &[u8]) -> Facts {
 fn addresses(field: &Field<'_>, kind: Kind, depth: usize, place: Place) -> Vec<Evidence> {
     let header = one_line(&String::from_utf8_lossy(field.name));
     let list = match kind {
-        Kind::Content => field.parsed().map(|h| parse_list(&h)).unwrap_or_default(),
+        Kind::Content => field_list(field.raw),
         _ => server_list(field),
     };
     if list.addrs.is_empty() {
