@@ -246,6 +246,14 @@ impl Directory {
     /// so a rewrite applies only when the address as written is not in it. `isp` is the
     /// address with the ISP's learned or given affix removed.
     pub fn resolve(&self, addr: &str, isp: Option<String>) -> Option<Resolved> {
+        if isp.is_none() && !self.may_be_local(addr) {
+            return None;
+        }
+        self.resolve_forms(addr, isp)
+    }
+
+    /// [`Directory::resolve`] through every form of `addr`.
+    fn resolve_forms(&self, addr: &str, isp: Option<String>) -> Option<Resolved> {
         let forms = forms(addr, isp, &self.domains);
         let canonical = forms
             .iter()
@@ -270,6 +278,29 @@ impl Directory {
                 .unwrap_or_default(),
         };
         Some(Resolved { canonical, users })
+    }
+
+    /// Whether one of the [`forms`] of `addr` without an ISP's rewrite can be at a local
+    /// domain: its own domain is one, or SRS decoding (the only rewrite that changes the
+    /// domain) may apply. Most addresses in list mail are neither, and computing their forms
+    /// was most of `resolve` (577M of 4,182M instructions on real list mail, callgrind).
+    fn may_be_local(&self, addr: &str) -> bool {
+        let Some((local, domain)) = addr.rsplit_once('@') else {
+            return false;
+        };
+        let domain = domain.trim_end_matches('.');
+        if self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+            return true;
+        }
+        // The SRS form is a piece of the lower-cased local part, after the qmail prefix
+        // and BATV are taken off; outside ASCII, lower-casing is left to `forms`.
+        let has = |tag: &[u8]| {
+            local
+                .as_bytes()
+                .windows(tag.len())
+                .any(|w| w.eq_ignore_ascii_case(tag))
+        };
+        !local.is_ascii() || has(b"srs0=") || has(b"srs1=")
     }
 
     /// The users an address delivers to (several for a distribution list), or none.
@@ -301,6 +332,38 @@ mod tests {
         assert_eq!(d.users("team@example.com"), vec!["alice", "bob"]);
         assert!(d.users("carol@example.com").is_empty());
         assert!(d.resolve("alice@example.org", None).is_none());
+    }
+
+    proptest::proptest! {
+        /// Whatever `may_be_local` turns away has no form at a local domain.
+        #[test]
+        fn addresses_turned_away_early_resolve_to_nothing(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "Bob", "example.com", "EXAMPLE.COM", "example.org", "@", "@", ".", "-",
+                "+", "=", "==", "\"", "prvs=", "PRVS=", "msprvs1=", "btv1==", "srs0=", "SRS0=",
+                "sRs1=", "SRS", "0=", "example.com-", "\u{212a}", "\u{130}", "\u{17f}",
+                "\u{e9}", " ", "x.",
+            ]), 0..10),
+        ) {
+            let addr = parts.concat();
+            let d = Directory::open(&["example.com".into(), "x.example.net".into()]);
+            if !d.may_be_local(&addr) {
+                proptest::prop_assert_eq!(d.resolve_forms(&addr, None), None);
+            }
+        }
+    }
+
+    #[test]
+    fn srs_and_batv_still_reach_a_local_address() {
+        let d = Directory::open(&["example.com".into()]);
+        for addr in [
+            "SRS0=HHHH=TT=example.com=bob@fwd.example.net",
+            "prvs=1a2b=SRS1=x=fwd1.example==HH=TT=example.com=bob@fwd2.example",
+            "Bob@EXAMPLE.com.",
+        ] {
+            assert_eq!(d.users(addr), vec!["bob"], "{addr}");
+        }
+        assert!(d.resolve("bob@example.org", None).is_none());
     }
 
     #[test]

@@ -319,7 +319,12 @@ impl LocalAddress {
 /// `Alice` and `alice` as two people, and merging them cannot leak mail between users.
 pub fn localize(addr: &str, local_domains: &[String]) -> Option<LocalAddress> {
     let (local, domain) = addr.rsplit_once('@')?;
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    // Most addresses in mail are not local: turned away before anything is allocated.
+    let domain = domain.trim_end_matches('.');
+    if !local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+        return None;
+    }
+    let domain = domain.to_ascii_lowercase();
     if !local_domains.contains(&domain) {
         return None;
     }
