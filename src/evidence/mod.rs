@@ -6,6 +6,7 @@
 pub mod address;
 mod headers;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::evidence::address::{AddressList, bare_address, field_list};
@@ -178,12 +179,12 @@ pub fn gather(msg: &[u8]) -> Facts {
     let mut lower = String::new();
     for (at, field) in block.fields.iter().enumerate() {
         lower.clear();
-        lower.push_str(&String::from_utf8_lossy(field.name));
+        lower.push_str(&text(field.name));
         lower.make_ascii_lowercase();
         scan.field(lower.starts_with("resent-"));
         if lower == "received" {
             // Both read the field as text: converted once.
-            let text = String::from_utf8_lossy(field.raw);
+            let text = text(field.raw);
             if let Some(e) = received_for(&text, depth, scan.place_of_trace()) {
                 facts.evidence.push(e);
             }
@@ -275,9 +276,19 @@ pub fn gather(msg: &[u8]) -> Facts {
     facts
 }
 
+/// `bytes` as text, borrowed when they are UTF-8, else with `\u{FFFD}` for what is not.
+/// The standard check reads ASCII a word at a time, where `from_utf8_lossy` walks the bytes
+/// as chunks (110M of 3,360M instructions on real list mail, callgrind).
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// One evidence item per address of an address-carrying field (one empty item if none).
 fn addresses(field: &Field<'_>, kind: Kind, depth: usize, place: Place) -> Vec<Evidence> {
-    let header = one_line(&String::from_utf8_lossy(field.name));
+    let header = one_line(&text(field.name));
     let list = match kind {
         Kind::Content => field_list(field.raw),
         _ => server_list(field),
