@@ -485,16 +485,21 @@ fn place_alias_chain(evidence: &mut [Evidence]) {
 /// uid 89)` names no host), and so are address literals (Google's `by 2002:a05:…`).
 fn hop(text: &str) -> Hop {
     let head = text.split_once(';').map_or(text, |(h, _)| h);
-    let mut plain = String::with_capacity(head.len());
+    // Byte by byte, as parentheses are ASCII and never part of another character: what
+    // is inside a comment becomes spaces and the parentheses go, so the words outside
+    // comments stay whole UTF-8 (a character at a time, this loop was most of `gather`'s
+    // own instructions on real mail).
+    let mut plain = Vec::with_capacity(head.len());
     let mut depth = 0usize;
-    for c in head.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => plain.push(c),
-            _ => plain.push(' '),
+    for &b in head.as_bytes() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(b),
+            _ => plain.push(b' '),
         }
     }
+    let plain = String::from_utf8(plain).unwrap_or_default();
     let mut words = plain.split_ascii_whitespace().skip(1);
     let by = words
         .by_ref()
