@@ -6,9 +6,10 @@
 pub mod address;
 mod headers;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::evidence::address::{AddressList, bare_address, parse_list};
+use crate::evidence::address::{AddressList, bare_address, field_list};
 use crate::text::one_line;
 use headers::Field;
 
@@ -178,12 +179,12 @@ pub fn gather(msg: &[u8]) -> Facts {
     let mut lower = String::new();
     for (at, field) in block.fields.iter().enumerate() {
         lower.clear();
-        lower.push_str(&String::from_utf8_lossy(field.name));
+        lower.push_str(&text(field.name));
         lower.make_ascii_lowercase();
         scan.field(lower.starts_with("resent-"));
         if lower == "received" {
             // Both read the field as text: converted once.
-            let text = String::from_utf8_lossy(field.raw);
+            let text = text(field.raw);
             if let Some(e) = received_for(&text, depth, scan.place_of_trace()) {
                 facts.evidence.push(e);
             }
@@ -217,9 +218,7 @@ pub fn gather(msg: &[u8]) -> Facts {
                 }
                 "from" if facts.from.is_empty() => {
                     facts.from = one_line(&field.value());
-                    facts.from_address = field
-                        .parsed()
-                        .and_then(|h| parse_list(&h).addrs.into_iter().next());
+                    facts.from_address = field_list(field.raw).addrs.into_iter().next();
                 }
                 "list-id" => {
                     let v = field.value();
@@ -277,11 +276,21 @@ pub fn gather(msg: &[u8]) -> Facts {
     facts
 }
 
+/// `bytes` as text, borrowed when they are UTF-8, else with `\u{FFFD}` for what is not.
+/// The standard check reads ASCII a word at a time, where `from_utf8_lossy` walks the bytes
+/// as chunks (110M of 3,360M instructions on real list mail, callgrind).
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// One evidence item per address of an address-carrying field (one empty item if none).
 fn addresses(field: &Field<'_>, kind: Kind, depth: usize, place: Place) -> Vec<Evidence> {
-    let header = one_line(&String::from_utf8_lossy(field.name));
+    let header = one_line(&text(field.name));
     let list = match kind {
-        Kind::Content => field.parsed().map(|h| parse_list(&h)).unwrap_or_default(),
+        Kind::Content => field_list(field.raw),
         _ => server_list(field),
     };
     if list.addrs.is_empty() {
@@ -476,16 +485,21 @@ fn place_alias_chain(evidence: &mut [Evidence]) {
 /// uid 89)` names no host), and so are address literals (Google's `by 2002:a05:…`).
 fn hop(text: &str) -> Hop {
     let head = text.split_once(';').map_or(text, |(h, _)| h);
-    let mut plain = String::with_capacity(head.len());
+    // Byte by byte, as parentheses are ASCII and never part of another character: what
+    // is inside a comment becomes spaces and the parentheses go, so the words outside
+    // comments stay whole UTF-8 (a character at a time, this loop was most of `gather`'s
+    // own instructions on real mail).
+    let mut plain = Vec::with_capacity(head.len());
     let mut depth = 0usize;
-    for c in head.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => plain.push(c),
-            _ => plain.push(' '),
+    for &b in head.as_bytes() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(b),
+            _ => plain.push(b' '),
         }
     }
+    let plain = String::from_utf8(plain).unwrap_or_default();
     let mut words = plain.split_ascii_whitespace().skip(1);
     let by = words
         .by_ref()
