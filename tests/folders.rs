@@ -163,6 +163,26 @@ fn held(out: &Path) -> BTreeMap<String, BTreeMap<String, usize>> {
     held
 }
 
+/// Asserts that each sample message of `layout` (folder, 1-based indexes) is in that
+/// Maildir++ folder of every user expected.csv gives it.
+fn each_in_its_folder(out: &Path, layout: &[(&str, &[usize])]) {
+    let expected = expected();
+    for (folder, which) in layout {
+        for &i in *which {
+            let e = &expected[i - 1];
+            for user in &e.folders {
+                let at = out.join(user).join(folder);
+                assert!(
+                    ids_in(&at).contains_key(&e.message_id),
+                    "{} not in {}",
+                    e.message_id,
+                    at.display()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn a_thunderbird_profile_keeps_its_folders_under_each_user() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -300,7 +320,6 @@ fn flatten_puts_every_folder_in_inbox_and_keeps_one_copy_of_a_message_filed_twic
 fn a_maildir_plus_plus_box_keeps_its_subfolders() {
     let tmp = tempfile::tempdir().expect("tmp");
     let msgs = messages();
-    let expected = expected();
     let input = tmp.path().join("Maildir");
     let layout: [(&str, &[usize]); 4] = [
         ("", &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
@@ -318,20 +337,7 @@ fn a_maildir_plus_plus_box_keeps_its_subfolders() {
     }
     let out = tmp.path().join("out");
     Run::split(&input).office().out(&out).ok();
-    for (folder, which) in layout {
-        for &i in which {
-            let e = &expected[i - 1];
-            for user in &e.folders {
-                let at = out.join(user).join(folder);
-                assert!(
-                    ids_in(&at).contains_key(&e.message_id),
-                    "{} not in {}",
-                    e.message_id,
-                    at.display()
-                );
-            }
-        }
-    }
+    each_in_its_folder(&out, &layout);
     let subs = subfolders(&out);
     for want in [
         "bob/.Invoices",
@@ -488,7 +494,6 @@ fn an_eml_tree_keeps_its_folders() {
     // A Windows Mail or Outlook Express export: a folder of `.eml` files per mail folder.
     let tmp = tempfile::tempdir().expect("tmp");
     let msgs = messages();
-    let expected = expected();
     let input = tmp.path().join("export");
     let layout: [(&str, &str, &[usize]); 3] = [
         ("", "", &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
@@ -511,20 +516,8 @@ fn an_eml_tree_keeps_its_folders() {
     }
     let out = tmp.path().join("out");
     Run::split(&input).office().out(&out).ok();
-    for (_, folder, which) in layout {
-        for &i in which {
-            let e = &expected[i - 1];
-            for user in &e.folders {
-                let at = out.join(user).join(folder);
-                assert!(
-                    ids_in(&at).contains_key(&e.message_id),
-                    "{} not in {}",
-                    e.message_id,
-                    at.display()
-                );
-            }
-        }
-    }
+    let kept: Vec<(&str, &[usize])> = layout.iter().map(|(_, f, w)| (*f, *w)).collect();
+    each_in_its_folder(&out, &kept);
     let flat = tmp.path().join("flat");
     Run::split(&input)
         .office()
