@@ -3,10 +3,11 @@
 mod paths;
 
 use crate::config::paths::{PathError, Paths};
-use crate::decide::Policy;
 use crate::decide::corrections::Corrections;
 use crate::decide::directory::Directory;
 use crate::decide::profile::Overrides;
+use crate::decide::profile::Profile;
+use crate::decide::{Context, Policy};
 use crate::input::InputFormat;
 use crate::output::maildir::SyncPolicy;
 use std::num::NonZeroUsize;
@@ -62,6 +63,15 @@ pub enum OutputFormat {
 }
 
 impl Config {
+    /// What the decision needs besides a message: the directory, `profile` and the policy.
+    pub fn context<'a>(&'a self, profile: &'a Profile) -> Context<'a> {
+        Context {
+            dir: &self.directory,
+            profile,
+            policy: &self.policy,
+        }
+    }
+
     /// Refuses a command line whose outputs would destroy an input or another output, or whose
     /// inputs and `--out` overlap, before anything is read or written.
     pub fn check_paths(&self) -> Result<(), PathError> {

@@ -1,13 +1,12 @@
 //! `popsplit explain`: everything popsplit considered for one message, in words.
 
 use crate::config::Config;
-use crate::decide::Context;
 use crate::evidence::gather;
 use crate::input::{Source, Unit};
 use crate::run::analyse::analyse;
 use crate::run::error::SplitError;
 use crate::run::index::index;
-use crate::run::learn::{Learned, meet_corrections, open_and_learn};
+use crate::run::learn::{Learned, corrections_for, learn_inputs};
 use crate::text::count;
 use crate::text::one_line;
 
@@ -100,29 +99,15 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         profile,
         marks,
         ..
-    } = open_and_learn(
-        &config.inputs,
-        config.format,
-        &config.temp_dir,
-        &config.directory,
-        &config.overrides,
-        &noop,
-    )?;
+    } = learn_inputs(config, &noop)?;
     let (source, unit) = find(&sources, &which)?;
     let folder = sources
         .iter()
         .position(|s| std::ptr::eq(s, source))
         .and_then(|at| folders.get(at))
         .filter(|f| !f.is_empty());
-    let ctx = Context {
-        dir: &config.directory,
-        profile: &profile,
-        policy: &config.policy,
-    };
-    let corrections = match &config.corrections {
-        Some(c) => Some(meet_corrections(&sources, c)?),
-        None => None,
-    };
+    let ctx = config.context(&profile);
+    let corrections = corrections_for(config, &sources)?;
     let index = index(&sources, &ctx, &marks, &noop)?;
     let w = analyse(
         source,

@@ -3,6 +3,7 @@
 //! their messages.
 
 use crate::compact::{Referred, Repeats};
+use crate::config::Config;
 use crate::decide::corrections::Corrections;
 use crate::decide::directory::Directory;
 use crate::decide::profile::{Overrides, Profile, Stats};
@@ -81,6 +82,34 @@ pub fn open_and_learn(
         profile: stats.learn(dir, over),
         marks,
     })
+}
+
+/// Pass 1 over the inputs `config` names.
+pub(crate) fn learn_inputs(
+    config: &Config,
+    progress: &(dyn Fn(&'static str, u64) + Sync),
+) -> Result<Learned, SplitError> {
+    open_and_learn(
+        &config.inputs,
+        config.format,
+        &config.temp_dir,
+        &config.directory,
+        &config.overrides,
+        progress,
+    )
+}
+
+/// `config`'s corrections matched with the messages of `sources` (see
+/// [`meet_corrections`]), or none when it has none.
+pub(crate) fn corrections_for(
+    config: &Config,
+    sources: &[Source],
+) -> Result<Option<Corrections>, SplitError> {
+    config
+        .corrections
+        .as_ref()
+        .map(|c| meet_corrections(sources, c))
+        .transpose()
 }
 
 /// The folder of the source `name` found in the input `input`, as levels below INBOX

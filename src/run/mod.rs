@@ -23,7 +23,6 @@ mod rehome;
 
 use crate::compact::Names;
 use crate::config::{Config, OutputFormat};
-use crate::decide::Context;
 use crate::decide::profile::{Overrides, Profile};
 use crate::input::{Message, Source, Unit};
 use crate::output::maildir::Outbox;
@@ -40,7 +39,7 @@ use crate::run::error::{report_err, stopped};
 pub use crate::run::explain::{Which, explain};
 use crate::run::index::index;
 pub use crate::run::learn::{Learned, open_and_learn};
-use crate::run::learn::{Prescan, meet_corrections};
+use crate::run::learn::{Prescan, corrections_for, learn_inputs};
 use crate::run::rehome::Earlier;
 use crate::run::rehome::earlier_folders;
 use crate::text::one_line;
@@ -121,14 +120,7 @@ pub fn run(
         skipped,
         profile,
         marks,
-    } = open_and_learn(
-        &config.inputs,
-        config.format,
-        &config.temp_dir,
-        &config.directory,
-        &config.overrides,
-        progress,
-    )?;
+    } = learn_inputs(config, progress)?;
     // An mbox file per user has no folders: mbox output is flat, as `--flatten`.
     let subfolders: Vec<String> = match config.flatten || config.output == OutputFormat::Mbox {
         true => vec![String::new(); sources.len()],
@@ -138,15 +130,8 @@ pub fn run(
             .collect(),
     };
     check_domains(&profile, &config.overrides)?;
-    let ctx = Context {
-        dir: &config.directory,
-        profile: &profile,
-        policy: &config.policy,
-    };
-    let corrections = match &config.corrections {
-        Some(c) => Some(meet_corrections(&sources, c)?),
-        None => None,
-    };
+    let ctx = config.context(&profile);
+    let corrections = corrections_for(config, &sources)?;
     let index = index(&sources, &ctx, &marks, progress)?;
     let Prescan { repeats, .. } = marks;
     crate::run::interrupt::writing();
