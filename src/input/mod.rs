@@ -18,6 +18,7 @@ mod sniff;
 mod spans;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::{self};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -457,15 +458,18 @@ pub fn open(
 /// other folders are. The files directly in `root` (or `root` alone) are named `root`.
 pub(crate) fn eml_sources(root: &Path, files: Vec<MailFile>) -> Vec<Source> {
     let mut folders: Vec<(PathBuf, Vec<MailFile>)> = Vec::new();
+    // Position in `folders` by folder: an export may hold thousands of folders.
+    let mut at: HashMap<PathBuf, usize> = HashMap::new();
     for f in files {
         let dir = match f.path.parent() {
             Some(d) if f.path != root && d != root => d.to_path_buf(),
             _ => root.to_path_buf(),
         };
-        match folders.iter_mut().find(|(d, _)| *d == dir) {
-            Some((_, in_dir)) => in_dir.push(f),
-            None => folders.push((dir, vec![f])),
-        }
+        let i = *at.entry(dir.clone()).or_insert_with(|| {
+            folders.push((dir, Vec::new()));
+            folders.len() - 1
+        });
+        folders[i].1.push(f);
     }
     folders
         .into_iter()
