@@ -26,7 +26,43 @@ impl Field<'_> {
 
     /// The decoded value as text, or empty when it cannot be parsed.
     pub fn value(&self) -> String {
-        self.parsed().map(|h| h.get_value()).unwrap_or_default()
+        match self.plain_value() {
+            Some(v) => v,
+            None => self.parsed().map(|h| h.get_value()).unwrap_or_default(),
+        }
+    }
+
+    /// What mailparse's `get_value` gives for a UTF-8 value without encoded words, worked
+    /// out without its token list: the folding undone, each line's leading white space
+    /// dropped and one space put between lines. Parsing every Subject, Date and Message-ID
+    /// through mailparse was a tenth of the work on mailboxes of small messages (callgrind).
+    /// `None` leaves the field to mailparse.
+    fn plain_value(&self) -> Option<String> {
+        let raw = self.raw;
+        let colon = memchr::memchr(b':', raw)?;
+        if raw[..colon].contains(&b'\n') {
+            return None;
+        }
+        // The value ends at its last byte that is not a line ending, as mailparse reads it;
+        // the white space it skips after the colon goes with the first line's.
+        let start = colon + 1;
+        let end = raw[start..]
+            .iter()
+            .rposition(|&b| b != b'\r' && b != b'\n')
+            .map_or(start, |i| start + i + 1);
+        let value = &raw[start..end];
+        if memchr::memmem::find(value, b"=?").is_some() {
+            return None;
+        }
+        let value = std::str::from_utf8(value).ok()?;
+        let mut out = String::with_capacity(value.len());
+        for (i, line) in value.lines().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(line.trim_start());
+        }
+        Some(out)
     }
 }
 
@@ -109,6 +145,59 @@ mod tests {
         let names: Vec<_> = h.fields.iter().map(|f| f.name).collect();
         assert_eq!(names, vec![&b"X-Bare"[..], b"To"]);
         assert_eq!(&m[h.body_start..], b"body");
+    }
+
+    /// The fields of a block built from the characters that make folding, encoded words
+    /// and text conversion tricky: the plain path gives what mailparse gives, or declines.
+    fn agrees(block: &[u8]) -> usize {
+        let mut taken = 0;
+        for f in split(block).fields {
+            let by_mailparse = f.parsed().map(|h| h.get_value()).unwrap_or_default();
+            if let Some(v) = f.plain_value() {
+                assert_eq!(v, by_mailparse, "{:?}", String::from_utf8_lossy(f.raw));
+                taken += 1;
+            }
+            assert_eq!(f.value(), by_mailparse);
+        }
+        taken
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn plain_value_agrees_with_mailparse(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "Re:", " ", "  ", "\t", "\r\n ", "\n\t", "\n \t ", "\r\n", "\n", "\r",
+                "\r\r\n ", ":", "=?", "?=", "=?utf-8?q?x?=", "=", "?", "<id@x>", "\u{fc}",
+                "\u{3000}", "\u{a0}", "\0", "x y", ",", "\"", "(c)",
+            ]), 0..14),
+            bytes in proptest::option::of(proptest::sample::select(vec![
+                &b"\xff"[..], b"\xc3", b"\xe9t\xe9", b"\x80",
+            ])),
+            name in proptest::sample::select(vec!["Subject", "Message-ID", "Date", "X-Y"]),
+        ) {
+            let mut raw = format!("{name}:{}", parts.concat()).into_bytes();
+            if let Some(b) = bytes {
+                raw.extend_from_slice(b);
+            }
+            raw.extend_from_slice(b"\nTo: b@x\n\nbody");
+            agrees(&raw);
+        }
+    }
+
+    #[test]
+    fn plain_value_takes_the_common_fields() {
+        let block = b"Subject:  Project 533\r\nDate: Thu, 1 Jan 2015\r\n 00:22:05 +0000\r\n\
+Message-ID:\t<0.4@mail.example.org>\nX-Empty:\nX-Blank:   \r\n\n";
+        assert_eq!(agrees(block), 5);
+        let fields = split(block).fields;
+        assert_eq!(fields[1].value(), "Thu, 1 Jan 2015 00:22:05 +0000");
+        assert_eq!(fields[2].value(), "<0.4@mail.example.org>");
+        // Encoded words and text that is not UTF-8 stay with mailparse.
+        let odd = split(b"Subject: =?utf-8?q?caf=C3=A9?=\nX: caf\xe9\n\n").fields;
+        assert!(odd.iter().all(|f| f.plain_value().is_none()));
+        assert_eq!(odd[0].value(), "caf\u{e9}");
+        assert_eq!(odd[1].value(), "caf\u{e9}");
     }
 
     #[test]
