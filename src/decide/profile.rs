@@ -422,6 +422,8 @@ pub struct Stats {
     single_to: (u64, u64),
     /// Sender domains of messages whose envelope named a user (capped).
     correspondents: HashSet<String>,
+    /// Scratch for the message being added; not a count.
+    seen: Seen,
 }
 
 /// On how many messages an envelope address was seen, and in what company.
@@ -457,25 +459,63 @@ impl Sightings {
 /// Distinct remainders kept per affix candidate; three are enough to learn one.
 const MAX_RESTS: usize = 16;
 
-/// What one message has already added, so each fact counts once per message.
-#[derive(Debug, Default)]
-struct Seen(HashSet<(Fact, String)>);
+/// What one message has already added, so each fact counts once per message. Kept in the
+/// [`Stats`] and emptied for each message: a new set of strings per message was a good part
+/// of the profile's work (callgrind). Text of the facts is held in one buffer.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    facts: Vec<(Fact, std::ops::Range<usize>)>,
+    text: String,
+    /// Past [`Seen::SHORT`] facts (a hostile field of thousands of addresses), a hash set,
+    /// so that a long list is not searched once per entry.
+    many: HashSet<(Fact, String)>,
+}
 
 /// The facts counted once per message.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Fact {
     Local,
     Field,
     FieldWithLocal,
     Address,
-    Affix,
+    Prefix,
+    Suffix,
     Bottom,
     Domain,
 }
 
 impl Seen {
-    fn first(&mut self, fact: Fact, what: &str) -> bool {
-        self.0.insert((fact, what.to_string()))
+    /// Facts searched one by one; a message has far fewer.
+    const SHORT: usize = 64;
+
+    fn clear(&mut self) {
+        self.facts.clear();
+        self.text.clear();
+        self.many.clear();
+    }
+
+    /// Whether `fact` about the text `parts` make (joined) is new for this message.
+    fn first(&mut self, fact: Fact, parts: &[&str]) -> bool {
+        let start = self.text.len();
+        for p in parts {
+            self.text.push_str(p);
+        }
+        let what = &self.text[start..];
+        let known = self
+            .facts
+            .iter()
+            .any(|(f, r)| *f == fact && &self.text[r.clone()] == what);
+        if known {
+            self.text.truncate(start);
+            return false;
+        }
+        if self.facts.len() < Self::SHORT {
+            self.facts.push((fact, start..self.text.len()));
+            return true;
+        }
+        let new = self.many.insert((fact, what.to_string()));
+        self.text.truncate(start);
+        new
     }
 }
 
@@ -484,7 +524,8 @@ impl Stats {
     pub fn add(&mut self, facts: &Facts, dir: &Directory) {
         let domains = &dir.domains;
         self.messages += 1;
-        let mut seen = Seen::default();
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.clear();
         let content: HashSet<String> = facts
             .evidence
             .iter()
@@ -499,7 +540,7 @@ impl Stats {
             let local = addr.as_deref().and_then(|a| localize(a, domains));
             // Counted as written: a directory may name `lists+a@` and `lists+b@` apart.
             if let (Some(_), Some(a)) = (&local, &addr)
-                && seen.first(Fact::Local, a)
+                && seen.first(Fact::Local, &[a])
             {
                 *self.local.entry(a.clone()).or_default() += 1;
             }
@@ -508,7 +549,7 @@ impl Stats {
                 .and_then(|a| a.rsplit_once('@'))
                 .map(|x| x.1)
                 && e.kind != Kind::ReceivedFor
-                && seen.first(Fact::Domain, d)
+                && seen.first(Fact::Domain, &[d])
                 && (self.domains.len() < MAX_DOMAINS || self.domains.contains_key(d))
             {
                 *self.domains.entry(d.to_string()).or_default() += 1;
@@ -517,13 +558,13 @@ impl Stats {
             if !envelope_like || e.place == Place::Earlier {
                 continue;
             }
-            if seen.first(Fact::Field, &name) {
+            if seen.first(Fact::Field, &[&name]) {
                 match e.kind {
                     Kind::Other => self.other.entry(name.clone()).or_default().0 += 1,
                     _ => *self.envelope.entry(name.clone()).or_default() += 1,
                 }
             }
-            if e.place == Place::Bottom && local.is_some() && seen.first(Fact::Bottom, &name) {
+            if e.place == Place::Bottom && local.is_some() && seen.first(Fact::Bottom, &[&name]) {
                 *self.bottom.entry(name.clone()).or_default() += 1;
             }
             let Some(a) = addr else { continue };
@@ -531,12 +572,12 @@ impl Stats {
                 envelope_local.insert(l.to_address());
             }
             if e.kind == Kind::Other {
-                if local.is_some() && seen.first(Fact::FieldWithLocal, &name) {
+                if local.is_some() && seen.first(Fact::FieldWithLocal, &[&name]) {
                     self.other.entry(name).or_default().1 += 1;
                 }
                 continue;
             }
-            if seen.first(Fact::Address, &a) {
+            if seen.first(Fact::Address, &[&a]) {
                 self.add_affixes(&a, &mut seen);
                 envelope_addrs.push(a);
             }
@@ -613,23 +654,27 @@ impl Stats {
         for h in hosts {
             *self.top_hosts.entry(h.to_string()).or_default() += 1;
         }
+        self.seen = seen;
     }
 
     fn add_affixes(&mut self, addr: &str, seen: &mut Seen) {
         let Some((local, domain)) = addr.rsplit_once('@') else {
             return;
         };
-        let mut candidates = Vec::new();
-        if let Some((p, rest)) = local.split_once('-') {
-            candidates.push((Affix::Prefix(format!("{p}-")), rest));
-        }
-        if let Some((rest, s)) = local.rsplit_once('-') {
-            candidates.push((Affix::Suffix(format!("-{s}")), rest));
-        }
-        for (affix, rest) in candidates {
-            if rest.is_empty() || !seen.first(Fact::Affix, &format!("{affix:?}@{domain}")) {
+        let prefix = local
+            .split_once('-')
+            .map(|(p, rest)| (Fact::Prefix, p, rest));
+        let suffix = local
+            .rsplit_once('-')
+            .map(|(rest, s)| (Fact::Suffix, s, rest));
+        for (fact, part, rest) in prefix.into_iter().chain(suffix) {
+            if rest.is_empty() || !seen.first(fact, &[part, "-@", domain]) {
                 continue;
             }
+            let affix = match fact {
+                Fact::Prefix => Affix::Prefix(format!("{part}-")),
+                _ => Affix::Suffix(format!("-{part}")),
+            };
             let entry = self.affixes.entry((domain.to_string(), affix)).or_default();
             entry.0 += 1;
             if entry.1.len() < MAX_RESTS {
@@ -924,6 +969,24 @@ fn given_rewrite(spec: &str, domains: &[String]) -> Rewrite {
 mod tests {
     use super::*;
     use crate::evidence::gather;
+
+    #[test]
+    fn seen_counts_each_fact_once_also_past_the_short_list() {
+        let mut seen = Seen::default();
+        let names: Vec<String> = (0..200).map(|i| format!("d{i}.example")).collect();
+        for round in 0..2 {
+            for n in &names {
+                assert_eq!(seen.first(Fact::Domain, &[n]), round == 0, "{n}");
+            }
+        }
+        // The same text as another fact, and text joined from parts, are facts of their own.
+        assert!(seen.first(Fact::Local, &["d0.example"]));
+        assert!(!seen.first(Fact::Domain, &["d1", ".example"]));
+        assert!(seen.first(Fact::Prefix, &["d1", "-@", "x"]));
+        assert!(!seen.first(Fact::Prefix, &["d1-@x"]));
+        seen.clear();
+        assert!(seen.first(Fact::Domain, &["d150.example"]));
+    }
 
     fn learn(messages: &[String], over: &Overrides) -> Profile {
         let dir = Directory::open(&["example.com".to_string()]);
