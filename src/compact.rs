@@ -3,6 +3,14 @@
 
 use std::collections::HashMap;
 
+/// A hash map for keys taken from mail, with a hasher seeded at random per run (so a
+/// sender cannot pick keys that collide) that is several times cheaper than std's SipHash
+/// on short strings: hashing names and addresses was 4% of a run's instructions.
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The set form of [`Map`].
+pub(crate) type Set<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 /// Which messages may share their Message-ID (or From, Date and Subject) with another: only
 /// those can be duplicates, so only those need a place in the duplicate index, which would
 /// otherwise hold every message of the archive. Two fixed bitmaps of 8 MB, pages touched
@@ -94,7 +102,7 @@ impl Referred {
 #[derive(Debug, Default)]
 pub(crate) struct Names {
     pub(crate) names: Vec<String>,
-    pub(crate) ids: HashMap<String, u32>,
+    pub(crate) ids: Map<String, u32>,
 }
 
 impl Names {

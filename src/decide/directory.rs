@@ -1,6 +1,6 @@
 //! Who the office's users are: the `--domain` list and the optional `address,user` CSV.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -51,7 +51,7 @@ pub struct Directory {
 }
 
 /// Address as written → (ISP form, what it resolved to).
-type ResolvedCache = HashMap<String, Vec<(Option<String>, Resolved)>>;
+type ResolvedCache = crate::compact::Map<String, Vec<(Option<String>, Resolved)>>;
 
 /// Addresses kept in the cache of resolutions: far more than an office's users and lists.
 const MAX_RESOLVED: usize = 4096;

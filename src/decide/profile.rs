@@ -3,7 +3,9 @@
 //! addresses, and which hosts are its own relays. Other multidrop tools need the admin to
 //! know all this in advance; here it is read off the mailbox and shown.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::compact::{Map as HashMap, Set as HashSet};
 use std::fmt::Write as _;
 
 use serde::Serialize;

@@ -7,7 +7,7 @@
 //! `cur/`: the rename is the commit point, so a killed run leaves no partial file in
 //! `cur/`, and what it left in `tmp/` is removed and written again by the next run.
 
-use std::collections::{HashMap, HashSet};
+use crate::compact::{Map, Set};
 use std::fs;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -90,7 +90,7 @@ pub struct Mailbox {
     letters: [char; 5],
     /// Keys of the copies already in `cur/` or `new/`, as numbers: a rerun over a large
     /// output holds one for every file.
-    present: HashSet<u128>,
+    present: Set<u128>,
 }
 
 /// The key in the name of a popsplit copy (`<arrival>.<key>.popsplit,S=<size>:2,<info>`),
@@ -294,7 +294,7 @@ impl Commit {
 #[derive(Debug)]
 pub struct Outbox {
     root: Arc<Root>,
-    boxes: HashMap<String, Mailbox>,
+    boxes: Map<String, Mailbox>,
 }
 
 impl Outbox {
@@ -302,7 +302,7 @@ impl Outbox {
     pub fn open(root: Root) -> Self {
         Outbox {
             root: Arc::new(root),
-            boxes: HashMap::new(),
+            boxes: Map::default(),
         }
     }
 
@@ -395,8 +395,8 @@ fn write_all_parts(file: &mut fs::File, mut parts: &mut [IoSlice<'_>]) -> io::Re
 /// Keys of popsplit's copies in `cur/` and `new/`; removes popsplit's leftovers in `tmp/`.
 /// A file of popsplit's name that is not a regular file (a link planted to redirect or
 /// hide a copy) stops the run.
-fn scan(dirs: &Folders, new: BorrowedFd<'_>) -> Result<HashSet<u128>, DeliverError> {
-    let mut present = HashSet::new();
+fn scan(dirs: &Folders, new: BorrowedFd<'_>) -> Result<Set<u128>, DeliverError> {
+    let mut present = Set::default();
     for (sub, fd) in [("cur", dirs.cur.as_fd()), ("new", new)] {
         let dir = dirs.base_path.join(sub);
         outfs::each_entry(fd, &dir, |name, regular| {

@@ -6,7 +6,6 @@ use crate::config::DUPLICATES;
 use crate::input::Source;
 use crate::output::report::FirstSeen;
 use crate::run::analyse::Decided;
-use std::collections::HashMap;
 
 /// Where one message's copies go after duplicates are set aside.
 pub(crate) struct Plan {
@@ -20,7 +19,7 @@ pub(crate) struct Plan {
 /// The messages delivered so far in this run that may have a copy elsewhere, by identity.
 /// An entry holds numbers (about 40 bytes), not names.
 pub(crate) struct DuplicateIndex {
-    pub(crate) seen: HashMap<[u8; 16], Seen>,
+    pub(crate) seen: crate::compact::Map<[u8; 16], Seen>,
     pub(crate) folders: Names,
     /// The messages that may have a copy elsewhere: the others never enter `seen`.
     pub(crate) repeats: Repeats,

@@ -13,7 +13,6 @@ use crate::input::{self, InputFormat, Source, Unit};
 use crate::run::batches;
 use crate::run::error::SplitError;
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// What pass 1 found: the inputs, opened, and what was learned from them.
@@ -167,7 +166,7 @@ pub(crate) fn learn_from(facts: &[Facts], dir: &Directory) -> Stats {
 /// [`Mark`] by source, and the Message-IDs referred to.
 #[derive(Default)]
 pub struct Prescan {
-    pub(crate) ids: HashMap<String, Vec<Mark>>,
+    pub(crate) ids: crate::compact::Map<String, Vec<Mark>>,
     pub(crate) referred: Referred,
     /// For pass 3: which messages may have a copy elsewhere in the inputs.
     pub(crate) repeats: Repeats,

@@ -44,7 +44,6 @@ use crate::run::rehome::Earlier;
 use crate::run::rehome::earlier_folders;
 use crate::text::one_line;
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 
 /// Messages per batch, and bytes per batch: enough to keep every core busy, few enough
@@ -165,7 +164,7 @@ pub fn run(
         summary: Summary::default(),
         audit: Audit::default(),
         seen: DuplicateIndex {
-            seen: HashMap::new(),
+            seen: Default::default(),
             folders: Names::default(),
             repeats,
         },
