@@ -44,6 +44,23 @@ pub fn folder_name(raw: &str) -> String {
 /// Longest value kept in an added header or a report field, in characters.
 const MAX_LINE: usize = 300;
 
+/// [`one_line`] of text the caller gives up: returned as it is when it is already one
+/// clean line, as nearly every address and subject is, instead of copied.
+pub fn one_line_owned(raw: String) -> String {
+    let bytes = raw.as_bytes();
+    let mut clean =
+        bytes.len() <= MAX_LINE && bytes.first() != Some(&b' ') && bytes.last() != Some(&b' ');
+    let mut space = false;
+    for &b in bytes {
+        if !clean {
+            break;
+        }
+        clean = (b' '..=b'~').contains(&b) && !(space && b == b' ');
+        space = b == b' ';
+    }
+    if clean { raw } else { one_line(&raw) }
+}
+
 /// Makes untrusted text safe as one line: control, bidi and invisible format characters
 /// become `?`,
 /// runs of white space one space, and the result is cut to a bounded length.
@@ -142,6 +159,36 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn one_line_owned_agrees_with_one_line(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "bob@example.com", " ", "  ", "\t", "\n", "\r", "~", "\u{7f}", "\0",
+                "\u{fc}", "\u{202e}", "\u{a0}", "<x>", "\"q\"",
+            ]), 0..12),
+            long in 0usize..2,
+        ) {
+            let mut raw = parts.concat();
+            if long == 1 {
+                raw = raw.repeat(40);
+            }
+            proptest::prop_assert_eq!(one_line_owned(raw.clone()), one_line(&raw));
+        }
+    }
+
+    #[test]
+    fn one_line_owned_keeps_clean_text_and_cleans_the_rest() {
+        let clean = String::from("Alice Example <alice@example.com>");
+        let at = clean.as_ptr();
+        let kept = one_line_owned(clean);
+        // The same buffer: no copy was made.
+        assert_eq!(kept.as_ptr(), at);
+        assert_eq!(one_line_owned(" a  b ".into()), "a b");
+        assert_eq!(one_line_owned("a\tb".into()), "a b");
+        assert_eq!(one_line_owned("x\u{202e}y".into()), "x?y");
+        assert_eq!(one_line_owned("a".repeat(301)).chars().count(), 301);
+    }
 
     #[test]
     fn folder_names_cannot_escape_or_hide() {

@@ -115,17 +115,20 @@ pub(crate) fn plain_list(raw: &[u8]) -> Option<Vec<String>> {
             None => entry,
         };
         let (local, domain) = spec.split_once('@')?;
-        let atom = |part: &str, extra: &str, max: usize| {
+        // By bytes, as the value is printable ASCII: a search of `extra` for each character
+        // was 2% of the work on mailboxes of small messages (callgrind).
+        let atom = |part: &str, extra: &[u8], max: usize| {
+            let part = part.as_bytes();
             (1..=max).contains(&part.len())
-                && !part.starts_with('.')
-                && !part.ends_with('.')
-                && !part.contains("..")
+                && part.first() != Some(&b'.')
+                && part.last() != Some(&b'.')
+                && !part.windows(2).any(|w| w == b"..")
                 && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || extra.contains(c))
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || extra.contains(c))
         };
         // Within these bounds `bare_address` takes the address as it is.
-        if !atom(local, "-_+='&#$%*/^`{|}~!", 256) || !atom(domain, "-", 255) {
+        if !atom(local, b"-_+='&#$%*/^`{|}~!", 256) || !atom(domain, b"-", 255) {
             return None;
         }
         out.push(spec.to_string());

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::evidence::address::{AddressList, bare_address, field_list};
-use crate::text::one_line;
+use crate::text::{one_line, one_line_owned};
 use headers::Field;
 
 /// Envelope fields written by the delivering server, best first (rank = index).
@@ -217,7 +217,7 @@ pub fn gather(msg: &[u8]) -> Facts {
                     facts.date = mailparse::dateparse(&field.value()).ok()
                 }
                 "from" if facts.from.is_empty() => {
-                    facts.from = one_line(&field.value());
+                    facts.from = one_line_owned(field.value());
                     facts.from_address = field_list(field.raw).addrs.into_iter().next();
                 }
                 "list-id" => {
@@ -243,7 +243,9 @@ pub fn gather(msg: &[u8]) -> Facts {
                     let ids: Vec<u64> = message_ids(&field.value()).collect();
                     facts.parents.extend(ids.iter().rev().take(3));
                 }
-                "subject" if facts.subject.is_empty() => facts.subject = one_line(&field.value()),
+                "subject" if facts.subject.is_empty() => {
+                    facts.subject = one_line_owned(field.value())
+                }
                 "return-path" => facts.has_return_path = true,
                 "status" | "x-status" | "x-mozilla-status" => flags.read(&lower, &field.value()),
                 // Gmail writes these where it forwarded a message it had delivered to
@@ -307,7 +309,7 @@ fn addresses(field: &Field<'_>, kind: Kind, depth: usize, place: Place) -> Vec<E
         .into_iter()
         .map(|a| Evidence {
             header: header.clone(),
-            address: Some(one_line(&a)),
+            address: Some(one_line_owned(a)),
             kind,
             depth,
             salvaged: list.salvaged,
@@ -347,7 +349,7 @@ fn received_for(text: &str, depth: usize, place: Place) -> Option<Evidence> {
     let addr = addr?;
     Some(Evidence {
         header: "Received".into(),
-        address: Some(one_line(&addr)),
+        address: Some(one_line_owned(addr)),
         kind: Kind::ReceivedFor,
         depth,
         salvaged: false,
