@@ -537,7 +537,6 @@ impl Stats {
         let mut envelope_local = BTreeSet::new();
         let mut envelope_addrs = Vec::new();
         for e in &facts.evidence {
-            let name = e.header.to_ascii_lowercase();
             let addr = e.address.as_ref().map(|a| a.to_lowercase());
             let local = addr.as_deref().and_then(|a| localize(a, domains));
             // Counted as written: a directory may name `lists+a@` and `lists+b@` apart.
@@ -560,6 +559,7 @@ impl Stats {
             if !envelope_like || e.place == Place::Earlier {
                 continue;
             }
+            let name = e.header.to_ascii_lowercase();
             if seen.first(Fact::Field, &[&name]) {
                 match e.kind {
                     Kind::Other => self.other.entry(name.clone()).or_default().0 += 1,
@@ -605,10 +605,14 @@ impl Stats {
         {
             self.correspondents.insert(domain.1.to_ascii_lowercase());
         }
-        let local_in_content = content
-            .iter()
-            .filter(|a| localize(a, domains).is_some())
-            .count();
+        // The local addresses among To/Cc, each resolved once: how many were written, and
+        // the users' addresses they are.
+        let mut local_in_content = 0;
+        let mut in_content = BTreeSet::new();
+        for l in content.iter().filter_map(|a| localize(a, domains)) {
+            local_in_content += 1;
+            in_content.insert(l.to_address());
+        }
         if local_in_content == 1 && !facts.is_list {
             self.single_to.0 += 1;
             self.single_to.1 += u64::from(facts.evidence.iter().any(|e| {
@@ -631,11 +635,6 @@ impl Stats {
         }
         // The envelope's one address among To/Cc, beside another local one: the message
         // was for several people here (a catch-all account's Delivered-To is not in To/Cc).
-        let in_content: BTreeSet<String> = content
-            .iter()
-            .filter_map(|a| localize(a, domains))
-            .map(|l| l.to_address())
-            .collect();
         let for_several = envelope_local.len() == 1
             && envelope_local.iter().all(|a| in_content.contains(a))
             && in_content.len() > 1;

@@ -311,7 +311,12 @@ pub struct LocalAddress {
 impl LocalAddress {
     /// `local@domain`.
     pub fn to_address(&self) -> String {
-        format!("{}@{}", self.local, self.domain)
+        // Joined by hand: `format!` was most of the cost of the profile's three per message.
+        let mut out = String::with_capacity(self.local.len() + 1 + self.domain.len());
+        out.push_str(&self.local);
+        out.push('@');
+        out.push_str(&self.domain);
+        out
     }
 }
 
