@@ -206,7 +206,7 @@ pub fn bare_address(raw: &str) -> Option<String> {
         && local.len() <= 256
         && !local
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>,;".contains(c));
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
     let ok_domain = !domain.is_empty()
         && domain.len() <= 255
         && domain.chars().all(|c| {
