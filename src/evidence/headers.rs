@@ -51,10 +51,14 @@ impl Field<'_> {
             .rposition(|&b| b != b'\r' && b != b'\n')
             .map_or(start, |i| start + i + 1);
         let value = &raw[start..end];
-        if memchr::memmem::find(value, b"=?").is_some() {
+        // Most values hold no `=`: one memchr, without building a substring searcher.
+        if memchr::memchr_iter(b'=', value).any(|i| value.get(i + 1) == Some(&b'?')) {
             return None;
         }
         let value = std::str::from_utf8(value).ok()?;
+        if memchr::memchr(b'\n', value.as_bytes()).is_none() {
+            return Some(value.trim_start().to_string());
+        }
         let mut out = String::with_capacity(value.len());
         for (i, line) in value.lines().enumerate() {
             if i > 0 {
