@@ -116,6 +116,14 @@ fn eml_tree_and_thunderbird_folder() {
         destinations(&tmp.path().join("out-eml")),
         expected_destinations()
     );
+    // No separator line and a file time that only says when it was saved: a copy is
+    // dated by its Date field (Fri, 1 Mar 2019 08:59:50 +0000).
+    let s01 = read_tree(&tmp.path().join("out-eml"))["alice"]
+        .iter()
+        .find(|d| d.header("Message-ID").as_deref() == Some("<s01@supplier.example.org>"))
+        .expect("s01")
+        .mtime;
+    assert_eq!(s01, 1_551_430_790);
 
     // Thunderbird: Inbox holds half of the messages, Inbox.sbd/Archive the rest, with .msf files.
     let profile = tmp.path().join("Local Folders");

@@ -101,8 +101,6 @@ pub struct Facts {
     pub evidence: Vec<Evidence>,
     /// The Message-ID field's value (made safe).
     pub message_id: Option<String>,
-    /// The Date field as seconds since the epoch.
-    pub date: Option<i64>,
     /// The From field (made safe), for the report.
     pub from: String,
     /// The Subject field (made safe), for the report.
@@ -211,9 +209,6 @@ pub fn gather(msg: &[u8]) -> Facts {
                 "message-id" if facts.message_id.is_none() => {
                     facts.message_id =
                         Some(one_line(field.value().trim())).filter(|v| !v.is_empty());
-                }
-                "date" if facts.date.is_none() => {
-                    facts.date = mailparse::dateparse(&field.value()).ok()
                 }
                 "from" if facts.from.is_empty() => {
                     facts.from = one_line_owned(field.value());
@@ -572,6 +567,17 @@ impl Flags {
     }
 }
 
+/// The first Date field of `msg` that parses, as seconds since the epoch. Read apart from
+/// [`gather`], and only for a message whose time the mbox separator or the file does not
+/// give: parsing every Date in every pass was 1.6% of the work on small messages.
+pub fn date(msg: &[u8]) -> Option<i64> {
+    headers::split(msg)
+        .fields
+        .iter()
+        .filter(|f| f.is("date"))
+        .find_map(|f| mailparse::dateparse(&f.value()).ok())
+}
+
 /// A 128-bit identity of the message that ignores the per-copy trace fields the
 /// delivering server added (Received, Delivered-To, ...), so that the copies one
 /// per envelope recipient that a box received are recognised as one message.
@@ -667,8 +673,19 @@ mod tests {
         );
         assert!(f.crlf && f.has_return_path);
         assert_eq!(f.flags, "FRS");
-        assert_eq!(f.date, Some(978_307_200));
+        assert_eq!(date(MSG.as_bytes()), Some(978_307_200));
         assert_eq!(f.message_id.as_deref(), Some("<1@y>"));
+    }
+
+    #[test]
+    fn the_first_date_that_parses_counts() {
+        let two = b"Date: Mon, 1 Foo 2001 00:00:00 +0000\nDate: Mon, 1 Jan 2001 00:00:00 +0000\nDate: Tue, 2 Jan 2001 00:00:00 +0000\n\nDate: Wed, 3 Jan 2001 00:00:00 +0000\n";
+        assert_eq!(date(two), Some(978_307_200));
+        // A Date in the body is no header field.
+        assert_eq!(
+            date(b"Subject: x\n\nDate: Mon, 1 Jan 2001 00:00:00 +0000\n"),
+            None
+        );
     }
 
     #[test]

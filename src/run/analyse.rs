@@ -4,7 +4,7 @@
 use crate::decide::corrections::Corrections;
 use crate::decide::inference::Inference;
 use crate::decide::{Confidence, Context, Decision, decide};
-use crate::evidence::{Facts, gather, identity};
+use crate::evidence::{Facts, date, gather, identity};
 use crate::input::mbox::FromLine;
 use crate::input::{Message, Source};
 use std::borrow::Cow;
@@ -67,9 +67,10 @@ pub(crate) fn analyse<'a>(
     flags.sort_unstable();
     flags.dedup();
     // A Maildir file's mtime is when it arrived; an exported .eml's is when it was saved.
+    let date = || date(&m.content);
     let arrival = match mtime_is_arrival {
-        true => m.arrival.or(facts.date),
-        false => m.from_line.time.or(facts.date).or(m.arrival),
+        true => m.arrival.or_else(date),
+        false => m.from_line.time.or_else(date).or(m.arrival),
     };
     Decided {
         source: match m.file {
