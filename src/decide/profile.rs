@@ -922,24 +922,22 @@ impl Stats {
 /// The organisation's domain of a host: its last two labels, or three when the second
 /// last is a registry label under a country (`mail.example.co.uk` → `example.co.uk`).
 pub fn org_domain(host: &str) -> &str {
-    let dots: Vec<usize> = host.match_indices('.').map(|(i, _)| i).collect();
-    let keep = match dots.len() {
-        0 | 1 => return host,
-        n => {
-            let second_last = &host[dots[n - 2] + 1..dots[n - 1]];
-            let country = host.len() - dots[n - 1] == 3;
-            let registry = [
-                "co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go",
-            ];
-            if country && registry.contains(&second_last) {
-                3
-            } else {
-                2
-            }
-        }
+    // The last three dots from the end, without a list of them all: a host is looked up
+    // for every hop of every message.
+    let mut dots = memchr::memrchr_iter(b'.', host.as_bytes());
+    let (Some(last), Some(second)) = (dots.next(), dots.next()) else {
+        return host;
     };
-    match dots.len().checked_sub(keep) {
-        Some(i) => &host[dots[i] + 1..],
+    let second_last = &host[second + 1..last];
+    let country = host.len() - last == 3;
+    let registry = [
+        "co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go",
+    ];
+    if !(country && registry.contains(&second_last)) {
+        return &host[second + 1..];
+    }
+    match dots.next() {
+        Some(third) => &host[third + 1..],
         None => host,
     }
 }
@@ -1198,6 +1196,33 @@ mod tests {
             p.describe(&Directory::open(&["example.com".into()]))
                 .contains("WARNING: no address")
         );
+    }
+
+    proptest::proptest! {
+        /// The same as counting every dot, as it was done before.
+        #[test]
+        fn org_domain_agrees_with_the_list_of_dots(
+            labels in proptest::collection::vec(proptest::sample::select(vec![
+                "", "mx", "co", "uk", "com", "example", "de", "go", "jp", "\u{e9}t\u{e9}", "-",
+            ]), 0..6),
+        ) {
+            let host = labels.join(".");
+            let dots: Vec<usize> = host.match_indices('.').map(|(i, _)| i).collect();
+            let keep = match dots.len() {
+                0 | 1 => None,
+                n => {
+                    let second_last = &host[dots[n - 2] + 1..dots[n - 1]];
+                    let country = host.len() - dots[n - 1] == 3;
+                    let registry = ["co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go"];
+                    Some(if country && registry.contains(&second_last) { 3 } else { 2 })
+                }
+            };
+            let want = match keep.and_then(|k| dots.len().checked_sub(k)) {
+                Some(i) => &host[dots[i] + 1..],
+                None => host.as_str(),
+            };
+            proptest::prop_assert_eq!(org_domain(&host), want);
+        }
     }
 
     #[test]
