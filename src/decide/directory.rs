@@ -51,7 +51,8 @@ pub struct Directory {
 }
 
 /// Address as written → (ISP form, what it resolved to).
-type ResolvedCache = crate::compact::Map<String, Vec<(Option<String>, Resolved)>>;
+/// Shared, so that a hit costs a reference count rather than copies of every name.
+type ResolvedCache = crate::compact::Map<String, Vec<(Option<String>, Arc<Resolved>)>>;
 
 /// Addresses kept in the cache of resolutions: far more than an office's users and lists.
 const MAX_RESOLVED: usize = 4096;
@@ -258,7 +259,7 @@ impl Directory {
     /// directory is asked for each of the address's [`forms`] in turn, most literal first,
     /// so a rewrite applies only when the address as written is not in it. `isp` is the
     /// address with the ISP's learned or given affix removed.
-    pub fn resolve(&self, addr: &str, isp: Option<String>) -> Option<Resolved> {
+    pub fn resolve(&self, addr: &str, isp: Option<String>) -> Option<Arc<Resolved>> {
         if isp.is_none() && !self.may_be_local(addr) {
             return None;
         }
@@ -267,18 +268,18 @@ impl Directory {
                 .get(addr)?
                 .iter()
                 .find(|(i, _)| *i == isp)
-                .map(|(_, r)| r.clone())
+                .map(|(_, r)| Arc::clone(r))
         });
         if let Some(found) = cached {
             return Some(found);
         }
-        let found = self.resolve_forms(addr, isp.clone())?;
+        let found = Arc::new(self.resolve_forms(addr, isp.clone())?);
         if let Ok(mut cache) = self.resolved.write()
             && (cache.len() < MAX_RESOLVED || cache.contains_key(addr))
         {
             let seen = cache.entry(addr.to_string()).or_default();
             if !seen.iter().any(|(i, _)| *i == isp) {
-                seen.push((isp, found.clone()));
+                seen.push((isp, Arc::clone(&found)));
             }
         }
         Some(found)
@@ -338,7 +339,7 @@ impl Directory {
     /// The users an address delivers to (several for a distribution list), or none.
     pub fn users(&self, addr: &str) -> Vec<String> {
         self.resolve(addr, None)
-            .map(|r| r.users)
+            .map(|r| r.users.clone())
             .unwrap_or_default()
     }
 }
@@ -391,10 +392,15 @@ mod tests {
         let d = Directory::from_csv(&["example.com".into()], f.path()).expect("dir");
         let first = d.resolve("Team+x@example.com", None);
         assert_eq!(d.resolve("Team+x@example.com", None), first);
-        assert_eq!(d.resolve_forms("Team+x@example.com", None), first);
+        assert_eq!(
+            d.resolve_forms("Team+x@example.com", None),
+            first.as_deref().cloned()
+        );
         let isp = Some("carol@example.com".to_string());
         assert_eq!(
-            d.resolve("Team+x@example.com", isp.clone()),
+            d.resolve("Team+x@example.com", isp.clone())
+                .as_deref()
+                .cloned(),
             d.resolve_forms("Team+x@example.com", isp)
         );
         for i in 0..MAX_RESOLVED + 10 {
