@@ -47,17 +47,12 @@ const MAX_LINE: usize = 300;
 /// [`one_line`] of text the caller gives up: returned as it is when it is already one
 /// clean line, as nearly every address and subject is, instead of copied.
 pub fn one_line_owned(raw: String) -> String {
-    let bytes = raw.as_bytes();
-    let mut clean =
-        bytes.len() <= MAX_LINE && bytes.first() != Some(&b' ') && bytes.last() != Some(&b' ');
-    let mut space = false;
-    for &b in bytes {
-        if !clean {
-            break;
-        }
-        clean = (b' '..=b'~').contains(&b) && !(space && b == b' ');
-        space = b == b' ';
-    }
+    let b = raw.as_bytes();
+    let clean = b.len() <= MAX_LINE
+        && b.first() != Some(&b' ')
+        && b.last() != Some(&b' ')
+        && b.iter().all(|c| (b' '..=b'~').contains(c))
+        && !b.windows(2).any(|w| w == b"  ");
     if clean { raw } else { one_line(&raw) }
 }
 
