@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::evidence::address::{LocalAddress, forms, localize};
+use crate::evidence::address::{LocalAddress, forms, localize, rsplit_ascii};
 use crate::text::{folder_name, one_line};
 
 /// Why a directory CSV could not be used.
@@ -318,7 +318,7 @@ impl Directory {
     /// domain) may apply. Most addresses in list mail are neither, and computing their forms
     /// was most of `resolve` (577M of 4,182M instructions on real list mail, callgrind).
     fn may_be_local(&self, addr: &str) -> bool {
-        let Some((local, domain)) = addr.rsplit_once('@') else {
+        let Some((local, domain)) = rsplit_ascii(addr, b'@') else {
             return false;
         };
         let domain = domain.trim_end_matches('.');

@@ -13,6 +13,7 @@ pub mod profile;
 
 use crate::decide::directory::Directory;
 use crate::decide::profile::Profile;
+use crate::evidence::address::rsplit_ascii;
 use crate::evidence::{Evidence, Facts, Kind, Place};
 
 /// How sure popsplit is that a copy reached the right person.
@@ -390,7 +391,7 @@ fn withhold(
     let known_sender = facts
         .from_address
         .as_deref()
-        .and_then(|a| a.rsplit_once('@'))
+        .and_then(|a| rsplit_ascii(a, b'@'))
         .is_some_and(|(_, d)| ctx.profile.correspondents.contains(&d.to_ascii_lowercase()));
     let no_for = !evidence
         .iter()
@@ -514,7 +515,7 @@ pub fn decide(facts: &Facts, ctx: &Context<'_>, hints: &Hints) -> Decision {
 fn mass_mailing(facts: &Facts, ctx: &Context<'_>) -> Option<Decision> {
     let mut local = std::collections::HashSet::new();
     for e in &facts.evidence {
-        let Some((l, d)) = e.address.as_deref().and_then(|a| a.rsplit_once('@')) else {
+        let Some((l, d)) = e.address.as_deref().and_then(|a| rsplit_ascii(a, b'@')) else {
             continue;
         };
         if ctx.dir.domains.iter().any(|ld| ld.eq_ignore_ascii_case(d)) {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::decide::directory::Directory;
-use crate::evidence::address::localize;
+use crate::evidence::address::{localize, rsplit_ascii};
 use crate::evidence::{Facts, Hop, Kind, Place};
 
 /// A learned pattern must hold on at least this share of messages.
@@ -71,7 +71,7 @@ pub struct Rewrite {
 impl Rewrite {
     /// The rewritten address, if this rule applies to `addr`.
     pub fn apply(&self, addr: &str) -> Option<String> {
-        let (local, domain) = addr.rsplit_once('@')?;
+        let (local, domain) = rsplit_ascii(addr, b'@')?;
         let (local, domain) = (local.to_lowercase(), domain.to_ascii_lowercase());
         if self.domain.as_ref().is_some_and(|d| *d != domain) {
             return None;
@@ -547,7 +547,7 @@ impl Stats {
             }
             if let Some(d) = addr
                 .as_deref()
-                .and_then(|a| a.rsplit_once('@'))
+                .and_then(|a| rsplit_ascii(a, b'@'))
                 .map(|x| x.1)
                 && e.kind != Kind::ReceivedFor
                 && seen.first(Fact::Domain, &[d])
@@ -589,7 +589,7 @@ impl Stats {
         if let Some(domain) = facts
             .from_address
             .as_deref()
-            .and_then(|a| a.rsplit_once('@'))
+            .and_then(|a| rsplit_ascii(a, b'@'))
             && (self.correspondents.len() < MAX_DOMAINS
                 || self.correspondents.contains(&domain.1.to_ascii_lowercase()))
             && facts.evidence.iter().any(|e| {
@@ -659,7 +659,7 @@ impl Stats {
     }
 
     fn add_affixes(&mut self, addr: &str, seen: &mut Seen) {
-        let Some((local, domain)) = addr.rsplit_once('@') else {
+        let Some((local, domain)) = rsplit_ascii(addr, b'@') else {
             return;
         };
         let prefix = local
@@ -953,7 +953,7 @@ fn sort_shares(v: &mut [Share]) {
 
 /// `--strip-prefix P` or `P@domain`: the stripped address belongs to the first `--domain`.
 fn given_rewrite(spec: &str, domains: &[String]) -> Rewrite {
-    let (prefix, domain) = match spec.rsplit_once('@') {
+    let (prefix, domain) = match rsplit_ascii(spec, b'@') {
         Some((p, d)) => (p, Some(d.to_ascii_lowercase())),
         None => (spec, None),
     };

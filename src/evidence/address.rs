@@ -106,7 +106,7 @@ pub(crate) fn plain_list(raw: &[u8]) -> Option<Vec<String>> {
         let entry = entry.trim_matches(blank);
         let spec = match entry.strip_suffix('>') {
             Some(head) => {
-                let (phrase, spec) = head.rsplit_once('<')?;
+                let (phrase, spec) = rsplit_ascii(head, b'<')?;
                 if !plain_phrase(phrase) {
                     return None;
                 }
@@ -194,6 +194,18 @@ fn salvage_entry(entry: &str) -> Option<String> {
         .find_map(bare_address)
 }
 
+/// Splits `s` around the last `sep`, an ASCII byte, as `rsplit_once` would.
+///
+/// Addresses are short and their domain shorter: a byte walk back from the end finds the
+/// `@` in a few steps, where the standard search sets up a word-at-a-time scan for every
+/// call (3.7% of all instructions on mailboxes of small messages, callgrind).
+pub fn rsplit_ascii(s: &str, sep: u8) -> Option<(&str, &str)> {
+    debug_assert!(sep.is_ascii());
+    let at = s.bytes().rposition(|b| b == sep)?;
+    // An ASCII byte is never inside a multi-byte character, so both sides are whole text.
+    Some((&s[..at], &s[at + 1..]))
+}
+
 /// Accepts `local@domain` with nothing around it that an address cannot hold.
 pub fn bare_address(raw: &str) -> Option<String> {
     let a = raw
@@ -201,7 +213,7 @@ pub fn bare_address(raw: &str) -> Option<String> {
         .trim_start_matches('<')
         .trim_end_matches('>')
         .trim();
-    let (local, domain) = a.rsplit_once('@')?;
+    let (local, domain) = rsplit_ascii(a, b'@')?;
     let ok_local = !local.is_empty()
         && local.len() <= 256
         && !local
@@ -223,7 +235,7 @@ pub fn bare_address(raw: &str) -> Option<String> {
 /// each form up in this order, so an address it names exactly (`lists+a@`) is never
 /// rewritten into another (`lists@`).
 pub fn forms(addr: &str, isp: Option<String>, local_domains: &[String]) -> Vec<String> {
-    let lower = |a: &str| match a.rsplit_once('@') {
+    let lower = |a: &str| match rsplit_ascii(a, b'@') {
         Some((l, d)) => format!(
             "{}@{}",
             l.trim_matches('"').to_lowercase(),
@@ -247,7 +259,7 @@ pub fn forms(addr: &str, isp: Option<String>, local_domains: &[String]) -> Vec<S
     // The delivering server's qmail prefix is the outermost layer; BATV and SRS are the
     // sender's, inside it.
     step(&mut out, &|a| {
-        let (l, d) = a.rsplit_once('@')?;
+        let (l, d) = rsplit_ascii(a, b'@')?;
         local_domains.iter().find_map(|ld| {
             l.strip_prefix(ld.as_str())
                 .and_then(|r| r.strip_prefix('-'))
@@ -258,7 +270,7 @@ pub fn forms(addr: &str, isp: Option<String>, local_domains: &[String]) -> Vec<S
     step(&mut out, &strip_batv);
     step(&mut out, &decode_srs);
     step(&mut out, &|a| {
-        let (l, d) = a.rsplit_once('@')?;
+        let (l, d) = rsplit_ascii(a, b'@')?;
         l.find('+')
             .filter(|&p| p > 0)
             .map(|p| format!("{}@{d}", &l[..p]))
@@ -269,7 +281,7 @@ pub fn forms(addr: &str, isp: Option<String>, local_domains: &[String]) -> Vec<S
 /// `prvs=TAG=user@d` (and `msprvs1=`, `btv1==TAG==`) → `user@d`: bounce-address tagging
 /// signs return paths, and auto-replies and bounces come back to the signed form.
 fn strip_batv(addr: &str) -> Option<String> {
-    let (local, domain) = addr.rsplit_once('@')?;
+    let (local, domain) = rsplit_ascii(addr, b'@')?;
     let user = if let Some(rest) = local.strip_prefix("btv1==") {
         rest.split_once("==")?.1
     } else {
@@ -284,7 +296,7 @@ fn strip_batv(addr: &str) -> Option<String> {
 /// The original address inside an SRS-rewritten one (Sender Rewriting Scheme, used by
 /// forwarders): `SRS0=HHHH=TT=orig.example=user@fwd` and `SRS1=HHH=fwd1==HHHH=TT=orig=user@fwd2`.
 fn decode_srs(addr: &str) -> Option<String> {
-    let (local, _) = addr.rsplit_once('@')?;
+    let (local, _) = rsplit_ascii(addr, b'@')?;
     let lower = local.to_ascii_lowercase();
     let rest = if lower.starts_with("srs0=") {
         &local[5..]
@@ -326,7 +338,7 @@ impl LocalAddress {
 /// Local parts are compared case-insensitively: no mail server an office used treats
 /// `Alice` and `alice` as two people, and merging them cannot leak mail between users.
 pub fn localize(addr: &str, local_domains: &[String]) -> Option<LocalAddress> {
-    let (local, domain) = addr.rsplit_once('@')?;
+    let (local, domain) = rsplit_ascii(addr, b'@')?;
     // Most addresses in mail are not local: turned away before anything is allocated.
     let domain = domain.trim_end_matches('.');
     if !local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
@@ -361,6 +373,24 @@ mod tests {
     fn list(raw: &str) -> AddressList {
         let (h, _) = mailparse::parse_header(raw.as_bytes()).expect("header");
         parse_list(&h)
+    }
+
+    #[test]
+    fn rsplit_ascii_splits_as_rsplit_once_does() {
+        for s in [
+            "a@b",
+            "\"x@y\"@example.com",
+            "jürgen@exämple.de",
+            "@",
+            "none",
+            "",
+            "ends@",
+            "@starts",
+            "é@",
+        ] {
+            assert_eq!(rsplit_ascii(s, b'@'), s.rsplit_once('@'), "{s:?}");
+            assert_eq!(rsplit_ascii(s, b'<'), s.rsplit_once('<'), "{s:?}");
+        }
     }
 
     #[test]
