@@ -568,7 +568,7 @@ mod tests {
 
     fn ev(header: &str, addr: &str, kind: Kind, depth: usize) -> Evidence {
         Evidence {
-            header: header.into(),
+            header: header.to_string().into(),
             address: Some(addr.into()),
             kind,
             depth,

@@ -32,7 +32,7 @@ pub(crate) fn note_audit(audit: &mut Audit, w: &Decided<'_>, p: &Plan) {
     } else if w.decision.users.is_empty() {
         "nothing (unassigned)".to_string()
     } else {
-        let mut names: Vec<String> = w
+        let mut names: Vec<&str> = w
             .facts
             .evidence
             .iter()
@@ -40,9 +40,9 @@ pub(crate) fn note_audit(audit: &mut Audit, w: &Decided<'_>, p: &Plan) {
             .filter(|(_, j)| j.verdict == crate::decide::Verdict::Decisive)
             .map(|(e, _)| {
                 if e.kind == crate::evidence::Kind::ReceivedFor {
-                    "Received for".to_string()
+                    "Received for"
                 } else {
-                    e.header.clone()
+                    &e.header
                 }
             })
             .collect();
@@ -62,7 +62,7 @@ pub(crate) fn note_audit(audit: &mut Audit, w: &Decided<'_>, p: &Plan) {
                 .map(|(e, j)| {
                     let field = match e.kind {
                         crate::evidence::Kind::ReceivedFor => "Received for",
-                        _ => e.header.as_str(),
+                        _ => &e.header,
                     };
                     let verdict = serde_json::to_value(j.verdict)
                         .ok()
