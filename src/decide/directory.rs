@@ -336,6 +336,12 @@ impl Directory {
         !local.is_ascii() || has(b"srs0=") || has(b"srs1=")
     }
 
+    /// Whether an address delivers to a user: [`Directory::users`] without the copy.
+    pub fn is_user(&self, addr: &str) -> bool {
+        self.resolve(addr, None)
+            .is_some_and(|r| !r.users.is_empty())
+    }
+
     /// The users an address delivers to (several for a distribution list), or none.
     pub fn users(&self, addr: &str) -> Vec<String> {
         self.resolve(addr, None)
@@ -365,6 +371,8 @@ mod tests {
         assert_eq!(d.users("team@example.com"), vec!["alice", "bob"]);
         assert!(d.users("carol@example.com").is_empty());
         assert!(d.resolve("alice@example.org", None).is_none());
+        assert!(d.is_user("ALI+x@example.com") && d.is_user("team@example.com"));
+        assert!(!d.is_user("carol@example.com") && !d.is_user("alice@example.org"));
     }
 
     proptest::proptest! {

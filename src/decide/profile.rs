@@ -598,9 +598,7 @@ impl Stats {
                 e.kind != Kind::Content
                     && e.place == Place::Current
                     && e.depth == 0
-                    && e.address
-                        .as_deref()
-                        .is_some_and(|a| !dir.users(a).is_empty())
+                    && e.address.as_deref().is_some_and(|a| dir.is_user(a))
             })
         {
             self.correspondents.insert(domain.1.to_ascii_lowercase());
@@ -772,7 +770,7 @@ impl Stats {
                 name: k.clone(),
                 messages: seen.messages,
             })
-            .partition(|b| !dir.is_closed() || dir.users(&b.name).is_empty());
+            .partition(|b| !dir.is_closed() || !dir.is_user(&b.name));
         for given in &over.shared_boxes {
             let name = given.trim().to_lowercase();
             boxes_in_directory.retain(|b| b.name != name);
@@ -851,7 +849,7 @@ impl Stats {
             .map(|(a, c)| LocalSeen {
                 address: a.clone(),
                 messages: *c,
-                user: !dir.users(a).is_empty(),
+                user: dir.is_user(a),
             })
             .collect();
         local_addresses.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.address.cmp(&b.address)));
