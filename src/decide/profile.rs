@@ -528,17 +528,28 @@ impl Stats {
         self.messages += 1;
         let mut seen = std::mem::take(&mut self.seen);
         seen.clear();
-        let content: HashSet<String> = facts
-            .evidence
-            .iter()
-            .filter(|e| e.kind == Kind::Content && e.place == Place::Current)
-            .filter_map(|e| e.address.as_ref().map(|a| a.to_lowercase()))
-            .collect();
+        // The To/Cc addresses (lower case), and among them the local ones: how many were
+        // written, and the users' addresses they are. Found in the one loop that resolves
+        // every address (resolving the To/Cc set again after it was 1% of a run).
+        let mut content: HashSet<String> = HashSet::default();
+        let mut local_in_content = 0;
+        let mut in_content = BTreeSet::new();
         let mut envelope_local = BTreeSet::new();
         let mut envelope_addrs = Vec::new();
         for e in &facts.evidence {
             let addr = e.address.as_ref().map(|a| a.to_lowercase());
             let local = addr.as_deref().and_then(|a| localize(a, domains));
+            if e.kind == Kind::Content
+                && e.place == Place::Current
+                && let Some(a) = &addr
+                && !content.contains(a)
+            {
+                content.insert(a.clone());
+                if let Some(l) = &local {
+                    local_in_content += 1;
+                    in_content.insert(l.to_address());
+                }
+            }
             // Counted as written: a directory may name `lists+a@` and `lists+b@` apart.
             if let (Some(_), Some(a)) = (&local, &addr)
                 && seen.first(Fact::Local, &[a])
@@ -602,14 +613,6 @@ impl Stats {
             })
         {
             self.correspondents.insert(domain.1.to_ascii_lowercase());
-        }
-        // The local addresses among To/Cc, each resolved once: how many were written, and
-        // the users' addresses they are.
-        let mut local_in_content = 0;
-        let mut in_content = BTreeSet::new();
-        for l in content.iter().filter_map(|a| localize(a, domains)) {
-            local_in_content += 1;
-            in_content.insert(l.to_address());
         }
         if local_in_content == 1 && !facts.is_list {
             self.single_to.0 += 1;
@@ -1174,6 +1177,31 @@ mod tests {
         );
         let few: Vec<String> = (0..5).map(|i| copy("alice", i)).collect();
         assert!(!learn(&few, &Overrides::default()).one_copy.kept_one);
+    }
+
+    /// The server's `for` clause names the one local To/Cc address: counted once however
+    /// often and in whatever case the address is written, and not when two are local.
+    #[test]
+    fn learns_whether_for_names_the_single_local_recipient() {
+        let msgs = |to: &str, cc: &str, rcpt: &str| -> Vec<String> {
+            (0..6)
+                .map(|i| {
+                    format!(
+                        "Received: from s by mx.isp.net{rcpt}; x\nTo: {to}\nCc: {cc}\nMessage-ID: <{i}@x>\n\n"
+                    )
+                })
+                .collect()
+        };
+        let over = Overrides::default();
+        let for_alice = " for <alice@example.com>";
+        let once = msgs("alice@example.com", "Alice@Example.COM", for_alice);
+        assert!(learn(&once, &over).for_when_single);
+        let outside = msgs("alice@example.com", "carol@example.org", for_alice);
+        assert!(learn(&outside, &over).for_when_single);
+        let two = msgs("alice@example.com", "bob@example.com", for_alice);
+        assert!(!learn(&two, &over).for_when_single);
+        let no_for = msgs("alice@example.com", "Alice@Example.COM", "");
+        assert!(!learn(&no_for, &over).for_when_single);
     }
 
     #[test]
