@@ -1,5 +1,18 @@
 //! The only doors through which untrusted header text leaves the program: as a file name,
-//! as one line of text (an added header, a report field, the terminal), or as HTML text.
+//! as one line of text (an added header, a report field, the terminal), or as HTML text;
+//! and the one through which its bytes are first read as text.
+
+use std::borrow::Cow;
+
+/// `bytes` as text, borrowed when they are UTF-8, else with `\u{FFFD}` for what is not.
+/// The standard check reads ASCII a word at a time, where `from_utf8_lossy` walks the bytes
+/// as chunks (110M of 3,360M instructions on real list mail, callgrind).
+pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
 
 /// Longest user folder name; longer names are cut and keep a hash suffix so they stay unique.
 const MAX_NAME: usize = 64;

@@ -542,13 +542,11 @@ impl Stats {
             if e.kind == Kind::Content
                 && e.place == Place::Current
                 && let Some(a) = &addr
-                && !content.contains(a)
+                && content.insert(a.clone())
+                && let Some(l) = &local
             {
-                content.insert(a.clone());
-                if let Some(l) = &local {
-                    local_in_content += 1;
-                    in_content.insert(l.to_address());
-                }
+                local_in_content += 1;
+                in_content.insert(l.to_address());
             }
             // Counted as written: a directory may name `lists+a@` and `lists+b@` apart.
             if let (Some(_), Some(a)) = (&local, &addr)

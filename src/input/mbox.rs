@@ -397,11 +397,7 @@ pub struct FromLine {
 /// Reads a `From sender Www Mmm dd hh:mm:ss yyyy [zone]` line; lenient about field order,
 /// zone names and numeric offsets, because every mbox writer varies it.
 pub fn parse_from_line(line: &[u8]) -> FromLine {
-    // The standard check reads ASCII a word at a time; the lossy one walks it in chunks.
-    let text = match std::str::from_utf8(line) {
-        Ok(t) => Cow::Borrowed(t),
-        Err(_) => String::from_utf8_lossy(line),
-    };
+    let text = crate::text::lossy(line);
     let mut tokens = text.split_ascii_whitespace();
     if tokens.next() != Some("From") {
         return FromLine::default();
