@@ -141,7 +141,13 @@ fn killed_at_random_points_then_rerun_delivers_exactly_once() {
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         let delay = full.mul_f64((seed >> 33) as f64 / (1u64 << 31) as f64);
-        let mut child = f.command(&out).spawn().expect("spawn");
+        // Commits of two batches (of 1,024 messages) each, so that a kill can land in any
+        // of three commits: the default commits these 6,000 messages once, at the end.
+        let mut child = f
+            .command(&out)
+            .args(["--commit-every", "2000"])
+            .spawn()
+            .expect("spawn");
         std::thread::sleep(delay);
         if child.try_wait().expect("wait").is_none() {
             child.kill().expect("kill");
@@ -199,9 +205,9 @@ fn a_write_error_stops_the_run_and_a_rerun_finishes_it() {
     assert_eq!(names(&out), want);
 }
 
-/// Starts a run with a report and `--sync file` (slow enough to be caught mid-way), sends
-/// it `signal` (`INT`, `TERM`) once the report holds a row, and returns its exit code and
-/// stderr.
+/// Starts a run with a report, `--sync file` (slow enough to be caught mid-way) and a
+/// commit per batch, sends it `signal` (`INT`, `TERM`) once the report holds a row, and
+/// returns its exit code and stderr.
 fn stop_once_reported(
     f: &Fixture,
     out: &Path,
@@ -212,7 +218,7 @@ fn stop_once_reported(
     let _ = fs::remove_file(report);
     let child = f
         .command(out)
-        .args(["--sync", "file", "--report"])
+        .args(["--sync", "file", "--commit-every", "1000", "--report"])
         .arg(report)
         .spawn()
         .expect("spawn");

@@ -219,7 +219,11 @@ fn issue13_2_a_user_folder_swapped_for_a_link_during_the_run_redirects_nothing()
             true
         })
     };
-    let res = Run::split(&input).out(&out).output();
+    // A commit per batch: the first copies reach cur/ with later batches still to write.
+    let res = Run::split(&input)
+        .out(&out)
+        .args(&["--commit-every", "1000"])
+        .output();
     let swapped = swapper.join().expect("thread");
     assert!(swapped, "the run ended before its first copies were seen");
     let stray = files_under(&target);
@@ -609,8 +613,9 @@ fn issue13_8_a_linked_message_file_in_a_maildir_is_read_and_odd_entries_named() 
     );
 }
 
-/// Runs split on `input` while a thread calls `meddle` on it once the first copies are in
-/// `out/alice/cur`; returns the run's output.
+/// Runs split on `input`, committing every batch, while a thread calls `meddle` on it once
+/// the first copies are in `out/alice/cur` (with later batches still to read); returns the
+/// run's output.
 fn split_while(
     input: &Path,
     out: &Path,
@@ -630,7 +635,10 @@ fn split_while(
             true
         })
     };
-    let res = Run::split(input).out(out).output();
+    let res = Run::split(input)
+        .out(out)
+        .args(&["--commit-every", "1000"])
+        .output();
     assert!(
         thread.join().expect("thread"),
         "the run ended before it was meddled with"
@@ -852,7 +860,7 @@ fn issue13_13_a_failed_commit_counts_the_copies_it_moved() {
     let in_cur = fs::read_dir(out.join("alice/cur")).expect("cur").count();
     assert_eq!(in_cur, 5);
     assert!(
-        err.contains("5 copies of the failing batch were moved into cur/"),
+        err.contains("5 copies of the failing batches were moved into cur/"),
         "{err}"
     );
 }

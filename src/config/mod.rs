@@ -40,6 +40,8 @@ pub struct Config {
     pub overrides: Overrides,
     /// How written copies are made durable.
     pub sync: SyncPolicy,
+    /// Messages whose copies are committed together, at most (`--commit-every`).
+    pub commit_every: usize,
     /// What to write.
     pub output: OutputFormat,
     /// Where to write the HTML audit page.

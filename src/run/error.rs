@@ -114,9 +114,9 @@ pub(crate) fn stopped(summary: &Summary, config: &Config) -> String {
 /// batch that its commit had moved into `cur/` before it failed.
 pub(crate) fn done_so_far(summary: &Summary, moved: usize) -> String {
     let failing = match moved {
-        0 => "nothing of the failing batch reached cur/".to_string(),
+        0 => "no copy of the failing batches reached cur/".to_string(),
         n => format!(
-            "{} of the failing batch {} moved into cur/ before the failure (complete, maybe not yet synced)",
+            "{} of the failing batches {} moved into cur/ before the failure (complete, maybe not yet synced)",
             count(n as u64, "copy", "copies"),
             if n == 1 { "was" } else { "were" }
         ),

@@ -170,6 +170,7 @@ pub fn run(
         },
         earlier,
         would: Vec::new(),
+        open: None,
         in_flight: None,
     };
     // Batch k is written while batch k+1 is read and analysed, and committed while batch
@@ -219,7 +220,7 @@ pub fn run(
     .and_then(|()| pending.take().map_or(Ok(()), |p| d.deliver(p, progress)));
     // Also when reading a later batch failed: the batch being committed is finished and
     // counted before the run stops, not cut off by the process's exit.
-    let landed = d.finish_in_flight(progress);
+    let landed = d.land(progress);
     if let Err(SplitError::Interrupted { signal, .. }) = passed {
         landed?;
         flush_report(&mut d.report, config)?;
