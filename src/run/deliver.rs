@@ -62,7 +62,7 @@ pub(crate) struct Delivery<'c> {
 }
 
 /// Written batches not yet handed to a commit. Committing them together pays the two
-/// `syncfs` of a commit once per 8,192 messages or 256 MB instead of once per batch: on
+/// `syncfs` of a commit once per 8,192 messages or 128 MB instead of once per batch: on
 /// small messages the syncs of each 1,024 were a sixth of the run.
 pub(crate) struct Open<'a> {
     messages: Vec<Written<'a>>,
@@ -73,7 +73,7 @@ pub(crate) struct Open<'a> {
 }
 
 /// Bytes of input whose copies are committed together, at most.
-const COMMIT_BYTES: u64 = 256 << 20;
+const COMMIT_BYTES: u64 = 128 << 20;
 
 /// Time since the first uncommitted batch was written after which the next commit begins,
 /// so that a slow disk still gets its report rows and crash safety every few seconds.
@@ -434,10 +434,10 @@ mod tests {
     fn written_batches_wait_for_a_commit_until_one_bound_is_reached() {
         let (second, mb) = (Duration::from_secs(1), 1 << 20);
         // Below every bound: wait for more.
-        assert!(!due(8191, 255 * mb, 4 * second, 8192));
+        assert!(!due(8191, 127 * mb, 4 * second, 8192));
         // Each bound alone makes the commit due.
         assert!(due(8192, 0, Duration::ZERO, 8192));
-        assert!(due(1, 256 * mb, Duration::ZERO, 8192));
+        assert!(due(1, 128 * mb, Duration::ZERO, 8192));
         assert!(due(1, 0, 5 * second, 8192));
         // `--commit-every 1`: every batch is committed on its own, as it is written.
         assert!(due(1, 0, Duration::ZERO, 1));
