@@ -174,7 +174,9 @@ fn killed_at_random_points_then_rerun_delivers_exactly_once() {
 #[test]
 fn a_write_error_stops_the_run_and_a_rerun_finishes_it() {
     let _alone = alone();
-    let f = fixture(300, true);
+    // The large message comes last, in the fourth batch (of 1,024 messages): the three
+    // before it are written and wait for their commit when writing it fails.
+    let f = fixture(3000, true);
     let clean = f.root.join("clean");
     assert!(f.command(&clean).status().expect("run").success());
     let want = names(&clean);
@@ -201,6 +203,14 @@ fn a_write_error_stops_the_run_and_a_rerun_finishes_it() {
     );
     assert!(names(&out).is_subset(&want));
     assert!(names(&out).len() < want.len());
+    // The batches written before the failure were committed before the run stopped, and
+    // the message counts them.
+    let landed = names(&out).len();
+    assert!(landed >= 3072, "{landed} copies in cur/");
+    assert!(
+        err.contains(&format!("{landed} copies of 3072 messages were written")),
+        "{err}"
+    );
     assert!(f.command(&out).status().expect("run").success());
     assert_eq!(names(&out), want);
 }

@@ -102,6 +102,15 @@ impl<'c> Delivery<'c> {
         progress: &(dyn Fn(&'static str, u64) + Sync),
     ) -> Result<(), SplitError> {
         let config = self.config;
+        // A commit that has ended is counted and reported now, not when the next is due:
+        // its rows reach the report sooner, and its messages' facts are let go.
+        if self.in_flight.as_ref().is_some_and(|f| {
+            f.commit
+                .as_ref()
+                .is_none_or(std::thread::JoinHandle::is_finished)
+        }) {
+            self.finish_in_flight(progress)?;
+        }
         // The batch was split as the file was when opened: an append since would deliver
         // its last message cut off.
         a.source.unchanged()?;
