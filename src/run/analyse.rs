@@ -33,18 +33,21 @@ pub(crate) struct Decided<'a> {
     pub(crate) split_note: Option<&'static str>,
 }
 
-/// Gathers evidence and decides, for one message (runs on a worker thread); `review`: keep
-/// the first lines of the text of a message to review (for the audit page).
+/// Gathers evidence (unless pass 1 `kept` it) and decides, for one message (runs on a
+/// worker thread); `review`: keep the first lines of the text of a message to review (for
+/// the audit page).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn analyse<'a>(
     source: &'a Source,
     m: Message<'a>,
+    kept: Option<Facts>,
     mtime_is_arrival: bool,
     ctx: &Context<'_>,
     index: &Inference,
     corrections: Option<&Corrections>,
     review: bool,
 ) -> Decided<'a> {
-    let facts = gather(&m.content);
+    let facts = kept.unwrap_or_else(|| gather(&m.content));
     let mut decision = decide(&facts, ctx, &index.hints(&facts));
     let mut decisive = decision.decisive_summary(&facts.evidence);
     let name = || match m.file {

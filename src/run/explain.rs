@@ -98,6 +98,7 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         folders,
         profile,
         marks,
+        kept,
         ..
     } = learn_inputs(config, &noop)?;
     let (source, unit) = find(&sources, &which)?;
@@ -108,10 +109,11 @@ pub fn explain(config: &Config, which: Which) -> Result<String, SplitError> {
         .filter(|f| !f.is_empty());
     let ctx = config.context(&profile);
     let corrections = corrections_for(config, &sources)?;
-    let index = index(&sources, &ctx, &marks, &noop)?;
+    let index = index(&sources, &ctx, &marks, &kept, &noop)?;
     let w = analyse(
         source,
         source.read(&unit)?,
+        kept.get(&source.name, unit.position()).cloned(),
         source.mtime_is_arrival(),
         &ctx,
         &index,

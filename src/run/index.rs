@@ -7,6 +7,7 @@ use crate::evidence::gather;
 use crate::input::{Source, SourceError, Unit};
 use crate::run::batches;
 use crate::run::error::SplitError;
+use crate::run::kept::Kept;
 use crate::run::learn::Prescan;
 use rayon::prelude::*;
 
@@ -16,6 +17,7 @@ pub(crate) fn index(
     sources: &[Source],
     ctx: &Context<'_>,
     marks: &Prescan,
+    kept: &Kept,
     progress: &(dyn Fn(&'static str, u64) + Sync),
 ) -> Result<Inference, SplitError> {
     let none = Hints::default();
@@ -27,7 +29,11 @@ pub(crate) fn index(
             .collect();
         let part = wanted
             .par_iter()
-            .map(|u| source.read_head(u).map(|head| gather(&head)))
+            .map(|u| {
+                kept.or_gather(&source.name, u.position(), || {
+                    source.read_head(u).map(|head| gather(&head))
+                })
+            })
             .try_fold(Inference::default, |mut ix, facts| {
                 let facts = facts?;
                 ix.add(&facts, &decide(&facts, ctx, &none), ctx.dir);

@@ -12,6 +12,7 @@ use crate::input::mbox::Span;
 use crate::input::{self, InputFormat, Source, Unit};
 use crate::run::batches;
 use crate::run::error::SplitError;
+use crate::run::kept::Kept;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,8 @@ pub struct Learned {
     pub profile: Profile,
     /// What pass 2 needs of each message.
     pub marks: Prescan,
+    /// The facts of the first messages, for passes 2 and 3.
+    pub(crate) kept: Kept,
 }
 
 /// Opens every input (before anything is written, so a bad one stops the run early) and
@@ -46,9 +49,12 @@ pub fn open_and_learn(
     let mut folders = Vec::new();
     let mut stats = Stats::default();
     let mut marks = Prescan::default();
-    let mut learn = |name: &str, first: bool, facts: &[Facts], bytes: u64| {
-        stats = std::mem::take(&mut stats).merge(learn_from(facts, dir));
-        marks.add(name, first, facts);
+    let mut kept = Kept::default();
+    // `at`: the 0-based position of the first of `facts` in the source `name`.
+    let mut learn = |name: &str, at: usize, facts: Vec<Facts>, bytes: u64| {
+        stats = std::mem::take(&mut stats).merge(learn_from(&facts, dir));
+        marks.add(name, at == 0 && !facts.is_empty(), &facts);
+        kept.keep(name, at, facts);
         progress("learning", bytes);
     };
     let mut learn_early = |name: &str, data: &[u8], spans: &[Span]| {
@@ -56,8 +62,8 @@ pub fn open_and_learn(
             .par_iter()
             .map(|s| gather(&input::head_of(data, s)))
             .collect();
-        let first = spans.first().is_some_and(|s| s.number == 1);
-        learn(name, first, &facts, spans.iter().map(Span::size).sum());
+        let at = spans.first().map_or(0, |s| s.number - 1);
+        learn(name, at, facts, spans.iter().map(Span::size).sum());
     };
     for p in paths {
         let opened = input::open(p, format, temp, &mut skipped, &mut learn_early)?;
@@ -69,8 +75,8 @@ pub fn open_and_learn(
             return Ok(());
         }
         let facts = heads(source, &batch)?;
-        let first = batch.first().is_some_and(|u| u.position() == 0);
-        learn(&source.name, first, &facts, bytes);
+        let at = batch.first().map_or(0, Unit::position);
+        learn(&source.name, at, facts, bytes);
         source.release(&batch);
         Ok(())
     })?;
@@ -80,6 +86,7 @@ pub fn open_and_learn(
         skipped,
         profile: stats.learn(dir, over),
         marks,
+        kept,
     })
 }
 

@@ -6,9 +6,11 @@
 //! batch k+1 is read and analysed. Within a batch of the last pass, duplicate detection
 //! runs in input order on one thread (so reruns decide the same), copies are written in
 //! parallel into `tmp/`; a thread of its own makes them durable and renames them into
-//! `cur/` while the next batch is written; then the batch's report rows are written in
-//! input order. Whole-run state is kept to numbers and fixed-size bitmaps, so memory is
-//! mostly the batches in flight, with a few dozen bytes a message besides.
+//! `cur/` while later batches are written (several batches to a commit: `--commit-every`);
+//! then the batches' report rows are written in input order. Whole-run state is kept to
+//! numbers and fixed-size bitmaps, so memory is mostly the batches in flight and waiting
+//! for their commit, the facts pass 1 keeps for the first messages (up to a budget), and
+//! a few dozen bytes a message besides.
 
 mod account;
 mod analyse;
@@ -18,6 +20,7 @@ mod error;
 mod explain;
 mod index;
 pub mod interrupt;
+mod kept;
 mod learn;
 mod rehome;
 
@@ -119,6 +122,7 @@ pub fn run(
         skipped,
         profile,
         marks,
+        mut kept,
     } = learn_inputs(config, progress)?;
     // An mbox file per user has no folders: mbox output is flat, as `--flatten`.
     let subfolders: Vec<String> = match config.flatten || config.output == OutputFormat::Mbox {
@@ -131,7 +135,7 @@ pub fn run(
     check_domains(&profile, &config.overrides)?;
     let ctx = config.context(&profile);
     let corrections = corrections_for(config, &sources)?;
-    let index = index(&sources, &ctx, &marks, progress)?;
+    let index = index(&sources, &ctx, &marks, &kept, progress)?;
     let Prescan { repeats, .. } = marks;
     crate::run::interrupt::writing();
     let root = || match locked {
@@ -173,8 +177,9 @@ pub fn run(
         open: None,
         in_flight: None,
     };
-    // Batch k is written while batch k+1 is read and analysed, and committed while batch
-    // k+1 is written: the disk (syncfs) and the renames wait, and the CPU fills that time.
+    // Batch k is written while batch k+1 is read and analysed, and committed (with the
+    // batches around it) while later ones are written: the disk (syncfs) and the renames
+    // wait, and the CPU fills that time.
     let mut pending: Option<AnalysedBatch<'_>> = None;
     // Once per source: it looks at every file's folder.
     let arrival: Vec<bool> = sources.iter().map(Source::mtime_is_arrival).collect();
@@ -185,16 +190,19 @@ pub fn run(
                 progress: String::new(),
             });
         }
+        let facts = kept.take(&source.name, &batch);
         let (next, done) = rayon::join(
             || -> Result<AnalysedBatch<'_>, SplitError> {
                 let messages = read_batch(source, &batch)?;
                 let mtime_is_arrival = arrival[at];
                 let work = messages
                     .into_par_iter()
-                    .map(|m| {
+                    .zip(facts)
+                    .map(|(m, facts)| {
                         analyse(
                             source,
                             m,
+                            facts,
                             mtime_is_arrival,
                             &ctx,
                             &index,
