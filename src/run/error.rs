@@ -111,7 +111,7 @@ pub(crate) fn stopped(summary: &Summary, config: &Config) -> String {
 }
 
 /// What a stopped run had written: the batches landed, and `moved` copies of the failing
-/// batch that its commit had moved into `cur/` before it failed.
+/// batches that their commit had moved into `cur/` before it failed.
 pub(crate) fn done_so_far(summary: &Summary, moved: usize) -> String {
     let failing = match moved {
         0 => "no copy of the failing batches reached cur/".to_string(),
