@@ -15,8 +15,8 @@ const BUDGET: usize = 32 << 20;
 #[derive(Default)]
 pub(crate) struct Kept {
     by_source: Map<String, Vec<Option<Facts>>>,
+    /// The weight of the facts kept, and of the first that did not fit, if one did not.
     weight: usize,
-    full: bool,
 }
 
 impl Kept {
@@ -24,7 +24,7 @@ impl Kept {
     /// when they follow the ones kept already and the budget allows; once it does not,
     /// keeps nothing more.
     pub(crate) fn keep(&mut self, name: &str, first: usize, facts: Vec<Facts>) {
-        if self.full {
+        if Self::spent(self.weight) {
             return;
         }
         let kept = self.by_source.entry(name.to_string()).or_default();
@@ -35,12 +35,16 @@ impl Kept {
         }
         for f in facts {
             self.weight += weight(&f);
-            if self.weight > BUDGET {
-                self.full = true;
+            if Self::spent(self.weight) {
                 return;
             }
             kept.push(Some(f));
         }
+    }
+
+    /// Whether facts of this `weight` have spent the budget: nothing more is kept.
+    fn spent(weight: usize) -> bool {
+        weight > BUDGET
     }
 
     /// The facts of the message at 0-based `position` of source `name`, when kept (and
@@ -149,7 +153,7 @@ mod tests {
         let one = weight(&msg(0));
         let many = BUDGET / one + 10;
         kept.keep("big", 0, (0..many).map(msg).collect());
-        assert!(kept.full);
+        assert!(Kept::spent(kept.weight));
         assert!(kept.get("big", 0).is_some() && kept.get("big", many - 1).is_none());
         kept.keep("late", 0, vec![msg(0)]);
         assert!(kept.get("late", 0).is_none());
