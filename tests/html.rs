@@ -198,9 +198,16 @@ try:
         call('POST', s + '/element/' + opt + '/click', {})
     call('POST', s + '/element/' + find('#download') + '/click', {})
     path = os.path.join(dl, 'corrections.csv')
+    # The file can appear before Chromium has written it (seen once, empty, on a busy
+    # machine): read it once it holds a whole last line and two looks agree.
     deadline = time.time() + 30
-    while not os.path.exists(path) and time.time() < deadline:
-        time.sleep(0.1)
+    seen = None
+    while time.time() < deadline:
+        now = open(path).read() if os.path.exists(path) else None
+        if now and now.endswith('\n') and now == seen:
+            break
+        seen = now
+        time.sleep(0.2)
     print(open(path).read(), end='')
 finally:
     call('DELETE', s)
