@@ -34,7 +34,7 @@ trap 'rm -rf "$WORK"' EXIT
 cp "$1" "$WORK/old"
 cp "$2" "$WORK/new"
 cargo build --release --quiet --example generate --manifest-path "$REPO/Cargo.toml"
-"$REPO/target/release/examples/generate" "$WORK/gen.mbox" 100 postfix >/dev/null
+"${CARGO_TARGET_DIR:-$REPO/target}/release/examples/generate" "$WORK/gen.mbox" 100 postfix >/dev/null
 
 sums() { # SIDE: run every job with that side's binary, print the sums of what it wrote
     local bin=$WORK/bin/popsplit o=$WORK/run

@@ -51,9 +51,11 @@ ROOT=0
 if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null; then ROOT=1; fi
 
 cargo build --release --quiet --bin popsplit --example generate --example bare_floor
-BIN=target/release/popsplit
-GEN=target/release/examples/generate
-FLOOR=target/release/examples/bare_floor
+# Where cargo put them: a CARGO_TARGET_DIR of the caller's is honoured.
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/release/popsplit
+GEN=$TARGET/release/examples/generate
+FLOOR=$TARGET/release/examples/bare_floor
 
 echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r); work folder on $(df -T "$WORK" | awk 'NR==2 {print $2}')"
 echo "popsplit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo '+changes'), $(rustc --version)"
