@@ -4,13 +4,19 @@
 //! tells a separator from a body line such as `From what I hear`, which the generated
 //! mailboxes hold, as real ones do), writes each message once,
 //! unchanged but for its `From ` line, into one Maildir's `tmp/`, renames it into `new/`,
-//! and makes everything durable with one `syncfs` at the end. One thread.
+//! and makes everything durable with one `syncfs` at the end. One thread, one pass over
+//! the input, whose pages it gives back as it goes.
 //!
 //! `cargo run --release --example bare_floor -- IN.mbox OUT_DIR`
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+
+const PAGE: usize = 4096;
+
+/// Bytes of the input read and written between two gives-back of its pages.
+const RELEASE_EVERY: usize = 16 << 20;
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -27,29 +33,42 @@ fn main() -> std::io::Result<()> {
     }
     let (tmp, new) = (base.join("tmp"), base.join("new"));
     let finder = memchr::memmem::Finder::new(b"\nFrom ");
-    let mut starts: Vec<usize> = Vec::new();
-    if map.starts_with(b"From ") {
-        starts.push(0);
-    }
-    starts.extend(
-        finder
-            .find_iter(&map)
-            .map(|i| i + 1)
-            .filter(|&at| ends_with_year(&map[at..])),
-    );
-    starts.push(map.len());
+    let separators = finder
+        .find_iter(&map)
+        .map(|i| i + 1)
+        .filter(|&at| ends_with_year(&map[at..]));
+    let mut starts = map.starts_with(b"From ").then_some(0).into_iter();
+    let mut from = starts.next();
     let mut count = 0usize;
-    for w in starts.windows(2) {
-        let msg = &map[w[0]..w[1]];
+    let mut released = 0usize;
+    for end in separators.chain([map.len()]) {
+        let Some(start) = from.replace(end) else {
+            continue;
+        };
+        let msg = &map[start..end];
         // Drop the separator line; the message is what follows it.
-        let body = match memchr::memchr(b'\n', msg) {
-            Some(nl) => &msg[nl + 1..],
-            None => continue,
+        let Some(nl) = memchr::memchr(b'\n', msg) else {
+            continue;
         };
         let name = format!("{count}.floor");
-        fs::File::create_new(tmp.join(&name))?.write_all(body)?;
+        fs::File::create_new(tmp.join(&name))?.write_all(&msg[nl + 1..])?;
         fs::rename(tmp.join(&name), new.join(&name))?;
         count += 1;
+        // Give back the pages written from, as any splitter of a large mailbox must: a map
+        // that stays resident holds the whole input in memory beside the copies' page
+        // cache, and at 10 GB on 24 GiB the kernel spent its time reclaiming.
+        let page_end = start / PAGE * PAGE;
+        if page_end - released >= RELEASE_EVERY {
+            // SAFETY: a read-only private map; dropped pages are read again from the file.
+            unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    released,
+                    page_end - released,
+                )?
+            };
+            released = page_end;
+        }
     }
     rustix::fs::syncfs(fs::File::open(out)?)?;
     println!("{count} messages");
