@@ -7,6 +7,7 @@ use crate::output::maildir::{CommitError, Copy, Outbox, Staged, SyncPolicy};
 use crate::output::mbox::MboxOut;
 use crate::output::outfs::DeliverError;
 use crate::output::report::{Audit, Summary};
+use crate::run::Progress;
 use crate::run::account::{Written, account, note_audit, write_row};
 use crate::run::analyse::Decided;
 use crate::run::duplicates::{Destination, DuplicateIndex, Plan, plan};
@@ -99,7 +100,7 @@ impl<'c> Delivery<'c> {
     pub(crate) fn deliver(
         &mut self,
         a: AnalysedBatch<'c>,
-        progress: &(dyn Fn(&'static str, u64) + Sync),
+        progress: &Progress<'_>,
     ) -> Result<(), SplitError> {
         let config = self.config;
         // A commit that has ended is counted and reported now, not when the next is due:
@@ -273,10 +274,7 @@ impl<'c> Delivery<'c> {
 
     /// Hands the written batches not yet committed to a commit thread, once the commit
     /// before has ended (one commit at a time) and its messages are counted.
-    fn commit_open(
-        &mut self,
-        progress: &(dyn Fn(&'static str, u64) + Sync),
-    ) -> Result<(), SplitError> {
+    fn commit_open(&mut self, progress: &Progress<'_>) -> Result<(), SplitError> {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
@@ -306,19 +304,13 @@ impl<'c> Delivery<'c> {
 
     /// Commits every written batch and waits for it: what the run ends with, also when it
     /// stops early.
-    pub(crate) fn land(
-        &mut self,
-        progress: &(dyn Fn(&'static str, u64) + Sync),
-    ) -> Result<(), SplitError> {
+    pub(crate) fn land(&mut self, progress: &Progress<'_>) -> Result<(), SplitError> {
         self.commit_open(progress)?;
         self.finish_in_flight(progress)
     }
 
     /// Waits for the batches in flight to be committed, then counts and reports them.
-    fn finish_in_flight(
-        &mut self,
-        progress: &(dyn Fn(&'static str, u64) + Sync),
-    ) -> Result<(), SplitError> {
+    fn finish_in_flight(&mut self, progress: &Progress<'_>) -> Result<(), SplitError> {
         let Some(f) = self.in_flight.take() else {
             return Ok(());
         };

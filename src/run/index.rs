@@ -5,6 +5,7 @@ use crate::decide::inference::Inference;
 use crate::decide::{Context, Hints, decide};
 use crate::evidence::gather;
 use crate::input::{Source, SourceError, Unit};
+use crate::run::Progress;
 use crate::run::batches;
 use crate::run::error::SplitError;
 use crate::run::kept::Kept;
@@ -18,7 +19,7 @@ pub(crate) fn index(
     ctx: &Context<'_>,
     marks: &Prescan,
     kept: &Kept,
-    progress: &(dyn Fn(&'static str, u64) + Sync),
+    progress: &Progress<'_>,
 ) -> Result<Inference, SplitError> {
     let none = Hints::default();
     let mut index = Inference::default();

@@ -10,6 +10,7 @@ use crate::decide::profile::{Overrides, Profile, Stats};
 use crate::evidence::{Facts, gather};
 use crate::input::mbox::Span;
 use crate::input::{self, InputFormat, Source, Unit};
+use crate::run::Progress;
 use crate::run::batches;
 use crate::run::error::SplitError;
 use crate::run::kept::Kept;
@@ -42,7 +43,7 @@ pub fn open_and_learn(
     temp: &Path,
     dir: &Directory,
     over: &Overrides,
-    progress: &(dyn Fn(&'static str, u64) + Sync),
+    progress: &Progress<'_>,
 ) -> Result<Learned, SplitError> {
     let mut skipped = Vec::new();
     let mut sources: Vec<Source> = Vec::new();
@@ -93,7 +94,7 @@ pub fn open_and_learn(
 /// Pass 1 over the inputs `config` names.
 pub(crate) fn learn_inputs(
     config: &Config,
-    progress: &(dyn Fn(&'static str, u64) + Sync),
+    progress: &Progress<'_>,
 ) -> Result<Learned, SplitError> {
     open_and_learn(
         &config.inputs,

@@ -55,6 +55,9 @@ pub(crate) const BATCH_MESSAGES: usize = 1024;
 
 pub(crate) const BATCH_BYTES: u64 = 32 << 20;
 
+/// Told of the run's progress: a phase name and the input bytes it finished.
+pub type Progress<'a> = dyn Fn(&'static str, u64) + Sync + 'a;
+
 /// What a finished run learned and did.
 #[derive(Debug)]
 pub struct Outcome {
@@ -99,10 +102,7 @@ pub(crate) fn check_domains(profile: &Profile, over: &Overrides) -> Result<(), S
 }
 
 /// Runs the job, calling `progress` with a phase name and the input bytes it finished.
-pub fn run(
-    config: &Config,
-    progress: &(dyn Fn(&'static str, u64) + Sync),
-) -> Result<Outcome, SplitError> {
+pub fn run(config: &Config, progress: &Progress<'_>) -> Result<Outcome, SplitError> {
     config
         .check_paths()
         .map_err(|e| SplitError::Usage(e.to_string()))?;
