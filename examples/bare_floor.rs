@@ -55,8 +55,8 @@ fn main() -> std::io::Result<()> {
         fs::rename(tmp.join(&name), new.join(&name))?;
         count += 1;
         // Give back the pages written from, as any splitter of a large mailbox must: a map
-        // that stays resident holds the whole input in memory beside the copies' page
-        // cache, and at 10 GB on 24 GiB the kernel spent its time reclaiming.
+        // that stays resident holds the whole input in this process's memory (its peak RSS
+        // was the input's size), where popsplit's is bounded.
         let page_end = start / PAGE * PAGE;
         if page_end - released >= RELEASE_EVERY {
             // SAFETY: a read-only private map; dropped pages are read again from the file.
