@@ -37,8 +37,9 @@ fn main() -> std::io::Result<()> {
         .find_iter(&map)
         .map(|i| i + 1)
         .filter(|&at| ends_with_year(&map[at..]));
-    let mut starts = map.starts_with(b"From ").then_some(0).into_iter();
-    let mut from = starts.next();
+    // Where the message being read starts; none until the first separator when the file
+    // does not start with one.
+    let mut from = map.starts_with(b"From ").then_some(0);
     let mut count = 0usize;
     let mut released = 0usize;
     for end in separators.chain([map.len()]) {
