@@ -208,7 +208,9 @@ try:
             break
         seen = now
         time.sleep(0.2)
-    print(open(path).read(), end='')
+    if now is None:
+        sys.exit('no %s after 30 s' % path)
+    print(now, end='')
 finally:
     call('DELETE', s)
 "#;
