@@ -165,4 +165,15 @@ mod tests {
         kept.keep("late", 0, vec![msg(0)]);
         assert!(kept.get("late", 0).is_none());
     }
+
+    // `cargo test --release` runs the end-to-end tests on the release binary, past no budget.
+    #[cfg(debug_assertions)]
+    #[test]
+    fn the_end_to_end_mailboxes_spend_the_test_builds_budget() {
+        // The smallest of them: kernel-lists, 2,202 messages (the crash tests write 6,000).
+        // Even facts of one recipient and nothing else would spend the budget, so those
+        // tests decide messages past it; raising it would silently stop that.
+        let least = weight(&gather(b"To: a@example.com\n\nbody\n"));
+        assert!(2_202 * least > BUDGET, "{least} bytes a message");
+    }
 }
