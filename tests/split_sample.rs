@@ -316,3 +316,31 @@ fn report_rows_point_at_their_messages_with_all_evidence() {
     // Message 18 points back at its first copy.
     assert_eq!(rows[17]["duplicate_of"]["index"], 17);
 }
+
+#[test]
+fn a_message_for_several_users_is_one_file_linked_into_each_folder() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    run_sample(&out, &report, &[]);
+    let mut shared = 0;
+    for row in report_rows(&report) {
+        let files: Vec<fs::Metadata> = row["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| fs::metadata(out.join(f.as_str().expect("path"))).expect("copy"))
+            .collect();
+        // The copies of one message, with the same added fields, are one inode (as
+        // Dovecot's delivery agent links them): written once, linked into each folder.
+        let inodes: std::collections::BTreeSet<(u64, u64)> =
+            files.iter().map(|m| (m.dev(), m.ino())).collect();
+        assert!(inodes.len() <= 1, "message {}: {inodes:?}", row["index"]);
+        for m in &files {
+            assert_eq!(m.nlink(), files.len() as u64, "message {}", row["index"]);
+        }
+        shared += usize::from(files.len() > 1);
+    }
+    // Messages 4, 11, 12 and 17 go to two users each.
+    assert_eq!(shared, 4);
+}
