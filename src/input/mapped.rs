@@ -5,12 +5,11 @@ use crate::input::mbox;
 use crate::input::mbox::{MboxError, Span, Splitter};
 use crate::input::spans::Spans;
 use crate::input::{Backing, Body, Early, Mapped, Source, SourceError, io_err, release_range};
-use memchr::memmem::Finder;
 use memmap2::Mmap;
 use std::fs::File;
 use std::io;
 use std::path::Path;
-use std::sync::{LazyLock, mpsc};
+use std::sync::mpsc;
 
 /// An input file held open, with its size and modification time when it was mapped.
 pub(crate) struct Watch {
@@ -142,85 +141,4 @@ pub(crate) fn early_look(
         spans.push(span);
     }
     Ok(())
-}
-
-/// Where the header block of `msg` ends (after its blank line), or its length.
-pub(crate) fn header_end(msg: &[u8]) -> usize {
-    // Searched as the two byte strings a blank line makes after a line, not line by line:
-    // a search per line was 5% of a run on list mail, whose header blocks run to
-    // hundreds of lines (perf).
-    static LF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
-    static CRLF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\r\n"));
-    if msg.starts_with(b"\n") {
-        return 1;
-    }
-    if msg.starts_with(b"\r\n") {
-        return 2;
-    }
-    // The ending of the first line is looked for first; the other only before where that
-    // was found, so that neither search runs through a body for nothing.
-    let crlf = memchr::memchr(b'\n', msg).is_some_and(|i| i > 0 && msg[i - 1] == b'\r');
-    let (first, other) = match crlf {
-        true => (&*CRLF, &*LF),
-        false => (&*LF, &*CRLF),
-    };
-    let Some(at) = first.find(msg) else {
-        return other
-            .find(msg)
-            .map_or(msg.len(), |o| o + other.needle().len());
-    };
-    // A blank line of the other kind starting before `at` lies within this prefix.
-    let before = &msg[..(at + other.needle().len() - 1).min(msg.len())];
-    match other.find(before) {
-        Some(o) => o + other.needle().len(),
-        None => at + first.needle().len(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The line-by-line reading that [`header_end`] replaced: the end of the first line
-    /// that is empty but for its line ending.
-    fn line_by_line(msg: &[u8]) -> usize {
-        let mut pos = 0;
-        while pos < msg.len() {
-            let end = memchr::memchr(b'\n', &msg[pos..]).map_or(msg.len(), |i| pos + i + 1);
-            if matches!(&msg[pos..end], b"\n" | b"\r\n") {
-                return end;
-            }
-            pos = end;
-        }
-        msg.len()
-    }
-
-    #[test]
-    fn a_header_block_ends_after_its_first_blank_line() {
-        for (msg, end) in [
-            (&b"A: 1\nB: 2\n\nbody\n\nmore"[..], 11),
-            (b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\n", 14),
-            // Mixed endings: the first blank line wins, of either kind.
-            (b"A: 1\r\nB: 2\n\nbody\r\n\r\n", 12),
-            (b"A: 1\nB: 2\r\n\r\nbody\n\n", 13),
-            // A blank line right before one of the first line's kind.
-            (b"x\r\n\n\r\nbody", 4),
-            (b"\nbody", 1),
-            (b"\r\nbody", 2),
-            (b"A: 1\nno blank line", 18),
-            (b"A: 1\r\r\n\r\n", 9),
-            (b"", 0),
-        ] {
-            assert_eq!(header_end(msg), end, "{:?}", String::from_utf8_lossy(msg));
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn header_end_agrees_with_reading_line_by_line(
-            msg in proptest::collection::vec(proptest::sample::select(b"a:\r\n ".to_vec()), 0..64),
-        ) {
-            proptest::prop_assert_eq!(header_end(&msg), line_by_line(&msg));
-        }
-    }
 }

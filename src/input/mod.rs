@@ -27,7 +27,8 @@ use memmap2::Mmap;
 
 use crate::input::folders::{inside, open_folder, open_maildir, open_pst, walk};
 use crate::input::inflate::{Scratch, open_compressed};
-use crate::input::mapped::{Watch, header_end, open_mbox};
+use crate::input::mapped::{Watch, open_mbox};
+use crate::input::mbox::header_end;
 use crate::input::sniff::{has_ext, sniff, what_is};
 use crate::input::spans::Spans;
 use mbox::{FromLine, MboxError, Span};
