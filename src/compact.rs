@@ -13,43 +13,77 @@ pub(crate) type Set<T> = std::collections::HashSet<T, foldhash::fast::RandomStat
 
 /// Which messages may share their Message-ID (or From, Date and Subject) with another: only
 /// those can be duplicates, so only those need a place in the duplicate index, which would
-/// otherwise hold every message of the archive. Two fixed bitmaps of 8 MB, pages touched
-/// only as used: "maybe" for some messages that have no twin, never "no" for one that has.
-pub(crate) struct Repeats {
-    pub(crate) once: Bits,
-    pub(crate) twice: Bits,
+/// otherwise hold every message of the archive. Up to [`Repeats::EXACT`] keys, a map of
+/// them; past that, two fixed bitmaps of 8 MB, pages touched only as used: "maybe" for
+/// some messages that have no twin, never "no" for one that has.
+pub(crate) enum Repeats {
+    /// Each key (its first 8 bytes) and whether it came twice, until there are too many.
+    /// A small archive so never touches the bitmaps: their first touch was 25 ms of a
+    /// 150 ms run on kernel-lists, zeroing pages on one thread while the other waited.
+    Exact(Map<u64, bool>),
+    /// Keys seen once, and twice (or more), by slot.
+    Bits(Bits, Bits),
 }
 
 impl Default for Repeats {
     fn default() -> Self {
-        Repeats {
-            once: Bits::new(Repeats::BITS),
-            twice: Bits::new(Repeats::BITS),
-        }
+        Repeats::Exact(Map::default())
     }
 }
 
 impl Repeats {
     pub(crate) const BITS: usize = 1 << 26;
 
-    pub(crate) fn slot(key: &[u8; 16]) -> usize {
-        // The key is a BLAKE3 digest: any 26 of its bits are uniform.
-        (u64::from_le_bytes([
+    /// Keys held in the map before the bitmaps take over (about 1.5 MB of map).
+    pub(crate) const EXACT: usize = 1 << 16;
+
+    fn prefix(key: &[u8; 16]) -> u64 {
+        u64::from_le_bytes([
             key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
-        ]) as usize)
-            & (Repeats::BITS - 1)
+        ])
+    }
+
+    fn slot(prefix: u64) -> usize {
+        // The key is a BLAKE3 digest: any 26 of its bits are uniform.
+        prefix as usize & (Repeats::BITS - 1)
     }
 
     pub(crate) fn add(&mut self, key: &[u8; 16]) {
-        let b = Repeats::slot(key);
-        if self.once.get(b) {
-            self.twice.set(b);
+        let p = Repeats::prefix(key);
+        match self {
+            Repeats::Exact(exact) => {
+                exact
+                    .entry(p)
+                    .and_modify(|twice| *twice = true)
+                    .or_insert(false);
+                if exact.len() > Repeats::EXACT {
+                    let (mut once, mut twice) =
+                        (Bits::new(Repeats::BITS), Bits::new(Repeats::BITS));
+                    for (&p, &two) in exact.iter() {
+                        once.set(Repeats::slot(p));
+                        if two {
+                            twice.set(Repeats::slot(p));
+                        }
+                    }
+                    *self = Repeats::Bits(once, twice);
+                }
+            }
+            Repeats::Bits(once, twice) => {
+                let b = Repeats::slot(p);
+                if once.get(b) {
+                    twice.set(b);
+                }
+                once.set(b);
+            }
         }
-        self.once.set(b);
     }
 
     pub(crate) fn maybe(&self, key: &[u8; 16]) -> bool {
-        self.twice.get(Repeats::slot(key))
+        let p = Repeats::prefix(key);
+        match self {
+            Repeats::Exact(exact) => exact.get(&p) == Some(&true),
+            Repeats::Bits(_, twice) => twice.get(Repeats::slot(p)),
+        }
     }
 }
 
@@ -125,27 +159,56 @@ impl Names {
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_messages_with_a_twin_may_be_duplicates() {
-        let key = |i: u64| -> [u8; 16] {
-            *blake3::hash(&i.to_le_bytes())
-                .as_bytes()
-                .first_chunk()
-                .expect("16 bytes")
-        };
+    fn key(i: u64) -> [u8; 16] {
+        *blake3::hash(&i.to_le_bytes())
+            .as_bytes()
+            .first_chunk()
+            .expect("16 bytes")
+    }
+
+    /// `keys` keys, every seventh added twice: each of those is "maybe", and how many of
+    /// the others are too.
+    fn lonely_maybes(keys: u64) -> (Repeats, usize) {
         let mut repeats = Repeats::default();
-        for i in 0..50_000 {
+        for i in 0..keys {
             repeats.add(&key(i));
         }
-        for i in (0..50_000).step_by(7) {
+        for i in (0..keys).step_by(7) {
             repeats.add(&key(i));
         }
-        assert!((0..50_000).step_by(7).all(|i| repeats.maybe(&key(i))));
-        let lonely = (0..50_000)
+        assert!((0..keys).step_by(7).all(|i| repeats.maybe(&key(i))));
+        let lonely = (0..keys)
             .filter(|i| i % 7 != 0)
             .filter(|i| repeats.maybe(&key(*i)))
             .count();
-        // 50,000 keys in 2^26 slots: a lonely key shares one about 0.07% of the time.
-        assert!(lonely < 200, "{lonely}");
+        (repeats, lonely)
+    }
+
+    #[test]
+    fn only_messages_with_a_twin_may_be_duplicates() {
+        // Within the map: exact.
+        let (repeats, lonely) = lonely_maybes(50_000);
+        assert!(matches!(repeats, Repeats::Exact(_)));
+        assert_eq!(lonely, 0);
+        // Past it, the bitmaps: 200,000 keys in 2^26 slots, a lonely key shares one about
+        // 0.3% of the time.
+        let (repeats, lonely) = lonely_maybes(200_000);
+        assert!(matches!(repeats, Repeats::Bits(..)));
+        assert!(lonely < 1_000, "{lonely}");
+    }
+
+    #[test]
+    fn twins_seen_before_the_bitmaps_took_over_are_still_known() {
+        let mut repeats = Repeats::default();
+        repeats.add(&key(u64::MAX));
+        repeats.add(&key(u64::MAX));
+        for i in 0..Repeats::EXACT as u64 + 1 {
+            repeats.add(&key(i));
+        }
+        assert!(matches!(repeats, Repeats::Bits(..)));
+        assert!(repeats.maybe(&key(u64::MAX)));
+        // A key added once before and once after the change is a twin too.
+        repeats.add(&key(0));
+        assert!(repeats.maybe(&key(0)));
     }
 }
