@@ -215,8 +215,9 @@ struct SplitArgs {
     #[arg(long, value_enum, default_value = "batch")]
     sync: SyncPolicy,
     /// Commit the written copies (under `--sync batch`: sync, move into cur/, sync) at
-    /// least every N messages, and also every 128 MB and every 5 seconds: fewer means less
-    /// to redo after a crash and report rows sooner, more means fewer syncs.
+    /// least every N messages, and also every 128 MB, every 5 seconds and once after the
+    /// first batch: fewer means less to redo after a crash and report rows sooner, more
+    /// means fewer syncs.
     #[arg(long, value_name = "N", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
     commit_every: u32,
     /// Print nothing but errors and notes on skipped files: no progress, profile or table.

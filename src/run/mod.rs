@@ -176,6 +176,7 @@ pub fn run(config: &Config, progress: &Progress<'_>) -> Result<Outcome, SplitErr
         would: Vec::new(),
         open: None,
         in_flight: None,
+        committing: false,
     };
     // Batch k is written while batch k+1 is read and analysed, and committed (with the
     // batches around it) while later ones are written: the disk (syncfs) and the renames
