@@ -34,7 +34,7 @@ impl Default for Repeats {
 impl Repeats {
     pub(crate) const BITS: usize = 1 << 26;
 
-    /// Keys held in the map before the bitmaps take over (about 1.5 MB of map).
+    /// Keys held in the map before the bitmaps take over (its table then takes about 2 MB).
     pub(crate) const EXACT: usize = 1 << 16;
 
     fn prefix(key: &[u8; 16]) -> u64 {
