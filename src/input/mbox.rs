@@ -851,18 +851,38 @@ mod tests {
         assert_eq!(unquote(b">From start").as_ref(), b"From start");
     }
 
-    /// The line-by-line reading that [`header_end`] replaced: the end of the first line
-    /// that is empty but for its line ending.
-    fn line_by_line(msg: &[u8]) -> usize {
-        let mut pos = 0;
+    /// The line-by-line reading that [`header_end`] and [`content_length`] replaced: where
+    /// the first line empty but for its ending ends, if there is one, and the value of the
+    /// last `Content-Length` line before it.
+    fn line_by_line(msg: &[u8]) -> (Option<usize>, Option<usize>) {
+        let (mut pos, mut length) = (0, None);
         while pos < msg.len() {
             let end = memchr::memchr(b'\n', &msg[pos..]).map_or(msg.len(), |i| pos + i + 1);
-            if matches!(&msg[pos..end], b"\n" | b"\r\n") {
-                return end;
+            let line = &msg[pos..end];
+            if line == b"\n" || line == b"\r\n" {
+                return (Some(end), length);
+            }
+            if line.len() > 15 && line[..15].eq_ignore_ascii_case(b"content-length:") {
+                length = std::str::from_utf8(&line[15..])
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok());
             }
             pos = end;
         }
-        msg.len()
+        (None, length)
+    }
+
+    /// What the splitter reads of a message now: Content-Length and where the body starts.
+    fn length_and_body(msg: &[u8]) -> Option<(usize, usize)> {
+        blank_line_end(msg).and_then(|b| Some((content_length(&msg[..b])?, b)))
+    }
+
+    /// The same, read line by line.
+    fn length_and_body_line_by_line(msg: &[u8]) -> Option<(usize, usize)> {
+        match line_by_line(msg) {
+            (Some(body), Some(length)) => Some((length, body)),
+            _ => None,
+        }
     }
 
     #[test]
@@ -890,28 +910,8 @@ mod tests {
         fn header_end_agrees_with_reading_line_by_line(
             msg in proptest::collection::vec(proptest::sample::select(b"a:\r\n ".to_vec()), 0..64),
         ) {
-            proptest::prop_assert_eq!(header_end(&msg), line_by_line(&msg));
+            proptest::prop_assert_eq!(header_end(&msg), line_by_line(&msg).0.unwrap_or(msg.len()));
         }
-    }
-
-    /// The line-by-line reading that [`content_length`] replaced, over a whole message.
-    fn content_length_line_by_line(msg: &[u8]) -> Option<(usize, usize)> {
-        let mut pos = 0;
-        let mut length = None;
-        while pos < msg.len() {
-            let end = memchr::memchr(b'\n', &msg[pos..]).map_or(msg.len(), |i| pos + i + 1);
-            let line = &msg[pos..end];
-            if line == b"\n" || line == b"\r\n" {
-                return length.map(|l| (l, end));
-            }
-            if line.len() > 15 && line[..15].eq_ignore_ascii_case(b"content-length:") {
-                length = std::str::from_utf8(&line[15..])
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok());
-            }
-            pos = end;
-        }
-        None
     }
 
     #[test]
@@ -928,9 +928,9 @@ mod tests {
             (b" Content-Length: 3\n\n", None),
             (b"Content-Length: 3\nno blank line", None),
         ] {
-            let got = blank_line_end(msg).and_then(|b| Some((content_length(&msg[..b])?, b)));
+            let got = length_and_body(msg);
             assert_eq!(got, want, "{:?}", String::from_utf8_lossy(msg));
-            assert_eq!(got, content_length_line_by_line(msg));
+            assert_eq!(got, length_and_body_line_by_line(msg));
         }
     }
 
@@ -943,8 +943,7 @@ mod tests {
             ]), 0..16),
         ) {
             let msg = parts.concat().into_bytes();
-            let got = blank_line_end(&msg).and_then(|b| Some((content_length(&msg[..b])?, b)));
-            proptest::prop_assert_eq!(got, content_length_line_by_line(&msg));
+            proptest::prop_assert_eq!(length_and_body(&msg), length_and_body_line_by_line(&msg));
         }
     }
 }
