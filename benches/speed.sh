@@ -17,8 +17,9 @@
 # floor (examples/bare_floor.rs, none of popsplit's code: split at `From ` lines, write
 # each message into one Maildir's tmp/, rename into new/, one syncfs at the end),
 # popsplit's default (--sync batch, crash-safe) and popsplit --sync none followed by one
-# syncfs (so that it pays for its writes as the floor does). It prints medians of wall,
-# user and system time (/usr/bin/time), the largest peak RSS, and the ratios to the floor.
+# syncfs (so that it pays for its writes as the floor does). It prints medians of wall
+# (the shell's microsecond clock), user and system time (/usr/bin/time), the largest peak
+# RSS, and the ratios to the floor.
 #
 # Every timed run writes to an ext4 made for it: a loop file, mkfs.ext4, mounted with
 # noinit_itable (so no lazy inode-table zeroing runs behind the timing), unmounted after.
@@ -91,11 +92,15 @@ fresh() {
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-# timed NAME CMD...: appends "wall user sys rss_kb" of the command to $WORK/NAME.t
+# timed NAME CMD...: appends "wall user sys rss_kb" of the command to $WORK/NAME.t. Wall
+# comes from the shell's microsecond clock: /usr/bin/time's %e has 10 ms steps, coarse
+# beside kernel-lists' 0.08 s floor.
 timed() {
     local name=$1; shift
-    /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/stderr" || { cat "$WORK/stderr" >&2; exit 1; }
-    cat "$WORK/time" >>"$WORK/$name.t"
+    local t0=${EPOCHREALTIME/,/.}
+    /usr/bin/time -f "%U %S %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/stderr" || { cat "$WORK/stderr" >&2; exit 1; }
+    local t1=${EPOCHREALTIME/,/.}
+    awk -v a="$t0" -v b="$t1" '{printf "%.3f %s %s %s\n", b - a, $1, $2, $3}' "$WORK/time" >>"$WORK/$name.t"
 }
 col() { awk -v c="$2" '{print $c}' "$WORK/$1.t" | median; }
 peak() { awk '$4 > m {m = $4} END {printf "%.0f", m / 1024}' "$WORK/$1.t"; }
