@@ -113,14 +113,14 @@ sides() {
     local msgs; msgs=$(grep -c '^From ' "$INPUT" || true)
     rm -f "$WORK"/{floor,batch,none}.t
     local pop="$BIN split $INPUT --domain $domain --directory $dir --out"
-    local sides=(floor batch none) r k
+    local order=(floor batch none) r k
     for r in $(seq "$RUNS"); do
-        # Each round starts with the next side: a run right after another (or after an
-        # input was made) was sometimes much slower, the floor's most (1 GB: 2.3 and
-        # 3.0 s, then 1.2 s), and each side so takes each place in turn.
+        # Each round starts with the next side: the first runs of a case were sometimes
+        # much slower whichever side had them (1 GB: the floor's 2.3 and 3.0 s, then
+        # 1.2 s), and the floor, always first, had them most.
         for k in 0 1 2; do
             fresh "$disk"
-            case ${sides[$(((r + k) % 3))]} in
+            case ${order[$(((r + k) % 3))]} in
                 floor) timed floor "$FLOOR" "$INPUT" "$OUT" ;;
                 batch) timed batch $pop "$OUT" ;;
                 none) timed none sh -c "$pop $OUT --sync none && sync -f $OUT" ;;
