@@ -19,7 +19,8 @@
 # rename into new/, one syncfs at the end), popsplit's default (--sync batch, crash-safe)
 # and popsplit --sync none followed by one syncfs (so that it pays for its writes as the
 # floor does). It prints medians of wall (the shell's microsecond clock), user and system
-# time (/usr/bin/time), the largest peak RSS, and the ratios to the floor.
+# time (/usr/bin/time), the largest peak RSS, the ratios to the floor, and the median of
+# each round's ratio to that round's floor.
 #
 # Every timed run writes to an ext4 made for it: a loop file, mkfs.ext4, mounted with
 # noinit_itable (so no lazy inode-table zeroing runs behind the timing), unmounted after.
@@ -103,6 +104,7 @@ timed() {
     awk -v a="$t0" -v b="$t1" '{printf "%.3f %s %s %s\n", b - a, $1, $2, $3}' "$WORK/time" >>"$WORK/$name.t"
 }
 col() { awk -v c="$2" '{print $c}' "$WORK/$1.t" | median; }
+paired() { paste -d ' ' "$WORK/floor.t" "$WORK/$1.t" | awk '{print $5 / $1}' | median | awk '{printf "%.2f", $1}'; }
 peak() { awk '$4 > m {m = $4} END {printf "%.0f", m / 1024}' "$WORK/$1.t"; }
 
 # sides CASE_LABEL INPUT DIRECTORY DOMAIN DISK_MB: the floor, popsplit default and popsplit
@@ -146,6 +148,9 @@ sides() {
             "$u" "$(col $side 3)" "$(peak $side)" "$(echo "$msgs $w" | awk '{print $1/$2}')"
         echo "    runs (wall): $(awk '{printf "%s ", $1}' "$WORK/$side.t")"
     done
+    # Each round's ratio to that round's floor, whose median a drift of the machine's
+    # speed across the case moves less than it moves the ratio of medians.
+    echo "  paired (median of each round's ratio to its floor): default $(paired batch)x, --sync none $(paired none)x"
     awk -v b="$(col batch 1)" -v n="$(col none 1)" -v f="$f" -v ub="$(col batch 2)" -v uf="$(col floor 2)" 'BEGIN {
         printf "  targets: default %.2fx (<= 1.30), --sync none %.2fx (<= 1.10), ", b/f, n/f
         if (uf > 0) printf "user CPU %.1fx the floor'"'"'s (<= 3)\n", ub/uf
