@@ -14,11 +14,11 @@
 #
 # Each mailbox case alternates, RUNS times (POPSPLIT_BENCH_RUNS, default 5; kernel at least
 # 9, as its runs last a fraction of a second and spread by tens of percent), each round
-# starting with the next of the three sides: the bare floor (examples/bare_floor.rs, none
-# of popsplit's code: split at `From ` lines, write each message into one Maildir's tmp/,
-# rename into new/, one syncfs at the end), popsplit's default (--sync batch, crash-safe)
-# and popsplit --sync none followed by one syncfs (so that it pays for its writes as the
-# floor does). It prints medians of wall (the shell's microsecond clock), user and system
+# starting with the next side (the gzip and jobs pairs likewise): the bare floor
+# (examples/bare_floor.rs, none of popsplit's code: split at `From ` lines, write each
+# message into one Maildir's tmp/, rename into new/, one syncfs at the end), popsplit's
+# default (--sync batch, crash-safe) and popsplit --sync none followed by one syncfs (so
+# that it pays for its writes as the floor does). It prints medians of wall (the shell's microsecond clock), user and system
 # time (/usr/bin/time), the largest peak RSS, the ratios to the floor, and the median of
 # each round's ratio to that round's floor.
 #
@@ -107,6 +107,30 @@ col() { awk -v c="$2" '{print $c}' "$WORK/$1.t" | median; }
 paired() { paste -d ' ' "$WORK/floor.t" "$WORK/$1.t" | awk '{print $5 / $1}' | median | awk '{printf "%.2f", $1}'; }
 peak() { awk '$4 > m {m = $4} END {printf "%.0f", m / 1024}' "$WORK/$1.t"; }
 
+# turns RUN SIDE...: RUNS rounds of `RUN SIDE` for every side, each round starting with the
+# next side: the first runs of a case were sometimes much slower whichever side had them
+# (1 GB: the floor's 2.3 and 3.0 s, then 1.2 s), and the side always first had them most.
+turns() {
+    local run=$1 r k i; shift
+    for r in $(seq "$RUNS"); do
+        for k in $(seq 0 $(($# - 1))); do
+            i=$(((r + k) % $# + 1))
+            "$run" "${!i}"
+        done
+    done
+}
+
+# one_side SIDE: one timed run of `sides` (whose locals pop and disk it reads) on a fresh
+# file system.
+one_side() {
+    fresh "$disk"
+    case $1 in
+        floor) timed floor "$FLOOR" "$INPUT" "$OUT" ;;
+        batch) timed batch $pop "$OUT" ;;
+        none) timed none sh -c "$pop $OUT --sync none && sync -f $OUT" ;;
+    esac
+}
+
 # sides CASE_LABEL INPUT DIRECTORY DOMAIN DISK_MB: the floor, popsplit default and popsplit
 # --sync none, alternating, RUNS times; then the table.
 sides() {
@@ -115,20 +139,7 @@ sides() {
     local msgs; msgs=$(grep -c '^From ' "$INPUT" || true)
     rm -f "$WORK"/{floor,batch,none}.t
     local pop="$BIN split $INPUT --domain $domain --directory $dir --out"
-    local order=(floor batch none) r k
-    for r in $(seq "$RUNS"); do
-        # Each round starts with the next side: the first runs of a case were sometimes
-        # much slower whichever side had them (1 GB: the floor's 2.3 and 3.0 s, then
-        # 1.2 s), and the floor, always first, had them most.
-        for k in 0 1 2; do
-            fresh "$disk"
-            case ${order[$(((r + k) % 3))]} in
-                floor) timed floor "$FLOOR" "$INPUT" "$OUT" ;;
-                batch) timed batch $pop "$OUT" ;;
-                none) timed none sh -c "$pop $OUT --sync none && sync -f $OUT" ;;
-            esac
-        done
-    done
+    turns one_side floor batch none
     unmount
     echo
     echo "== $label: $(stat -c %s "$INPUT") bytes, $msgs messages; medians of $RUNS alternating runs"
@@ -155,6 +166,15 @@ sides() {
         printf "  targets: default %.2fx (<= 1.30), --sync none %.2fx (<= 1.10), ", b/f, n/f
         if (uf > 0) printf "user CPU %.1fx the floor'"'"'s (<= 3)\n", ub/uf
         else print "user CPU not compared (the floor'"'"'s is under 0.01 s)" }'
+}
+
+# one_of_pair a|b: one timed run of the gzip or jobs case's side A or B (globals A, AA, B,
+# BA, in) on a fresh file system.
+one_of_pair() {
+    local args=$AA; INPUT=$A
+    if [ "$1" = b ]; then args=$BA; INPUT=$B; fi
+    fresh 5000
+    timed "$1" $BIN split "$INPUT" --domain example.com --directory "$in.csv" --out "$OUT" $args
 }
 
 generated() { # SIZE_MB [BODY_BYTES]: path of a generated mailbox, made once
@@ -190,10 +210,7 @@ for c in "${CASES[@]}"; do
             else
                 A="$in"; B="$in"; AA="--jobs 1"; BA="--jobs 2"
             fi
-            for _ in $(seq "$RUNS"); do
-                INPUT=$A; fresh 5000; timed a $BIN split "$A" --domain example.com --directory "$in.csv" --out "$OUT" $AA
-                INPUT=$B; fresh 5000; timed b $BIN split "$B" --domain example.com --directory "$in.csv" --out "$OUT" $BA
-            done
+            turns one_of_pair a b
             unmount
             echo
             echo "== $c: $BIN split IN --domain example.com --directory IN.csv --out OUT, medians of $RUNS alternating runs"
