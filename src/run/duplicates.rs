@@ -3,6 +3,7 @@
 
 use crate::compact::{Names, Repeats};
 use crate::config::DUPLICATES;
+use crate::evidence::hash_parts;
 use crate::input::Source;
 use crate::output::report::FirstSeen;
 use crate::run::analyse::Decided;
@@ -165,15 +166,10 @@ pub(crate) fn plan(
 /// set-aside copies of the message (1 for the first), so that every one of them is kept;
 /// not the input's name, which another path or a gzip'd copy of the same mailbox changes.
 pub(crate) fn copy_key(w: &Decided<'_>, folder: &str, set_aside: Option<u32>) -> String {
-    let mut h = blake3::Hasher::new();
-    h.update(folder.as_bytes());
-    h.update(b"\0");
-    h.update(&w.identity);
     // The header block tells copies with different trace fields apart; the body is in
     // the identity already.
-    h.update(&w.content[..w.facts.body_start.min(w.content.len())]);
-    if let Some(nth) = set_aside {
-        h.update(format!("\0duplicate {nth}").as_bytes());
-    }
-    h.finalize().to_hex()[..24].to_string()
+    let header = &w.content[..w.facts.body_start.min(w.content.len())];
+    let nth = set_aside.map(|nth| format!("\0duplicate {nth}"));
+    let nth = nth.as_deref().unwrap_or_default().as_bytes();
+    hash_parts(&[folder.as_bytes(), b"\0", &w.identity, header, nth]).to_hex()[..24].to_string()
 }
