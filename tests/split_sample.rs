@@ -344,3 +344,56 @@ fn a_message_for_several_users_is_one_file_linked_into_each_folder() {
     // Messages 4, 11, 12 and 17 go to two users each.
     assert_eq!(shared, 4);
 }
+
+#[test]
+fn copy_names_stay_those_earlier_versions_wrote() {
+    // A rerun recognises its copies by the key in their names, also copies an earlier
+    // version wrote: these names are what popsplit wrote before its hashing was reworked.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("r.jsonl"));
+    run_sample(&out, &report, &[]);
+    // A long message: its header block and its body each longer than the 16 KB that the
+    // hashing copies before it hashes the rest in place.
+    let mut long = String::from(
+        "From bob@example.org Mon Mar  4 10:00:00 2019\nFrom: bob@example.org\n\
+         To: alice@example.com\nSubject: long\nMessage-ID: <long@example.org>\n\
+         Date: Mon, 4 Mar 2019 10:00:00 +0000\nX-Note: filler\n",
+    );
+    long.extend((0..1500).map(|i| format!(" filler {i:05}\n")));
+    long.push('\n');
+    long.extend((0..3000).map(|i| format!("body line {i:05}\n")));
+    let input = tmp.path().join("long.mbox");
+    fs::write(&input, long).expect("write");
+    let long_out = tmp.path().join("long-out");
+    Run::split(&input).office().out(&long_out).ok();
+    // Arrival and key; the rest of a name holds the size, which the added fields change
+    // (a set-aside copy names the input it came from).
+    for (root, folder, name) in [
+        (
+            &out,
+            "alice",
+            "1551430800.fedd2428106b34ea931ff878.popsplit,",
+        ),
+        (&out, "bob", "1551435301.c22263a731c3326fd5dbf7bf.popsplit,"),
+        // Set aside: its key also holds its place among the message's extra copies.
+        (
+            &out,
+            "_duplicates",
+            "1551873602.a53efe7da0968fe51c6c706f.popsplit,",
+        ),
+        (
+            &long_out,
+            "alice",
+            "1551693600.833edd5ee5aefec2e4a041d1.popsplit,",
+        ),
+    ] {
+        let names: Vec<String> = fs::read_dir(root.join(folder).join("cur"))
+            .expect("cur")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.starts_with(name)),
+            "{folder}/cur/{name}* missing: {names:?}"
+        );
+    }
+}
