@@ -54,9 +54,6 @@ pub fn field_list(raw: &[u8]) -> AddressList {
             salvaged: false,
         };
     }
-    if raw.len() > Recent::LONGEST {
-        return mailparse_list(raw);
-    }
     RECENT.with(|recent| match recent.try_borrow_mut() {
         Ok(mut recent) => recent.list(raw),
         Err(_) => mailparse_list(raw),
@@ -82,10 +79,18 @@ thread_local! {
 /// fields go to mailparse (an encoded-word name is enough), half the bytes, 11% of the
 /// user time, and 68% of them were read before within the last 64 such fields. A field is
 /// found by its hash and kept with its bytes, compared whole: a collision only misses.
-#[derive(Default)]
 struct Recent {
     slots: Vec<Option<(Box<[u8]>, AddressList)>>,
     hasher: foldhash::fast::FixedState,
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            slots: (0..Self::SLOTS).map(|_| None).collect(),
+            hasher: foldhash::fast::FixedState::default(),
+        }
+    }
 }
 
 impl Recent {
@@ -95,16 +100,13 @@ impl Recent {
     const LONGEST: usize = 16 << 10;
 
     fn list(&mut self, raw: &[u8]) -> AddressList {
-        if self.slots.is_empty() {
-            self.slots.resize_with(Self::SLOTS, || None);
+        if raw.len() > Self::LONGEST {
+            return mailparse_list(raw);
         }
         let at = (self.hasher.hash_one(raw) % Self::SLOTS as u64) as usize;
-        let Some(slot) = self.slots.get_mut(at) else {
-            return mailparse_list(raw);
-        };
-        match slot {
+        match &mut self.slots[at] {
             Some((bytes, list)) if **bytes == *raw => list.clone(),
-            _ => {
+            slot => {
                 let list = mailparse_list(raw);
                 *slot = Some((raw.into(), list.clone()));
                 list
