@@ -18,9 +18,9 @@
 # (examples/bare_floor.rs, none of popsplit's code: split at `From ` lines, write each
 # message into one Maildir's tmp/, rename into new/, one syncfs at the end), popsplit's
 # default (--sync batch, crash-safe) and popsplit --sync none followed by one syncfs (so
-# that it pays for its writes as the floor does). It prints medians of wall (the shell's microsecond clock), user and system
-# time (/usr/bin/time), the largest peak RSS, the ratios to the floor, and the median of
-# each round's ratio to that round's floor.
+# that it pays for its writes as the floor does). It prints medians of wall (the shell's
+# microsecond clock), user and system time (/usr/bin/time), the largest peak RSS, the
+# ratios to the floor, and the median of each round's ratio to that round's floor.
 #
 # Every timed run writes to an ext4 made for it: a loop file, mkfs.ext4, mounted with
 # noinit_itable (so no lazy inode-table zeroing runs behind the timing), unmounted after.
