@@ -54,10 +54,8 @@ pub fn field_list(raw: &[u8]) -> AddressList {
             salvaged: false,
         };
     }
-    RECENT.with(|recent| match recent.try_borrow_mut() {
-        Ok(mut recent) => recent.list(raw),
-        Err(_) => mailparse_list(raw),
-    })
+    // `list` calls nothing that comes back here, so the borrow is never held already.
+    RECENT.with_borrow_mut(|recent| recent.list(raw))
 }
 
 /// What mailparse makes of a raw field, through [`parse_list`]; an empty list when it cannot
@@ -87,7 +85,7 @@ struct Recent {
 impl Default for Recent {
     fn default() -> Self {
         Recent {
-            slots: (0..Self::SLOTS).map(|_| None).collect(),
+            slots: vec![None; Self::SLOTS],
             hasher: foldhash::fast::FixedState::default(),
         }
     }
