@@ -324,6 +324,7 @@ fn say_why_on_sigbus() {
 }
 
 fn main() -> ExitCode {
+    popsplit::run::pages::small_pages();
     say_why_on_sigbus();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -22,6 +22,7 @@ mod index;
 pub mod interrupt;
 mod kept;
 mod learn;
+pub mod pages;
 mod rehome;
 
 use crate::compact::Names;
