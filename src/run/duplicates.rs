@@ -121,14 +121,23 @@ impl DuplicateIndex {
     }
 }
 
+/// Where one message's copies go, before their keys are made.
+pub(crate) struct Placed {
+    folders: Vec<String>,
+    duplicate_of: Option<FirstSeen>,
+    /// Every destination had the message already: its place among the copies set aside.
+    set_aside: Option<u32>,
+}
+
 /// Chooses the folders of one message, leaving out those that already hold an identical
-/// earlier copy (the box got one copy per envelope recipient).
-pub(crate) fn plan(
+/// earlier copy (the box got one copy per envelope recipient). In input order, one
+/// message after another; the keys are made after, in parallel ([`Placed::keyed`]).
+pub(crate) fn place(
     w: &Decided<'_>,
     to: &Destination<'_>,
     delivered: &mut DuplicateIndex,
     sources: &[Source],
-) -> Plan {
+) -> Placed {
     let wanted: Vec<String> = match w.decision.users.is_empty() {
         true => vec![in_folder(to.unassigned, to.sub)],
         false => w
@@ -146,18 +155,33 @@ pub(crate) fn plan(
         (wanted, None, 0)
     };
     let set_aside = folders.is_empty().then_some(nth);
-    let folders = match set_aside {
-        Some(_) => vec![in_folder(DUPLICATES, to.sub)],
-        None => folders,
-    };
-    let copies = folders.into_iter().map(|f| {
-        let key = copy_key(w, &f, set_aside);
-        (f, key)
-    });
-    Plan {
-        copies: copies.collect(),
+    Placed {
+        folders: match set_aside {
+            Some(_) => vec![in_folder(DUPLICATES, to.sub)],
+            None => folders,
+        },
         duplicate_of,
-        set_aside: set_aside.is_some(),
+        set_aside,
+    }
+}
+
+impl Placed {
+    /// The plan of `w`, whose folders these are: each copy with its key.
+    pub(crate) fn keyed(self, w: &Decided<'_>) -> Plan {
+        let Placed {
+            folders,
+            duplicate_of,
+            set_aside,
+        } = self;
+        let copies = folders.into_iter().map(|f| {
+            let key = copy_key(w, &f, set_aside);
+            (f, key)
+        });
+        Plan {
+            copies: copies.collect(),
+            duplicate_of,
+            set_aside: set_aside.is_some(),
+        }
     }
 }
 
