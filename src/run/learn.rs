@@ -51,25 +51,42 @@ pub fn open_and_learn(
     let mut stats = Stats::default();
     let mut marks = Prescan::default();
     let mut kept = Kept::default();
-    // `at`: the 0-based position of the first of `facts` in the source `name`.
-    let mut learn = |name: &str, at: usize, facts: Vec<Facts>, bytes: u64| {
+    // A chunk's facts, once gathered: the source's name, the 0-based position of the first
+    // of them in it, and the chunk's bytes.
+    let mut learn = |(name, at, facts, bytes): (String, usize, Vec<Facts>, u64)| {
         stats = std::mem::take(&mut stats).merge(learn_from(&facts, dir));
-        marks.add(name, at == 0 && !facts.is_empty(), &facts);
-        kept.keep(name, at, facts);
+        marks.add(&name, at == 0 && !facts.is_empty(), &facts);
+        kept.keep(&name, at, facts);
         progress("learning", bytes);
     };
+    // Learning from a chunk is partly one thread's work: it runs while the next chunk's
+    // header blocks are read, so that the other core is not left waiting.
+    let mut gathered = None;
     let mut learn_early = |name: &str, data: &[u8], spans: &[Span]| {
-        let facts: Vec<Facts> = spans
-            .par_iter()
-            .map(|s| gather(&input::head_of(data, s)))
-            .collect();
+        let (facts, ()) = rayon::join(
+            || {
+                spans
+                    .par_iter()
+                    .map(|s| gather(&input::head_of(data, s)))
+                    .collect()
+            },
+            || gathered.take().map_or((), &mut learn),
+        );
         let at = spans.first().map_or(0, |s| s.number - 1);
-        learn(name, at, facts, spans.iter().map(Span::size).sum());
+        gathered = Some((
+            name.to_string(),
+            at,
+            facts,
+            spans.iter().map(Span::size).sum(),
+        ));
     };
     for p in paths {
         let opened = input::open(p, format, temp, &mut skipped, &mut learn_early)?;
         folders.extend(opened.iter().map(|s| source_folder(p, &s.name)));
         sources.extend(opened);
+    }
+    if let Some(last) = gathered.take() {
+        learn(last);
     }
     batches(&sources, |_, source, batch, bytes| {
         if source.seen_early() {
@@ -77,7 +94,7 @@ pub fn open_and_learn(
         }
         let facts = heads(source, &batch)?;
         let at = batch.first().map_or(0, Unit::position);
-        learn(&source.name, at, facts, bytes);
+        learn((source.name.clone(), at, facts, bytes));
         source.release(&batch);
         Ok(())
     })?;
