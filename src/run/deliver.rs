@@ -286,34 +286,38 @@ impl<'c> Delivery<'c> {
     }
 
     /// Hands the written batches not yet committed to a commit thread, once the commit
-    /// before has ended (one commit at a time) and its messages are counted.
+    /// before has ended (one commit at a time); that one's messages are counted and
+    /// reported while the new one runs.
     fn commit_open(&mut self, progress: &Progress<'_>) -> Result<(), SplitError> {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
-        self.finish_in_flight(progress)?;
+        let committed = self.wait_in_flight()?;
         let Writer::Maildir(outbox) = &self.writer else {
-            return Ok(());
+            return self.count_and_report(committed, progress);
         };
         let job = outbox.commit(self.config.sync);
         self.committing = true;
         let ready = open.ready;
         let spawned = std::thread::Builder::new()
             .name("commit".into())
-            .spawn(move || job.run(&ready))
-            .map_err(|e| SplitError::Output {
-                source: DeliverError::Io {
-                    path: self.config.out.clone(),
-                    source: e,
-                },
-                progress: done_so_far(&self.summary, 0),
-            })?;
+            .spawn(move || job.run(&ready));
+        // Reporting the commit before took as long as a small commit (kernel-lists: 10 of
+        // its last 35 ms); the disk now works meanwhile.
+        let reported = self.count_and_report(committed, progress);
+        let commit = spawned.map_err(|e| SplitError::Output {
+            source: DeliverError::Io {
+                path: self.config.out.clone(),
+                source: e,
+            },
+            progress: done_so_far(&self.summary, 0),
+        })?;
         self.in_flight = Some(InFlight {
             messages: open.messages,
             bytes: open.bytes,
-            commit: Some(spawned),
+            commit: Some(commit),
         });
-        Ok(())
+        reported
     }
 
     /// Commits every written batch and waits for it: what the run ends with, also when it
@@ -325,10 +329,17 @@ impl<'c> Delivery<'c> {
 
     /// Waits for the batches in flight to be committed, then counts and reports them.
     fn finish_in_flight(&mut self, progress: &Progress<'_>) -> Result<(), SplitError> {
-        let Some(f) = self.in_flight.take() else {
-            return Ok(());
+        let committed = self.wait_in_flight()?;
+        self.count_and_report(committed, progress)
+    }
+
+    /// Waits for the batches in flight to be committed, and hands them back (none when
+    /// nothing was in flight).
+    fn wait_in_flight(&mut self) -> Result<Option<InFlight<'c>>, SplitError> {
+        let Some(mut f) = self.in_flight.take() else {
+            return Ok(None);
         };
-        if let Some(commit) = f.commit {
+        if let Some(commit) = f.commit.take() {
             let done = commit.join().unwrap_or_else(|_| {
                 Err(CommitError {
                     message: None,
@@ -356,6 +367,18 @@ impl<'c> Delivery<'c> {
                 });
             }
         }
+        Ok(Some(f))
+    }
+
+    /// Counts and reports committed batches.
+    fn count_and_report(
+        &mut self,
+        committed: Option<InFlight<'c>>,
+        progress: &Progress<'_>,
+    ) -> Result<(), SplitError> {
+        let Some(f) = committed else {
+            return Ok(());
+        };
         let config = self.config;
         for m in &f.messages {
             account(&mut self.summary, m);
