@@ -266,8 +266,10 @@ fn whole_rows(report: &Path) -> usize {
 #[test]
 fn ctrl_c_and_sigterm_stop_cleanly_and_a_rerun_finishes_the_job() {
     let _alone = alone();
-    // Five batches: one in the report when the signal comes, one committing, more to come.
-    let f = fixture(4000, false);
+    // Twelve batches: one in the report when the signal comes, one committing, and enough
+    // to come that a fast (release) build is still reading when the signal arrives; with
+    // four, it was past its last batch and finished.
+    let f = fixture(12000, false);
     let clean = f.root.join("clean");
     let clean_report = f.root.join("clean.jsonl");
     assert!(
