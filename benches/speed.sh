@@ -12,6 +12,10 @@
 #   gzip        the 1000 MB mailbox gzip'd (gzip -6) against itself plain, popsplit default
 #   jobs        the 1000 MB mailbox with --jobs 1 against --jobs 2, popsplit default
 #
+# POPSPLIT_BENCH_BASE=PATH adds a fourth side to each mailbox case: the popsplit binary at
+# PATH (an earlier build) with the default options, timed in the same rounds, so that a
+# change is measured against the code before it on the same fresh file systems.
+#
 # Each mailbox case alternates, RUNS times (POPSPLIT_BENCH_RUNS, default 5; kernel at least
 # 9, as its runs last a fraction of a second and spread by tens of percent), each round
 # starting with the next side (the gzip and jobs pairs likewise): the bare floor
@@ -33,6 +37,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${POPSPLIT_BENCH_RUNS:-5}
+BASE=${POPSPLIT_BENCH_BASE:-}
 CASES=("$@")
 [ ${#CASES[@]} -gt 0 ] || CASES=(1000 kernel)
 WORK=${POPSPLIT_BENCH_DIR:-$(mktemp -d)}
@@ -128,32 +133,38 @@ one_side() {
         floor) timed floor "$FLOOR" "$INPUT" "$OUT" ;;
         batch) timed batch $pop "$OUT" ;;
         none) timed none sh -c "$pop $OUT --sync none && sync -f $OUT" ;;
+        base) timed base $basepop "$OUT" ;;
     esac
 }
 
-# sides CASE_LABEL INPUT DIRECTORY DOMAIN DISK_MB: the floor, popsplit default and popsplit
-# --sync none, alternating, RUNS times; then the table.
+# sides CASE_LABEL INPUT DIRECTORY DOMAIN DISK_MB: the floor, popsplit default, popsplit
+# --sync none (and the base build), alternating, RUNS times; then the table.
 sides() {
     local label=$1 dir=$3 domain=$4 disk=$5
     INPUT=$2
     local msgs; msgs=$(grep -c '^From ' "$INPUT" || true)
-    rm -f "$WORK"/{floor,batch,none}.t
+    rm -f "$WORK"/{floor,batch,none,base}.t
     local pop="$BIN split $INPUT --domain $domain --directory $dir --out"
-    turns one_side floor batch none
+    local basepop="${BASE:-} split $INPUT --domain $domain --directory $dir --out"
+    local all=(floor batch none)
+    [ -z "${BASE:-}" ] || all+=(base)
+    turns one_side "${all[@]}"
     unmount
     echo
     echo "== $label: $(stat -c %s "$INPUT") bytes, $msgs messages; medians of $RUNS alternating runs"
     echo "  floor:    $FLOOR $INPUT OUT"
     echo "  popsplit: $pop OUT [--sync none && sync -f OUT]"
+    [ -z "${BASE:-}" ] || echo "  base:     $basepop OUT"
     local f; f=$(col floor 1)
     printf '  %-34s %8s %8s %8s %8s %9s %13s\n' run wall ratio user sys "peak RSS" messages/s
-    for side in floor batch none; do
+    for side in "${all[@]}"; do
         local w u name
         w=$(col $side 1); u=$(col $side 2)
         case $side in
             floor) name="bare floor (one syncfs)" ;;
             batch) name="popsplit default (--sync batch)" ;;
             none) name="popsplit --sync none + syncfs" ;;
+            base) name="base (POPSPLIT_BENCH_BASE) default" ;;
         esac
         printf '  %-34s %7ss %7.2fx %7ss %7ss %6s MB %13.0f\n' "$name" "$w" "$(echo "$w $f" | awk '{print $1/$2}')" \
             "$u" "$(col $side 3)" "$(peak $side)" "$(echo "$msgs $w" | awk '{print $1/$2}')"
@@ -161,7 +172,7 @@ sides() {
     done
     # Each round's ratio to that round's floor, whose median a drift of the machine's
     # speed across the case moves less than it moves the ratio of medians.
-    echo "  paired (median of each round's ratio to its floor): default $(paired batch)x, --sync none $(paired none)x"
+    echo "  paired (median of each round's ratio to its floor): default $(paired batch)x, --sync none $(paired none)x$([ -z "${BASE:-}" ] || echo ", base $(paired base)x")"
     awk -v b="$(col batch 1)" -v n="$(col none 1)" -v f="$f" -v ub="$(col batch 2)" -v uf="$(col floor 2)" 'BEGIN {
         printf "  targets: default %.2fx (<= 1.30), --sync none %.2fx (<= 1.10), ", b/f, n/f
         if (uf > 0) printf "user CPU %.1fx the floor'"'"'s (<= 3)\n", ub/uf
