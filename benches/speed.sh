@@ -145,16 +145,16 @@ sides() {
     local msgs; msgs=$(grep -c '^From ' "$INPUT" || true)
     rm -f "$WORK"/{floor,batch,none,base}.t
     local pop="$BIN split $INPUT --domain $domain --directory $dir --out"
-    local basepop="${BASE:-} split $INPUT --domain $domain --directory $dir --out"
+    local basepop="$BASE split $INPUT --domain $domain --directory $dir --out"
     local all=(floor batch none)
-    [ -z "${BASE:-}" ] || all+=(base)
+    [ -z "$BASE" ] || all+=(base)
     turns one_side "${all[@]}"
     unmount
     echo
     echo "== $label: $(stat -c %s "$INPUT") bytes, $msgs messages; medians of $RUNS alternating runs"
     echo "  floor:    $FLOOR $INPUT OUT"
     echo "  popsplit: $pop OUT [--sync none && sync -f OUT]"
-    [ -z "${BASE:-}" ] || echo "  base:     $basepop OUT"
+    [ -z "$BASE" ] || echo "  base:     $basepop OUT"
     local f; f=$(col floor 1)
     printf '  %-34s %8s %8s %8s %8s %9s %13s\n' run wall ratio user sys "peak RSS" messages/s
     for side in "${all[@]}"; do
@@ -172,7 +172,7 @@ sides() {
     done
     # Each round's ratio to that round's floor, whose median a drift of the machine's
     # speed across the case moves less than it moves the ratio of medians.
-    echo "  paired (median of each round's ratio to its floor): default $(paired batch)x, --sync none $(paired none)x$([ -z "${BASE:-}" ] || echo ", base $(paired base)x")"
+    echo "  paired (median of each round's ratio to its floor): default $(paired batch)x, --sync none $(paired none)x$([ -z "$BASE" ] || echo ", base $(paired base)x")"
     awk -v b="$(col batch 1)" -v n="$(col none 1)" -v f="$f" -v ub="$(col batch 2)" -v uf="$(col floor 2)" 'BEGIN {
         printf "  targets: default %.2fx (<= 1.30), --sync none %.2fx (<= 1.10), ", b/f, n/f
         if (uf > 0) printf "user CPU %.1fx the floor'"'"'s (<= 3)\n", ub/uf

@@ -311,6 +311,16 @@ fn ctrl_c_and_sigterm_stop_cleanly_and_a_rerun_finishes_the_job() {
     assert_eq!(whole_rows(&report), rows);
 }
 
+/// Whether process `pid` may get transparent huge pages (Linux 5.0 on: THP_enabled in its
+/// status); `None` where the kernel does not say.
+fn thp_enabled(pid: u32) -> Option<bool> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))?;
+    Some(line.trim() == "1")
+}
+
 /// Whether process `pid` has a handler for signal `number` (Linux: SigCgt in its status).
 fn catches(pid: u32, number: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/status"))
@@ -334,6 +344,8 @@ fn ctrl_c_before_anything_is_written_ends_the_run_at_once() {
         assert!(started.elapsed().as_secs() < 30, "no SIGINT handler");
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+    // Asked for at the top of `main`, before the handler: 4 KB pages, not huge ones.
+    assert_ne!(thp_enabled(child.id()), Some(true), "huge pages still on");
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

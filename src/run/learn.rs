@@ -70,7 +70,11 @@ pub fn open_and_learn(
                     .map(|s| gather(&input::head_of(data, s)))
                     .collect()
             },
-            || gathered.take().map_or((), &mut learn),
+            || {
+                if let Some(chunk) = gathered.take() {
+                    learn(chunk);
+                }
+            },
         );
         let at = spans.first().map_or(0, |s| s.number - 1);
         gathered = Some((
