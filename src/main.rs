@@ -325,6 +325,7 @@ fn say_why_on_sigbus() {
 
 fn main() -> ExitCode {
     popsplit::run::pages::small_pages();
+    popsplit::output::outfs::room_for_unnamed();
     say_why_on_sigbus();
     let cli = Cli::parse();
     let result = match cli.command {

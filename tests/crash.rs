@@ -311,14 +311,19 @@ fn ctrl_c_and_sigterm_stop_cleanly_and_a_rerun_finishes_the_job() {
     assert_eq!(whole_rows(&report), rows);
 }
 
-/// Whether process `pid` may get transparent huge pages (Linux 5.0 on: THP_enabled in its
-/// status); `None` where the kernel does not say.
-fn thp_enabled(pid: u32) -> Option<bool> {
+/// The field `name` of process `pid`'s status, as the kernel writes it.
+fn status_field(pid: u32, name: &str) -> Option<String> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status
         .lines()
-        .find_map(|l| l.strip_prefix("THP_enabled:"))?;
-    Some(line.trim() == "1")
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?;
+    Some(line.trim().to_string())
+}
+
+/// Whether process `pid` may get transparent huge pages (Linux 5.0 on: THP_enabled in its
+/// status); `None` where the kernel does not say.
+fn thp_enabled(pid: u32) -> Option<bool> {
+    Some(status_field(pid, "THP_enabled")? == "1")
 }
 
 /// Whether process `pid` has a handler for signal `number` (Linux: SigCgt in its status).
@@ -346,6 +351,10 @@ fn ctrl_c_before_anything_is_written_ends_the_run_at_once() {
     }
     // Asked for at the top of `main`, before the handler: 4 KB pages, not huge ones.
     assert_ne!(thp_enabled(child.id()), Some(true), "huge pages still on");
+    // And a descriptor table grown once for the copies waiting for their commit, where
+    // the kernel starts a process with 64.
+    let table = status_field(child.id(), "FDSize").and_then(|n| n.parse::<usize>().ok());
+    assert!(table.is_some_and(|n| n > 256), "{table:?}");
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

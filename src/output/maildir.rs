@@ -3,9 +3,11 @@
 //!
 //! A copy's file name holds a hash of its folder and content, so a rerun recognises what
 //! an earlier run delivered by listing `cur/` and `new/` (IMAP servers keep the part
-//! before `:`). A copy is written in `tmp/`, made durable, and only then renamed into
-//! `cur/`: the rename is the commit point, so a killed run leaves no partial file in
-//! `cur/`, and what it left in `tmp/` is removed and written again by the next run.
+//! before `:`). A copy is written as a file without a name (O_TMPFILE) on the Maildir's
+//! file system, or where that cannot be as a named file in `tmp/`, made durable, and only
+//! then linked or renamed into `cur/`: that is the commit point, so a killed run leaves no
+//! partial file in `cur/`; an unnamed file goes with the process, and what it left in
+//! `tmp/` is removed and written again by the next run.
 
 use crate::compact::{Map, Set};
 use std::fs;
@@ -13,6 +15,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::decide::Confidence;
 use crate::output::outfs::{self, DeliverError, Root};
@@ -60,16 +63,79 @@ pub struct Copy<'a> {
     pub mtime: Option<i64>,
 }
 
-/// A copy written in `tmp/`, waiting for its rename into `cur/`.
+/// A copy written, waiting for its link or rename into `cur/`.
 #[derive(Debug)]
 pub struct Staged {
     dirs: Arc<Folders>,
-    /// Its name in `tmp/`.
-    tmp: String,
+    /// Where its bytes are until then.
+    held: Held,
     /// Its name in `cur/`.
     cur: String,
     /// Where it will be once committed.
     pub path: PathBuf,
+}
+
+/// Where a staged copy's bytes are.
+#[derive(Debug)]
+enum Held {
+    /// A file of this name in `tmp/`.
+    Named(String),
+    /// A file without a name, shared by the copies of one message that link to it.
+    Unnamed(Arc<Unnamed>),
+}
+
+/// An open file without a name; its descriptor counts against [`Staging::most`].
+#[derive(Debug)]
+struct Unnamed {
+    file: fs::File,
+    how: outfs::Naming,
+    staging: Arc<Staging>,
+}
+
+impl Drop for Unnamed {
+    fn drop(&mut self) {
+        self.staging.held.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How copies are staged in this output tree: unnamed files while the open-file limit
+/// leaves room, named files in `tmp/` otherwise.
+#[derive(Debug)]
+struct Staging {
+    /// How unnamed files are named; `None`: every copy is a named file.
+    naming: Option<outfs::Naming>,
+    /// Unnamed files open now.
+    held: AtomicUsize,
+    /// Unnamed files open at most ([`outfs::unnamed_most`]).
+    most: usize,
+}
+
+impl Staging {
+    /// A new unnamed file in `dir`, or `None` where a named one is to be written.
+    fn unnamed(
+        self: &Arc<Self>,
+        dir: BorrowedFd<'_>,
+        path: &Path,
+    ) -> Result<Option<Unnamed>, DeliverError> {
+        let Some(how) = self.naming else {
+            return Ok(None);
+        };
+        if self.held.fetch_add(1, Ordering::Relaxed) >= self.most {
+            self.held.fetch_sub(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        match outfs::create_unnamed(dir) {
+            Ok(Some(file)) => Ok(Some(Unnamed {
+                file,
+                how,
+                staging: Arc::clone(self),
+            })),
+            other => {
+                self.held.fetch_sub(1, Ordering::Relaxed);
+                other.map(|_| None).map_err(|e| io_at(path)(e.into()))
+            }
+        }
+    }
 }
 
 /// The open folders of one Maildir, shared by its staged copies and the commit thread: a
@@ -77,6 +143,8 @@ pub struct Staged {
 #[derive(Debug)]
 struct Folders {
     base_path: PathBuf,
+    /// The file system it is on: an unnamed file is linked within one only.
+    device: u64,
     base: OwnedFd,
     tmp: OwnedFd,
     cur: OwnedFd,
@@ -86,6 +154,7 @@ struct Folders {
 #[derive(Debug)]
 pub struct Mailbox {
     dirs: Arc<Folders>,
+    staging: Arc<Staging>,
     /// Keyword letter of each confidence level, in [`Confidence::ALL`] order.
     letters: [char; 5],
     /// Keys of the copies already in `cur/` or `new/`, as numbers: a rerun over a large
@@ -139,27 +208,28 @@ impl Mailbox {
         key_bits(key).is_some_and(|k| self.present.contains(&k))
     }
 
-    /// Writes a copy into `tmp/` as a new 0600 file with its mtime (and an fsync under
-    /// [`SyncPolicy::File`]).
+    /// Writes a copy as a new 0600 file, unnamed or in `tmp/`.
     pub fn stage(&self, copy: &Copy<'_>, sync: SyncPolicy) -> Result<Staged, DeliverError> {
         let tmp = tmp_name(copy);
         let d = &self.dirs;
-        let tmp_path = d.base_path.join("tmp").join(&tmp);
-        let mut file = outfs::create_new(d.tmp.as_fd(), &tmp, &tmp_path)?;
-        write_all_parts(
-            &mut file,
-            &mut [IoSlice::new(copy.added), IoSlice::new(copy.content)],
-        )
-        .map_err(io_at(&tmp_path))?;
-        if let Some(t) = copy.mtime {
-            let ft = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
-            file.set_times(fs::FileTimes::new().set_modified(ft).set_accessed(ft))
-                .map_err(io_at(&tmp_path))?;
-        }
-        if sync == SyncPolicy::File {
-            file.sync_all().map_err(io_at(&tmp_path))?;
-        }
-        Ok(self.staged(copy, tmp))
+        let tmp_dir = d.base_path.join("tmp");
+        let held = match self.staging.unnamed(d.tmp.as_fd(), &tmp_dir)? {
+            Some(u) => {
+                fill(&u.file, copy, sync, &tmp_dir)?;
+                Held::Unnamed(Arc::new(u))
+            }
+            None => {
+                let path = tmp_dir.join(&tmp);
+                fill(
+                    &outfs::create_new(d.tmp.as_fd(), &tmp, &path)?,
+                    copy,
+                    sync,
+                    &path,
+                )?;
+                Held::Named(tmp.clone())
+            }
+        };
+        Ok(self.staged(copy, &tmp, held))
     }
 
     /// Stages a copy whose bytes and times are those of `first` (another folder's copy of
@@ -173,16 +243,25 @@ impl Mailbox {
         first: &Staged,
         copy: &Copy<'_>,
     ) -> Result<Option<Staged>, DeliverError> {
+        let first_tmp = match &first.held {
+            // Linked at the commit, as the first is; never across file systems.
+            Held::Unnamed(u) => {
+                let here = first.dirs.device == self.dirs.device;
+                let held = Held::Unnamed(Arc::clone(u));
+                return Ok(here.then(|| self.staged(copy, &tmp_name(copy), held)));
+            }
+            Held::Named(name) => name,
+        };
         let tmp = tmp_name(copy);
         let d = &self.dirs;
         match rustix::fs::linkat(
             first.dirs.tmp.as_fd(),
-            first.tmp.as_str(),
+            first_tmp.as_str(),
             d.tmp.as_fd(),
             tmp.as_str(),
             rustix::fs::AtFlags::empty(),
         ) {
-            Ok(()) => Ok(Some(self.staged(copy, tmp))),
+            Ok(()) => Ok(Some(self.staged(copy, &tmp, Held::Named(tmp.clone())))),
             Err(
                 rustix::io::Errno::XDEV
                 | rustix::io::Errno::MLINK
@@ -197,8 +276,9 @@ impl Mailbox {
         }
     }
 
-    /// The staged copy `tmp`, with its name in `cur/`.
-    fn staged(&self, copy: &Copy<'_>, tmp: String) -> Staged {
+    /// The staged copy named `tmp` (in `tmp/`, or as it would be there), with its name in
+    /// `cur/`.
+    fn staged(&self, copy: &Copy<'_>, tmp: &str, held: Held) -> Staged {
         let cur = format!(
             "{tmp}:2,{}{}",
             copy.flags,
@@ -207,10 +287,34 @@ impl Mailbox {
         Staged {
             dirs: Arc::clone(&self.dirs),
             path: self.dirs.base_path.join("cur").join(&cur),
-            tmp,
+            held,
             cur,
         }
     }
+}
+
+/// Writes `copy` into the new `file` (at `path`, for errors), sets its mtime, and under
+/// [`SyncPolicy::File`] makes it durable.
+fn fill(
+    file: &fs::File,
+    copy: &Copy<'_>,
+    sync: SyncPolicy,
+    path: &Path,
+) -> Result<(), DeliverError> {
+    write_all_parts(
+        file,
+        &mut [IoSlice::new(copy.added), IoSlice::new(copy.content)],
+    )
+    .map_err(io_at(path))?;
+    if let Some(t) = copy.mtime {
+        let ft = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+        file.set_times(fs::FileTimes::new().set_modified(ft).set_accessed(ft))
+            .map_err(io_at(path))?;
+    }
+    if sync == SyncPolicy::File {
+        file.sync_all().map_err(io_at(path))?;
+    }
+    Ok(())
 }
 
 /// A copy's name in `tmp/`: arrival, key, popsplit's tag and size.
@@ -265,13 +369,16 @@ impl Commit {
         let mut moved = 0;
         for (i, copies) in staged.iter().enumerate() {
             for s in copies {
-                outfs::rename_new(s.dirs.tmp.as_fd(), &s.tmp, s.dirs.cur.as_fd(), &s.cur).map_err(
-                    |e| CommitError {
-                        message: Some(i),
-                        moved,
-                        source: io_at(&s.path)(e),
-                    },
-                )?;
+                let to = s.dirs.cur.as_fd();
+                match &s.held {
+                    Held::Named(tmp) => outfs::rename_new(s.dirs.tmp.as_fd(), tmp, to, &s.cur),
+                    Held::Unnamed(u) => outfs::name_unnamed(u.file.as_fd(), u.how, to, &s.cur),
+                }
+                .map_err(|e| CommitError {
+                    message: Some(i),
+                    moved,
+                    source: io_at(&s.path)(e),
+                })?;
                 moved += 1;
             }
         }
@@ -295,14 +402,27 @@ impl Commit {
 pub struct Outbox {
     root: Arc<Root>,
     boxes: Map<String, Mailbox>,
+    staging: Arc<Staging>,
 }
 
 impl Outbox {
     /// The output tree under `root`, opened and locked.
     pub fn open(root: Root) -> Self {
+        let naming = outfs::naming(root.fd.as_fd());
+        Self::staging(root, naming, outfs::unnamed_most())
+    }
+
+    /// The output tree under `root`, staging up to `most` copies as unnamed files.
+    fn staging(root: Root, naming: Option<outfs::Naming>, most: usize) -> Self {
+        let staging = Staging {
+            naming,
+            held: AtomicUsize::new(0),
+            most,
+        };
         Outbox {
             root: Arc::new(root),
             boxes: Map::default(),
+            staging: Arc::new(staging),
         }
     }
 
@@ -339,8 +459,12 @@ impl Outbox {
         }
         let open = |sub: &str| outfs::subdir(base.as_fd(), sub, &base_path.join(sub));
         let (tmp, new, cur) = (open("tmp")?, open("new")?, open("cur")?);
+        let device = rustix::fs::fstat(&tmp)
+            .map_err(|e| io_at(&base_path)(e.into()))?
+            .st_dev;
         let dirs = Folders {
             base_path,
+            device,
             base,
             tmp,
             cur,
@@ -351,6 +475,7 @@ impl Outbox {
             name.to_string(),
             Mailbox {
                 dirs: Arc::new(dirs),
+                staging: Arc::clone(&self.staging),
                 letters,
                 present,
             },
@@ -379,7 +504,7 @@ impl Outbox {
 
 /// Writes every byte of `parts` in order: one system call for popsplit's fields and the
 /// message together, unless the system takes less at a time.
-fn write_all_parts(file: &mut fs::File, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+fn write_all_parts(mut file: &fs::File, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
     IoSlice::advance_slices(&mut parts, 0);
     while !parts.is_empty() {
         match file.write_vectored(parts) {
@@ -544,27 +669,70 @@ mod tests {
         }
     }
 
-    /// A new output folder holding one prepared Maildir, `name`.
-    fn prepared(name: &str) -> (tempfile::TempDir, Outbox) {
+    /// Each way of staging: named files in `tmp/`, and unnamed ones named through each
+    /// [`outfs::Naming`] the system allows.
+    fn ways() -> Vec<Option<outfs::Naming>> {
+        let probe = tempfile::tempdir().expect("tmp");
+        let dir = Root::open(probe.path()).expect("open");
+        let mut ways = vec![None, Some(outfs::Naming::Proc)];
+        // Root only, on most kernels; the probe finds what this one allows.
+        if outfs::naming(dir.fd.as_fd()) == Some(outfs::Naming::EmptyPath) {
+            ways.push(Some(outfs::Naming::EmptyPath));
+        }
+        ways
+    }
+
+    /// A new output folder holding one prepared Maildir, `name`, staging the given way.
+    fn prepared_as(name: &str, naming: Option<outfs::Naming>) -> (tempfile::TempDir, Outbox) {
         let out = tempfile::tempdir().expect("tmp");
-        let mut o = Outbox::open(Root::open(out.path()).expect("open"));
+        let mut o = Outbox::staging(Root::open(out.path()).expect("open"), naming, usize::MAX);
         o.prepare(name).expect("prepare");
         (out, o)
     }
 
+    fn entries(dir: &Path) -> usize {
+        fs::read_dir(dir).expect("list").count()
+    }
+
+    #[test]
+    fn the_probe_finds_a_naming_and_leaves_nothing() {
+        let out = tempfile::tempdir().expect("tmp");
+        let o = Outbox::open(Root::open(out.path()).expect("open"));
+        // The test directory's file system (tmpfs or ext4) makes unnamed files.
+        assert!(o.staging.naming.is_some());
+        assert!(o.staging.most >= 256, "{}", o.staging.most);
+        let left: Vec<_> = fs::read_dir(out.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from(outfs::LOCK)]);
+    }
+
     #[test]
     fn delivered_file_has_flags_keyword_mtime_and_bytes() {
-        let (out, o) = prepared("carol");
+        for way in ways() {
+            delivered_file_has_flags_keyword_mtime_and_bytes_when(way);
+        }
+    }
+
+    fn delivered_file_has_flags_keyword_mtime_and_bytes_when(way: Option<outfs::Naming>) {
+        use std::os::unix::fs::PermissionsExt;
+        let (out, o) = prepared_as("carol", way);
         let staged = o
             .mailbox("carol")
             .expect("box")
             .stage(&copy("abc"), SyncPolicy::Batch)
             .expect("stage");
         assert!(!staged.path.exists(), "visible in cur/ before the commit");
+        // An unnamed copy is in no folder until its commit.
+        let in_tmp = entries(&out.path().join("carol/tmp"));
+        assert_eq!(in_tmp, usize::from(way.is_none()), "{way:?}");
         let p = &staged.path.clone();
         o.commit(SyncPolicy::Batch)
             .run(&[vec![staged]])
             .expect("commit");
+        let mode = fs::metadata(p).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{way:?}");
         assert!(
             p.to_string_lossy()
                 .ends_with("1000000000.abc.popsplit,S=24:2,RSc"),
@@ -587,10 +755,16 @@ mod tests {
 
     #[test]
     fn a_second_folders_copy_is_a_hard_link_to_the_first() {
+        for way in ways() {
+            a_second_folders_copy_is_a_hard_link_to_the_first_when(way);
+        }
+    }
+
+    fn a_second_folders_copy_is_a_hard_link_to_the_first_when(way: Option<outfs::Naming>) {
         use std::os::unix::fs::MetadataExt;
         const K1: &str = "00000000000000000000000e";
         const K2: &str = "00000000000000000000000f";
-        let (_out, mut o) = prepared("gina");
+        let (_out, mut o) = prepared_as("gina", way);
         o.prepare("hank").expect("prepare");
         let first = o
             .mailbox("gina")
@@ -621,15 +795,29 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_rename_names_its_message_and_keeps_the_renames_before() {
+    fn a_failed_commit_names_its_message_and_keeps_the_copies_before() {
+        for way in ways() {
+            a_failed_commit_names_its_message_and_keeps_the_copies_before_when(way);
+        }
+    }
+
+    fn a_failed_commit_names_its_message_and_keeps_the_copies_before_when(
+        way: Option<outfs::Naming>,
+    ) {
         const K1: &str = "00000000000000000000000c";
         const K2: &str = "00000000000000000000000d";
-        let (_out, o) = prepared("erin");
+        let (_out, o) = prepared_as("erin", way);
         let b = o.mailbox("erin").expect("box");
         let first = b.stage(&copy(K1), SyncPolicy::Batch).expect("stage");
         let second = b.stage(&copy(K2), SyncPolicy::Batch).expect("stage");
         let first_path = first.path.clone();
-        fs::remove_file(second.dirs.base_path.join("tmp").join(&second.tmp)).expect("remove");
+        match &second.held {
+            // Gone from tmp/ (a cleaner removed it).
+            Held::Named(tmp) => fs::remove_file(second.dirs.base_path.join("tmp").join(tmp)),
+            // Something took its name in cur/: never replaced.
+            Held::Unnamed(_) => fs::write(&second.path, b"other"),
+        }
+        .expect("break");
         let e = o
             .commit(SyncPolicy::Batch)
             .run(&[vec![first], vec![second]])
@@ -637,13 +825,47 @@ mod tests {
         assert_eq!(e.message, Some(1));
         assert!(e.source.to_string().contains(K2), "{}", e.source);
         assert!(first_path.exists());
+        assert_eq!(e.moved, 1);
+    }
+
+    #[test]
+    fn past_the_open_file_budget_copies_are_named_files() {
+        let out = tempfile::tempdir().expect("tmp");
+        let root = Root::open(out.path()).expect("open");
+        let mut o = Outbox::staging(root, Some(outfs::Naming::Proc), 2);
+        o.prepare("ivan").expect("prepare");
+        let b = o.mailbox("ivan").expect("box");
+        let keys = [
+            "000000000000000000000001",
+            "000000000000000000000002",
+            "000000000000000000000003",
+        ];
+        let staged: Vec<Staged> = keys
+            .iter()
+            .map(|k| b.stage(&copy(k), SyncPolicy::Batch).expect("stage"))
+            .collect();
+        let named = |s: &[Staged]| {
+            s.iter()
+                .filter(|s| matches!(s.held, Held::Named(_)))
+                .count()
+        };
+        assert_eq!(named(&staged), 1);
+        assert_eq!(entries(&out.path().join("ivan/tmp")), 1);
+        assert_eq!(o.staging.held.load(Ordering::Relaxed), 2);
+        o.commit(SyncPolicy::Batch).run(&[staged]).expect("commit");
+        // Committed and dropped: the budget is free again.
+        assert_eq!(o.staging.held.load(Ordering::Relaxed), 0);
+        assert_eq!(entries(&out.path().join("ivan/cur")), 3);
+        assert_eq!(entries(&out.path().join("ivan/tmp")), 0);
+        let again = b.stage(&copy("000000000000000000000004"), SyncPolicy::Batch);
+        assert!(matches!(again.expect("stage").held, Held::Unnamed(_)));
     }
 
     #[test]
     fn a_reopened_maildir_knows_its_copies_and_drops_leftovers() {
         const K1: &str = "00000000000000000000000a";
         const K2: &str = "00000000000000000000000b";
-        let (out, o) = prepared("dave");
+        let (out, o) = prepared_as("dave", None);
         let done = o
             .mailbox("dave")
             .expect("box")

@@ -69,7 +69,7 @@ pub(crate) struct Delivery<'c> {
 /// small messages the syncs of each 1,024 were a sixth of the run.
 pub(crate) struct Open<'a> {
     messages: Vec<Written<'a>>,
-    /// Each message's copies in `tmp/`, in the order of `messages`.
+    /// Each message's staged copies, in the order of `messages`.
     ready: Vec<Vec<Staged>>,
     bytes: u64,
     since: Instant,
@@ -201,8 +201,9 @@ impl<'c> Delivery<'c> {
                 match s {
                     Ok(s) => ready.push(s),
                     Err(e) => {
-                        // Nothing of this batch is in cur/ yet: a failure leaves only tmp/
-                        // files, which the next run removes. The batches before are landed
+                        // Nothing of this batch is in cur/ yet: a failure leaves only
+                        // unnamed files, gone with the process, and tmp/ files, which the
+                        // next run removes. The batches before are landed
                         // first, so that the count in the message is true.
                         self.land(progress)?;
                         // Writing from a map whose file was cut short fails (EFAULT):
@@ -414,9 +415,9 @@ impl<'c> Delivery<'c> {
     }
 }
 
-/// Writes one message's new copies into `tmp/`: the first one written, the others hard
-/// links to it (every copy of a message has the same bytes and times), or written too
-/// where a link is refused.
+/// Stages one message's new copies: the first one written, the others hard links to it
+/// (every copy of a message has the same bytes and times), or written too where a link is
+/// refused.
 pub(crate) fn stage(
     outbox: &Outbox,
     w: &Decided<'_>,

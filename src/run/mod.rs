@@ -5,8 +5,8 @@
 //! index threads and lists; then decide every message for good and deliver, batch k while
 //! batch k+1 is read and analysed. Within a batch of the last pass, duplicate detection
 //! runs in input order on one thread (so reruns decide the same), copies are written in
-//! parallel into `tmp/`; a thread of its own makes them durable and renames them into
-//! `cur/` while later batches are written (several batches to a commit: `--commit-every`);
+//! parallel as unnamed files (or into `tmp/`); a thread of its own makes them durable and
+//! links them into `cur/` while later batches are written (several batches to a commit: `--commit-every`);
 //! then the batches' report rows are written in input order. Whole-run state is kept to
 //! numbers and fixed-size bitmaps, so memory is mostly the batches in flight and waiting
 //! for their commit, the facts pass 1 keeps for the first messages (up to a budget), and
