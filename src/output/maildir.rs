@@ -351,8 +351,10 @@ pub struct CommitError {
 
 impl Commit {
     /// Makes the staged copies' data durable, moves them into `cur/` (the commit point), and
-    /// makes the new names durable. `staged` holds each message's copies, in batch order.
-    pub fn run(&self, staged: &[Vec<Staged>]) -> Result<(), CommitError> {
+    /// makes the new names durable. `staged` holds each message's copies, in batch order;
+    /// each is let go once in `cur/`, so that its descriptor is free for the batches being
+    /// written meanwhile.
+    pub fn run(&self, staged: Vec<Vec<Staged>>) -> Result<(), CommitError> {
         let sync = |moved| {
             move |source| CommitError {
                 message: None,
@@ -367,7 +369,7 @@ impl Commit {
         // One thread: renames across folders take the file system's rename lock, so more
         // threads would only wait on each other.
         let mut moved = 0;
-        for (i, copies) in staged.iter().enumerate() {
+        for (i, copies) in staged.into_iter().enumerate() {
             for s in copies {
                 let to = s.dirs.cur.as_fd();
                 match &s.held {
@@ -729,7 +731,7 @@ mod tests {
         assert_eq!(in_tmp, usize::from(way.is_none()), "{way:?}");
         let p = &staged.path.clone();
         o.commit(SyncPolicy::Batch)
-            .run(&[vec![staged]])
+            .run(vec![vec![staged]])
             .expect("commit");
         let mode = fs::metadata(p).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{way:?}");
@@ -779,7 +781,7 @@ mod tests {
             .expect("linked");
         let paths = [first.path.clone(), second.path.clone()];
         o.commit(SyncPolicy::Batch)
-            .run(&[vec![first, second]])
+            .run(vec![vec![first, second]])
             .expect("commit");
         let (a, b) = (
             fs::metadata(&paths[0]).expect("meta"),
@@ -820,7 +822,7 @@ mod tests {
         .expect("break");
         let e = o
             .commit(SyncPolicy::Batch)
-            .run(&[vec![first], vec![second]])
+            .run(vec![vec![first], vec![second]])
             .unwrap_err();
         assert_eq!(e.message, Some(1));
         assert!(e.source.to_string().contains(K2), "{}", e.source);
@@ -852,7 +854,9 @@ mod tests {
         assert_eq!(named(&staged), 1);
         assert_eq!(entries(&out.path().join("ivan/tmp")), 1);
         assert_eq!(o.staging.held.load(Ordering::Relaxed), 2);
-        o.commit(SyncPolicy::Batch).run(&[staged]).expect("commit");
+        o.commit(SyncPolicy::Batch)
+            .run(vec![staged])
+            .expect("commit");
         // Committed and dropped: the budget is free again.
         assert_eq!(o.staging.held.load(Ordering::Relaxed), 0);
         assert_eq!(entries(&out.path().join("ivan/cur")), 3);
@@ -873,7 +877,7 @@ mod tests {
             .expect("stage");
         let done_path = done.path.clone();
         o.commit(SyncPolicy::File)
-            .run(&[vec![done]])
+            .run(vec![vec![done]])
             .expect("commit");
         // A run killed after writing in tmp/ but before the rename.
         let _left = o

@@ -385,20 +385,29 @@ pub fn unnamed_most() -> usize {
     usize::try_from((limit / 2).min(UNNAMED_MOST)).unwrap_or(usize::MAX)
 }
 
-/// Raises the open-file limit to its hard limit and grows the descriptor table to hold
-/// [`unnamed_most`] more files, before any thread starts: a process with threads waits for
-/// an RCU grace period at each growth of its table (kernel-lists: 35 ms of a 0.16 s run,
-/// the table doubling up to 4,096); a process of one thread does not.
+/// Raises the open-file limit to make room for [`UNNAMED_MOST`] unnamed files and as many
+/// of the run's own (past the hard limit where the process may, as root), and grows the
+/// descriptor table to hold [`unnamed_most`] more, before any thread starts: a process
+/// with threads waits for an RCU grace period at each growth of its table (kernel-lists:
+/// 35 ms of a 0.16 s run, the table doubling up to 4,096); a process of one thread does
+/// not.
 pub fn room_for_unnamed() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
-    if limit.current != limit.maximum {
-        let raised = Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
+    let (soft, hard) = (
+        limit.current.unwrap_or(u64::MAX),
+        limit.maximum.unwrap_or(u64::MAX),
+    );
+    let want = 2 * UNNAMED_MOST + 1024;
+    let set = |current: u64, maximum: u64| {
+        let to = Rlimit {
+            current: Some(current),
+            maximum: (maximum != u64::MAX).then_some(maximum),
         };
-        // Refused (no limit at all is more than the kernel's most): the limit stays.
-        let _ = setrlimit(Resource::Nofile, raised);
+        setrlimit(Resource::Nofile, to).is_ok()
+    };
+    if soft < want {
+        let _ = set(want, want.max(hard)) || set(want.min(hard), hard);
     }
     // The lowest free descriptor from there on: the table grows to hold it, then it is
     // closed. Where it cannot be had, the table grows later, as it would anyway.

@@ -302,7 +302,7 @@ impl<'c> Delivery<'c> {
         let ready = open.ready;
         let spawned = std::thread::Builder::new()
             .name("commit".into())
-            .spawn(move || job.run(&ready));
+            .spawn(move || job.run(ready));
         // Reporting the commit before took as long as a small commit (kernel-lists: 10 of
         // its last 35 ms); the disk now works meanwhile.
         let reported = self.count_and_report(committed, progress);
