@@ -30,7 +30,8 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> DeliverError + '_ {
 /// How written copies are made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SyncPolicy {
-    /// One file-system sync before a batch's renames and one after (the default).
+    /// One file-system sync before a batch's copies are moved into cur/ and one after (the
+    /// default).
     Batch,
     /// An fsync per file and per directory, as a delivery agent does.
     File,
