@@ -113,11 +113,7 @@ struct Staging {
 
 impl Staging {
     /// A new unnamed file in `dir`, or `None` where a named one is to be written.
-    fn unnamed(
-        self: &Arc<Self>,
-        dir: BorrowedFd<'_>,
-        path: &Path,
-    ) -> Result<Option<Unnamed>, DeliverError> {
+    fn unnamed(self: &Arc<Self>, dir: BorrowedFd<'_>) -> io::Result<Option<Unnamed>> {
         let Some(how) = self.naming else {
             return Ok(None);
         };
@@ -133,7 +129,7 @@ impl Staging {
             })),
             other => {
                 self.held.fetch_sub(1, Ordering::Relaxed);
-                other.map(|_| None).map_err(|e| io_at(path)(e.into()))
+                other.map(|_| None).map_err(io::Error::from)
             }
         }
     }
@@ -213,20 +209,18 @@ impl Mailbox {
     pub fn stage(&self, copy: &Copy<'_>, sync: SyncPolicy) -> Result<Staged, DeliverError> {
         let tmp = tmp_name(copy);
         let d = &self.dirs;
-        let tmp_dir = d.base_path.join("tmp");
-        let held = match self.staging.unnamed(d.tmp.as_fd(), &tmp_dir)? {
+        // Joined only for an error or a named file: not per unnamed copy.
+        let tmp_dir = || d.base_path.join("tmp");
+        let unnamed = self.staging.unnamed(d.tmp.as_fd());
+        let held = match unnamed.map_err(|e| io_at(&tmp_dir())(e))? {
             Some(u) => {
-                fill(&u.file, copy, sync, &tmp_dir)?;
+                fill(&u.file, copy, sync).map_err(|e| io_at(&tmp_dir())(e))?;
                 Held::Unnamed(Arc::new(u))
             }
             None => {
-                let path = tmp_dir.join(&tmp);
-                fill(
-                    &outfs::create_new(d.tmp.as_fd(), &tmp, &path)?,
-                    copy,
-                    sync,
-                    &path,
-                )?;
+                let path = tmp_dir().join(&tmp);
+                let file = outfs::create_new(d.tmp.as_fd(), &tmp, &path)?;
+                fill(&file, copy, sync).map_err(io_at(&path))?;
                 Held::Named(tmp.clone())
             }
         };
@@ -294,26 +288,19 @@ impl Mailbox {
     }
 }
 
-/// Writes `copy` into the new `file` (at `path`, for errors), sets its mtime, and under
-/// [`SyncPolicy::File`] makes it durable.
-fn fill(
-    file: &fs::File,
-    copy: &Copy<'_>,
-    sync: SyncPolicy,
-    path: &Path,
-) -> Result<(), DeliverError> {
+/// Writes `copy` into the new `file`, sets its mtime, and under [`SyncPolicy::File`]
+/// makes it durable.
+fn fill(file: &fs::File, copy: &Copy<'_>, sync: SyncPolicy) -> io::Result<()> {
     write_all_parts(
         file,
         &mut [IoSlice::new(copy.added), IoSlice::new(copy.content)],
-    )
-    .map_err(io_at(path))?;
+    )?;
     if let Some(t) = copy.mtime {
         let ft = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
-        file.set_times(fs::FileTimes::new().set_modified(ft).set_accessed(ft))
-            .map_err(io_at(path))?;
+        file.set_times(fs::FileTimes::new().set_modified(ft).set_accessed(ft))?;
     }
     if sync == SyncPolicy::File {
-        file.sync_all().map_err(io_at(path))?;
+        file.sync_all()?;
     }
     Ok(())
 }

@@ -203,8 +203,8 @@ impl<'c> Delivery<'c> {
                     Err(e) => {
                         // Nothing of this batch is in cur/ yet: a failure leaves only
                         // unnamed files, gone with the process, and tmp/ files, which the
-                        // next run removes. The batches before are landed
-                        // first, so that the count in the message is true.
+                        // next run removes. The batches before are landed first, so that
+                        // the count in the message is true.
                         self.land(progress)?;
                         // Writing from a map whose file was cut short fails (EFAULT):
                         // say the cause rather than "bad address".
