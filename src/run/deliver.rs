@@ -213,8 +213,11 @@ impl<'c> Delivery<'c> {
                     }
                 }
             }
-            for (i, r) in ready.iter().enumerate() {
-                files[i] = r.iter().map(|s| s.path.clone()).collect();
+            // Only the report names the files.
+            if config.report.is_some() {
+                for (i, r) in ready.iter().enumerate() {
+                    files[i] = r.iter().map(Staged::path).collect();
+                }
             }
         }
         if let (Writer::DryRun, Some(earlier)) = (&self.writer, self.earlier.as_mut()) {
