@@ -13,7 +13,7 @@ pub mod profile;
 
 use crate::decide::directory::{Directory, Resolved};
 use crate::decide::profile::Profile;
-use crate::evidence::address::rsplit_ascii;
+use crate::evidence::address::{ascii_lowercase, lowercase, rsplit_ascii};
 use crate::evidence::{Evidence, Facts, Kind, Place};
 use std::sync::Arc;
 
@@ -377,7 +377,11 @@ fn withhold(
     // nobody (a role account or a guess, forwarded into this box) says the message was not
     // for whoever To/Cc name; Resent-To is the resender's own word and still counts.
     // Withholding is safe where delivering is not: so untrusted fields count here.
-    let resent = |e: &Evidence| e.header.to_ascii_lowercase().starts_with("resent-");
+    let resent = |e: &Evidence| {
+        e.header
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("resent-"))
+    };
     let by_resent = evidence
         .iter()
         .zip(&judged.items)
@@ -395,7 +399,11 @@ fn withhold(
         .from_address
         .as_deref()
         .and_then(|a| rsplit_ascii(a, b'@'))
-        .is_some_and(|(_, d)| ctx.profile.correspondents.contains(&d.to_ascii_lowercase()));
+        .is_some_and(|(_, d)| {
+            ctx.profile
+                .correspondents
+                .contains(ascii_lowercase(d).as_ref())
+        });
     let no_for = !evidence
         .iter()
         .any(|e| e.kind == Kind::ReceivedFor && e.place == Place::Current);
@@ -522,7 +530,7 @@ fn mass_mailing(facts: &Facts, ctx: &Context<'_>) -> Option<Decision> {
             continue;
         };
         if ctx.dir.domains.iter().any(|ld| ld.eq_ignore_ascii_case(d)) {
-            local.insert(l.to_lowercase());
+            local.insert(lowercase(l));
         }
         if local.len() > MASS_MAILING {
             let n = facts.evidence.len();

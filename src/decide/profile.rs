@@ -3,6 +3,7 @@
 //! addresses, and which hosts are its own relays. Other multidrop tools need the admin to
 //! know all this in advance; here it is read off the mailbox and shown.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compact::{Map as HashMap, Set as HashSet};
@@ -11,7 +12,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::decide::directory::Directory;
-use crate::evidence::address::{localize, rsplit_ascii};
+use crate::evidence::address::{ascii_lowercase, localize, lowercase, rsplit_ascii};
 use crate::evidence::{Facts, Hop, Kind, Place};
 
 /// A learned pattern must hold on at least this share of messages.
@@ -458,6 +459,16 @@ impl Sightings {
     }
 }
 
+/// The count kept under `key`, made (zero) when new: the key is copied only then, as
+/// most messages count keys seen before (allocating each key was a good part of the
+/// profile's work on small messages).
+fn count<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 /// Distinct remainders kept per affix candidate; three are enough to learn one.
 const MAX_RESTS: usize = 16;
 
@@ -531,13 +542,15 @@ impl Stats {
         // The To/Cc addresses (lower case), and among them the local ones: how many were
         // written, and the users' addresses they are. Found in the one loop that resolves
         // every address (resolving the To/Cc set again after it was 1% of a run).
-        let mut content: HashSet<String> = HashSet::default();
+        let mut content: HashSet<Cow<'_, str>> = HashSet::default();
         let mut local_in_content = 0;
         let mut in_content = BTreeSet::new();
         let mut envelope_local = BTreeSet::new();
-        let mut envelope_addrs = Vec::new();
+        let mut envelope_addrs: Vec<Cow<'_, str>> = Vec::new();
+        // Field names in lower case, one buffer for the message.
+        let mut name = String::new();
         for e in &facts.evidence {
-            let addr = e.address.as_ref().map(|a| a.to_lowercase());
+            let addr = e.address.as_deref().map(lowercase);
             let local = addr.as_deref().and_then(|a| localize(a, domains));
             if e.kind == Kind::Content
                 && e.place == Place::Current
@@ -552,7 +565,7 @@ impl Stats {
             if let (Some(_), Some(a)) = (&local, &addr)
                 && seen.first(Fact::Local, &[a])
             {
-                *self.local.entry(a.clone()).or_default() += 1;
+                *count(&mut self.local, a) += 1;
             }
             if let Some(d) = addr
                 .as_deref()
@@ -562,21 +575,22 @@ impl Stats {
                 && seen.first(Fact::Domain, &[d])
                 && (self.domains.len() < MAX_DOMAINS || self.domains.contains_key(d))
             {
-                *self.domains.entry(d.to_string()).or_default() += 1;
+                *count(&mut self.domains, d) += 1;
             }
             let envelope_like = matches!(e.kind, Kind::Envelope(_) | Kind::Other);
             if !envelope_like || e.place == Place::Earlier {
                 continue;
             }
-            let name = e.header.to_ascii_lowercase();
+            name.clear();
+            name.extend(e.header.chars().map(|c| c.to_ascii_lowercase()));
             if seen.first(Fact::Field, &[&name]) {
                 match e.kind {
-                    Kind::Other => self.other.entry(name.clone()).or_default().0 += 1,
-                    _ => *self.envelope.entry(name.clone()).or_default() += 1,
+                    Kind::Other => count(&mut self.other, &name).0 += 1,
+                    _ => *count(&mut self.envelope, &name) += 1,
                 }
             }
             if e.place == Place::Bottom && local.is_some() && seen.first(Fact::Bottom, &[&name]) {
-                *self.bottom.entry(name.clone()).or_default() += 1;
+                *count(&mut self.bottom, &name) += 1;
             }
             let Some(a) = addr else { continue };
             if let Some(l) = &local {
@@ -584,7 +598,7 @@ impl Stats {
             }
             if e.kind == Kind::Other {
                 if local.is_some() && seen.first(Fact::FieldWithLocal, &[&name]) {
-                    self.other.entry(name).or_default().1 += 1;
+                    count(&mut self.other, &name).1 += 1;
                 }
                 continue;
             }
@@ -595,22 +609,25 @@ impl Stats {
         }
         // The sender of mail that the envelope shows was for a user here corresponds with
         // the office; spam to guessed addresses comes from domains that never do.
-        if let Some(domain) = facts
+        if let Some((_, domain)) = facts
             .from_address
             .as_deref()
             .and_then(|a| rsplit_ascii(a, b'@'))
-            && (self.correspondents.len() < MAX_DOMAINS
-                || self.correspondents.contains(&domain.1.to_ascii_lowercase()))
-            && facts.evidence.iter().any(|e| {
-                // Only what the receiving side wrote: the topmost field or `for` clause
-                // (relays are not learned yet, and a sender forges `for` lower down).
-                e.kind != Kind::Content
-                    && e.place == Place::Current
-                    && e.depth == 0
-                    && e.address.as_deref().is_some_and(|a| dir.is_user(a))
-            })
         {
-            self.correspondents.insert(domain.1.to_ascii_lowercase());
+            let domain = ascii_lowercase(domain);
+            if !self.correspondents.contains(domain.as_ref())
+                && self.correspondents.len() < MAX_DOMAINS
+                && facts.evidence.iter().any(|e| {
+                    // Only what the receiving side wrote: the topmost field or `for` clause
+                    // (relays are not learned yet, and a sender forges `for` lower down).
+                    e.kind != Kind::Content
+                        && e.place == Place::Current
+                        && e.depth == 0
+                        && e.address.as_deref().is_some_and(|a| dir.is_user(a))
+                })
+            {
+                self.correspondents.insert(domain.into_owned());
+            }
         }
         if local_in_content == 1 && !facts.is_list {
             self.single_to.0 += 1;
@@ -623,14 +640,11 @@ impl Stats {
             }));
         }
         for a in &envelope_addrs {
-            self.envelope_addrs
-                .entry(a.clone())
-                .or_default()
-                .add(Sightings {
-                    messages: 1,
-                    in_content: u64::from(content.contains(a)),
-                    beside_another: u64::from(envelope_addrs.len() > 1),
-                });
+            count(&mut self.envelope_addrs, a).add(Sightings {
+                messages: 1,
+                in_content: u64::from(content.contains(a)),
+                beside_another: u64::from(envelope_addrs.len() > 1),
+            });
         }
         // The envelope's one address among To/Cc, beside another local one: the message
         // was for several people here (a catch-all account's Delivered-To is not in To/Cc).
@@ -652,7 +666,7 @@ impl Stats {
             .map(org_domain)
             .collect();
         for h in hosts {
-            *self.top_hosts.entry(h.to_string()).or_default() += 1;
+            *count(&mut self.top_hosts, h) += 1;
         }
         self.seen = seen;
     }
@@ -677,7 +691,7 @@ impl Stats {
             };
             let entry = self.affixes.entry((domain.to_string(), affix)).or_default();
             entry.0 += 1;
-            if entry.1.len() < MAX_RESTS {
+            if entry.1.len() < MAX_RESTS && !entry.1.contains(rest) {
                 entry.1.insert(rest.to_string());
             }
         }

@@ -1,6 +1,7 @@
 //! Stage 2 helper: addresses out of hostile header fields, and their canonical local form.
 
 use mailparse::{MailAddr, MailHeader, addrparse_header};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::hash::BuildHasher;
 
@@ -384,6 +385,25 @@ impl LocalAddress {
         out.push('@');
         out.push_str(&self.domain);
         out
+    }
+}
+
+/// `text` in lower case, copied only when it has capitals: most addresses in mail are
+/// written in lower case, and a copy of each showed in the profile of small messages.
+pub fn lowercase(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.to_lowercase())
+    }
+}
+
+/// `text` with its ASCII capitals lowered, copied only when it has some.
+pub fn ascii_lowercase(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
     }
 }
 

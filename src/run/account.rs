@@ -8,6 +8,7 @@ use crate::run::duplicates::{Plan, user_of};
 use crate::run::error::{SplitError, report_err};
 use crate::run::rehome::Rehomed;
 use crate::text::one_line;
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -25,12 +26,12 @@ pub(crate) struct Written<'a> {
 
 /// Counts what decided the message, and lists it for review when it is unassigned or low.
 pub(crate) fn note_audit(audit: &mut Audit, w: &Decided<'_>, p: &Plan) {
-    let kind = if w.decision.confidence == Confidence::Reviewed {
-        "a person (--corrections)".to_string()
+    let kind: Cow<'_, str> = if w.decision.confidence == Confidence::Reviewed {
+        Cow::Borrowed("a person (--corrections)")
     } else if w.decision.inferred.is_some() {
-        "inferred from a thread or a list".to_string()
+        Cow::Borrowed("inferred from a thread or a list")
     } else if w.decision.users.is_empty() {
-        "nothing (unassigned)".to_string()
+        Cow::Borrowed("nothing (unassigned)")
     } else {
         let mut names: Vec<&str> = w
             .facts
@@ -48,9 +49,18 @@ pub(crate) fn note_audit(audit: &mut Audit, w: &Decided<'_>, p: &Plan) {
             .collect();
         names.sort();
         names.dedup();
-        names.join(" + ")
+        match names.as_slice() {
+            [one] => Cow::Borrowed(*one),
+            _ => Cow::Owned(names.join(" + ")),
+        }
     };
-    *audit.evidence_kinds.entry(kind).or_default() += 1;
+    // Copied only for a kind not counted yet: a few kinds cover every message.
+    match audit.evidence_kinds.get_mut(kind.as_ref()) {
+        Some(n) => *n += 1,
+        None => {
+            audit.evidence_kinds.insert(kind.into_owned(), 1);
+        }
+    }
     if !p.set_aside && w.preview.is_some() {
         audit.review_total += 1;
         if audit.review.len() < REVIEW_ROWS {
