@@ -16,6 +16,12 @@
 # PATH (an earlier build) with the default options, timed in the same rounds, so that a
 # change is measured against the code before it on the same fresh file systems.
 #
+# POPSPLIT_BENCH_NAMES=1 adds the floor with Maildir-length file names (bare_floor
+# --maildir-names: Dovecot's `secs.MmicrosPpidQn.host,S=size`, as long as popsplit's
+# names) as one more side: how much of a gap to the floor is only the length of the
+# directory entries, which on a large output decides how many directory blocks every
+# journal commit writes.
+#
 # Each mailbox case alternates, RUNS times (POPSPLIT_BENCH_RUNS, default 5; kernel at least
 # 9, as its runs last a fraction of a second and spread by tens of percent), each round
 # starting with the next side (the gzip and jobs pairs likewise): the bare floor
@@ -38,6 +44,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${POPSPLIT_BENCH_RUNS:-5}
 BASE=${POPSPLIT_BENCH_BASE:-}
+NAMES=${POPSPLIT_BENCH_NAMES:-0}
 CASES=("$@")
 [ ${#CASES[@]} -gt 0 ] || CASES=(1000 kernel)
 WORK=${POPSPLIT_BENCH_DIR:-$(mktemp -d)}
@@ -131,6 +138,7 @@ one_side() {
     fresh "$disk"
     case $1 in
         floor) timed floor "$FLOOR" "$INPUT" "$OUT" ;;
+        names) timed names "$FLOOR" "$INPUT" "$OUT" --maildir-names ;;
         batch) timed batch $pop "$OUT" ;;
         none) timed none sh -c "$pop $OUT --sync none && sync -f $OUT" ;;
         base) timed base $basepop "$OUT" ;;
@@ -143,16 +151,18 @@ sides() {
     local label=$1 dir=$3 domain=$4 disk=$5
     INPUT=$2
     local msgs; msgs=$(grep -c '^From ' "$INPUT" || true)
-    rm -f "$WORK"/{floor,batch,none,base}.t
+    rm -f "$WORK"/{floor,names,batch,none,base}.t
     local pop="$BIN split $INPUT --domain $domain --directory $dir --out"
     local basepop="$BASE split $INPUT --domain $domain --directory $dir --out"
     local all=(floor batch none)
+    [ "$NAMES" != 1 ] || all+=(names)
     [ -z "$BASE" ] || all+=(base)
     turns one_side "${all[@]}"
     unmount
     echo
     echo "== $label: $(stat -c %s "$INPUT") bytes, $msgs messages; medians of $RUNS alternating runs"
     echo "  floor:    $FLOOR $INPUT OUT"
+    [ "$NAMES" != 1 ] || echo "  names:    $FLOOR $INPUT OUT --maildir-names"
     echo "  popsplit: $pop OUT [--sync none && sync -f OUT]"
     [ -z "$BASE" ] || echo "  base:     $basepop OUT"
     local f; f=$(col floor 1)
@@ -162,6 +172,7 @@ sides() {
         w=$(col $side 1); u=$(col $side 2)
         case $side in
             floor) name="bare floor (one syncfs)" ;;
+            names) name="floor, Maildir-length names" ;;
             batch) name="popsplit default (--sync batch)" ;;
             none) name="popsplit --sync none + syncfs" ;;
             base) name="base (POPSPLIT_BENCH_BASE) default" ;;
@@ -172,7 +183,7 @@ sides() {
     done
     # Each round's ratio to that round's floor, whose median a drift of the machine's
     # speed across the case moves less than it moves the ratio of medians.
-    echo "  paired (median of each round's ratio to its floor): default $(paired batch)x, --sync none $(paired none)x$([ -z "$BASE" ] || echo ", base $(paired base)x")"
+    echo "  paired (median of each round's ratio to its floor): default $(paired batch)x, --sync none $(paired none)x$([ "$NAMES" != 1 ] || echo ", floor with Maildir-length names $(paired names)x")$([ -z "$BASE" ] || echo ", base $(paired base)x")"
     awk -v b="$(col batch 1)" -v n="$(col none 1)" -v f="$f" -v ub="$(col batch 2)" -v uf="$(col floor 2)" 'BEGIN {
         printf "  targets: default %.2fx (<= 1.30), --sync none %.2fx (<= 1.10), ", b/f, n/f
         if (uf > 0) printf "user CPU %.1fx the floor'"'"'s (<= 3)\n", ub/uf
