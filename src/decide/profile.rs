@@ -411,8 +411,8 @@ pub struct Stats {
     envelope_addrs: HashMap<String, Sightings>,
     /// Fields below every Received field holding a local address → messages.
     bottom: HashMap<String, u64>,
-    /// (domain, affix) → (messages, distinct remainders, capped).
-    affixes: HashMap<(String, Affix), (u64, BTreeSet<String>)>,
+    /// Domain → the affix candidates seen on its envelope addresses.
+    affixes: HashMap<String, Affixes>,
     top_hosts: HashMap<String, u64>,
     local: HashMap<String, u64>,
     /// Message-ID hash → copies, of messages whose envelope names one local address and
@@ -467,6 +467,31 @@ fn count<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut 
         map.insert(key.to_owned(), V::default());
     }
     map.get_mut(key).expect("inserted above")
+}
+
+/// The affix candidates of one domain, by the part before the first `-` (prefixes) or
+/// after the last (suffixes), without the `-`: keyed by text as the address holds it, so
+/// that counting one looks it up without making its key.
+#[derive(Debug, Default, Clone)]
+struct Affixes {
+    prefix: HashMap<String, Tally>,
+    suffix: HashMap<String, Tally>,
+}
+
+/// Messages an affix candidate was seen on, and distinct remainders (capped).
+type Tally = (u64, BTreeSet<String>);
+
+/// Adds `other`'s tallies to `into`'s.
+fn merge_tallies(into: &mut HashMap<String, Tally>, other: HashMap<String, Tally>) {
+    for (k, (n, rests)) in other {
+        let e = into.entry(k).or_default();
+        e.0 += n;
+        for r in rests {
+            if e.1.len() < MAX_RESTS {
+                e.1.insert(r);
+            }
+        }
+    }
 }
 
 /// Distinct remainders kept per affix candidate; three are enough to learn one.
@@ -685,11 +710,12 @@ impl Stats {
             if rest.is_empty() || !seen.first(fact, &[part, "-@", domain]) {
                 continue;
             }
-            let affix = match fact {
-                Fact::Prefix => Affix::Prefix(format!("{part}-")),
-                _ => Affix::Suffix(format!("-{part}")),
+            let of_domain = count(&mut self.affixes, domain);
+            let tallies = match fact {
+                Fact::Prefix => &mut of_domain.prefix,
+                _ => &mut of_domain.suffix,
             };
-            let entry = self.affixes.entry((domain.to_string(), affix)).or_default();
+            let entry = count(tallies, part);
             entry.0 += 1;
             if entry.1.len() < MAX_RESTS && !entry.1.contains(rest) {
                 entry.1.insert(rest.to_string());
@@ -721,14 +747,10 @@ impl Stats {
         for (k, v) in other.bottom {
             *self.bottom.entry(k).or_default() += v;
         }
-        for (k, (n, rests)) in other.affixes {
-            let e = self.affixes.entry(k).or_default();
-            e.0 += n;
-            for r in rests {
-                if e.1.len() < MAX_RESTS {
-                    e.1.insert(r);
-                }
-            }
+        for (domain, a) in other.affixes {
+            let mine = self.affixes.entry(domain).or_default();
+            merge_tallies(&mut mine.prefix, a.prefix);
+            merge_tallies(&mut mine.suffix, a.suffix);
         }
         for (k, v) in other.top_hosts {
             *self.top_hosts.entry(k).or_default() += v;
@@ -899,12 +921,15 @@ impl Stats {
     /// different remainders, two of which are local addresses seen elsewhere.
     fn learn_rewrites(&self, dir: &Directory, enough: &dyn Fn(u64, f64) -> bool) -> Vec<Rewrite> {
         let mut out = Vec::new();
-        for ((domain, affix), (count, rests)) in &self.affixes {
+        let candidates = self.affixes.iter().flat_map(|(domain, a)| {
+            let prefixes = a.prefix.iter().map(move |(p, t)| (domain, p, true, t));
+            prefixes.chain(a.suffix.iter().map(move |(p, t)| (domain, p, false, t)))
+        });
+        for (domain, part, is_prefix, (count, rests)) in candidates {
             if !enough(*count, ENVELOPE_SHARE) || rests.len() < 3 {
                 continue;
             }
-            if matches!(affix, Affix::Prefix(p) if dir.domains.iter().any(|d| *p == format!("{d}-")))
-            {
+            if is_prefix && dir.domains.contains(part) {
                 continue; // qmail's `domain-` prefix is always stripped
             }
             let mut targets: BTreeMap<&str, usize> = BTreeMap::new();
@@ -921,7 +946,11 @@ impl Stats {
                 .max_by_key(|(_, h)| *h)
             {
                 out.push(Rewrite {
-                    affix: affix.clone(),
+                    affix: if is_prefix {
+                        Affix::Prefix(format!("{part}-"))
+                    } else {
+                        Affix::Suffix(format!("-{part}"))
+                    },
                     domain: Some(domain.clone()),
                     target: target.to_string(),
                 });
@@ -1078,6 +1107,41 @@ mod tests {
         assert_eq!(p.learned_headers, vec!["x-rcpt-info"]);
         assert!(p.is_envelope(Kind::Other, "X-Rcpt-Info"));
         assert!(!p.is_envelope(Kind::Other, "X-Something-Else"));
+    }
+
+    /// A suffix is learned as a prefix is, also when the messages were counted by two
+    /// workers and merged; qmail's `domain-` prefix never is (it is always stripped).
+    #[test]
+    fn learns_an_isp_suffix_across_workers_but_not_the_qmail_prefix() {
+        let users = ["alice", "bob", "carol", "dave"];
+        let msgs: Vec<String> = (0..40)
+            .map(|i| {
+                let u = users[i % 4];
+                format!("Delivered-To: {u}-acmepop@isp.example.net\nDelivered-To: example.com-{u}@example.com\nReceived: from a by pop.isp.example.net; x\nTo: {u}@example.com\n\n")
+            })
+            .collect();
+        let dir = Directory::open(&["example.com".into()]);
+        let (first, second) = msgs.split_at(17);
+        let mut a = Stats::default();
+        let mut b = Stats::default();
+        for m in first {
+            a.add(&gather(m.as_bytes()), &dir);
+        }
+        for m in second {
+            b.add(&gather(m.as_bytes()), &dir);
+        }
+        let p = a.merge(b).learn(&dir, &Overrides::default());
+        let affixes: Vec<&Affix> = p.rewrites.iter().map(|r| &r.affix).collect();
+        assert_eq!(
+            affixes,
+            [&Affix::Suffix("-acmepop".into())],
+            "{:?}",
+            p.rewrites
+        );
+        assert_eq!(
+            p.rewrite("carol-acmepop@isp.example.net").as_deref(),
+            Some("carol@example.com")
+        );
     }
 
     fn learn_with(messages: &[String], dir: &Directory) -> Profile {
