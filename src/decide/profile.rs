@@ -1090,13 +1090,11 @@ mod tests {
 
     #[test]
     fn learns_an_isp_prefix_and_an_unknown_envelope_field() {
-        let users = ["alice", "bob", "carol", "dave"];
-        let msgs: Vec<String> = (0..40)
-            .map(|i| {
-                let u = users[i % 4];
-                format!("Delivered-To: acmepop-{u}@isp.example.net\nX-Rcpt-Info: {u}@example.com\nReceived: from a by pop.isp.example.net; x\nTo: {u}@example.com\n\n")
-            })
-            .collect();
+        let msgs = for_four_users(|u| {
+            format!(
+                "Delivered-To: acmepop-{u}@isp.example.net\nX-Rcpt-Info: {u}@example.com\nReceived: from a by pop.isp.example.net; x\nTo: {u}@example.com\n\n"
+            )
+        });
         let p = learn(&msgs, &Overrides::default());
         assert_eq!(p.rewrites.len(), 1, "{:?}", p.rewrites);
         assert_eq!(
@@ -1113,24 +1111,16 @@ mod tests {
     /// workers and merged; qmail's `domain-` prefix never is (it is always stripped).
     #[test]
     fn learns_an_isp_suffix_across_workers_but_not_the_qmail_prefix() {
-        let users = ["alice", "bob", "carol", "dave"];
-        let msgs: Vec<String> = (0..40)
-            .map(|i| {
-                let u = users[i % 4];
-                format!("Delivered-To: {u}-acmepop@isp.example.net\nDelivered-To: example.com-{u}@example.com\nReceived: from a by pop.isp.example.net; x\nTo: {u}@example.com\n\n")
-            })
-            .collect();
+        let msgs = for_four_users(|u| {
+            format!(
+                "Delivered-To: {u}-acmepop@isp.example.net\nDelivered-To: example.com-{u}@example.com\nReceived: from a by pop.isp.example.net; x\nTo: {u}@example.com\n\n"
+            )
+        });
         let dir = Directory::open(&["example.com".into()]);
         let (first, second) = msgs.split_at(17);
-        let mut a = Stats::default();
-        let mut b = Stats::default();
-        for m in first {
-            a.add(&gather(m.as_bytes()), &dir);
-        }
-        for m in second {
-            b.add(&gather(m.as_bytes()), &dir);
-        }
-        let p = a.merge(b).learn(&dir, &Overrides::default());
+        let p = counted(first, &dir)
+            .merge(counted(second, &dir))
+            .learn(&dir, &Overrides::default());
         let affixes: Vec<&Affix> = p.rewrites.iter().map(|r| &r.affix).collect();
         assert_eq!(
             affixes,
@@ -1145,11 +1135,22 @@ mod tests {
     }
 
     fn learn_with(messages: &[String], dir: &Directory) -> Profile {
+        counted(messages, dir).learn(dir, &Overrides::default())
+    }
+
+    /// The counts of `messages`, as one worker makes them.
+    fn counted(messages: &[String], dir: &Directory) -> Stats {
         let mut stats = Stats::default();
         for m in messages {
             stats.add(&gather(m.as_bytes()), dir);
         }
-        stats.learn(dir, &Overrides::default())
+        stats
+    }
+
+    /// 40 messages, `message` of alice, bob, carol and dave in turn.
+    fn for_four_users(message: impl Fn(&str) -> String) -> Vec<String> {
+        let users = ["alice", "bob", "carol", "dave"];
+        (0..40).map(|i| message(users[i % 4])).collect()
     }
 
     fn office(rows: &[(&str, &str)]) -> Directory {

@@ -78,9 +78,7 @@ impl Staged {
     /// Where it will be once committed. Joined on demand: only the report and errors
     /// need it, and three allocations per copy showed in the profile of small messages.
     pub fn path(&self) -> PathBuf {
-        let mut p = self.dirs.base_path.join("cur");
-        p.push(&self.cur);
-        p
+        self.dirs.in_cur(&self.cur)
     }
 }
 
@@ -155,6 +153,15 @@ struct Folders {
     cur: OwnedFd,
 }
 
+impl Folders {
+    /// The path of the file `name` in `cur/`, for the report and errors.
+    fn in_cur(&self, name: &str) -> PathBuf {
+        let mut p = self.base_path.join("cur");
+        p.push(name);
+        p
+    }
+}
+
 /// One user's Maildir, ready to take copies.
 #[derive(Debug)]
 pub struct Mailbox {
@@ -198,7 +205,7 @@ impl Mailbox {
         from: &str,
         name: &str,
     ) -> Result<PathBuf, DeliverError> {
-        let path = self.dirs.base_path.join("cur").join(name);
+        let path = self.dirs.in_cur(name);
         outfs::rename_new(from_dir, from, self.dirs.cur.as_fd(), name).map_err(io_at(&path))?;
         Ok(path)
     }
